@@ -1,0 +1,42 @@
+// Loading, overriding and validating the job configuration (proto/config.proto, text format).
+// Stateless free functions; thread-safe.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config.pb.h"
+
+namespace hds::config {
+
+// Every configuration problem. what() names the source (file or --set), the line where known,
+// the field path and the problem, e.g.
+//   "deploy/configs/x.pbtxt:12: data.patch_rows = 500: must be a positive multiple of 128".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The paper's configuration (DESIGN §3): every default, repeated fields filled in.
+Config paper_config();
+
+// Parses text-format `text` (named `source_name` in errors), applies `overrides` in order, fills
+// empty repeated fields with the paper's lists and validates. Overrides look like
+// "train.epochs=5", "model.widths=[8,8,16,16,16,16,16,16,16,8,8]", "loss.variant=HDS",
+// "data.root=/data/x" (strings need no quotes). Throws ConfigError.
+Config parse_config(const std::string& text, const std::string& source_name,
+                    const std::vector<std::string>& overrides = {});
+
+// Reads the file at `path` and does as parse_config. Throws ConfigError (also for an unreadable
+// file).
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Checks value ranges and cross-field rules; throws ConfigError naming the field path. (Called
+// by parse_config; exposed for configs built in code.)
+void validate(const Config& config);
+
+// Text format of `config`, every field written (what checkpoints and exports store).
+std::string to_text(const Config& config);
+
+}  // namespace hds::config
