@@ -2,7 +2,9 @@
 // pixel (probability mass_centre_probability, when the film has one) or on any non-mass pixel.
 // Every random choice comes from a counter-based generator keyed by (seed, epoch, sample index),
 // so a batch is a pure function of (epoch, batch index, rank, world size): the same on any thread
-// count, after a resume, and when the job is re-sharded. Thread-safe (const after construction).
+// count, after a resume, and when the job is re-sharded (a film's patch in an epoch does not
+// depend on the world size; only which rank receives it does). Here the sample index is the
+// film's index in the training split. Thread-safe (const after construction).
 #pragma once
 
 #include <cstdint>
@@ -34,26 +36,51 @@ struct SamplerOptions {
   uint64_t seed = 1;
 };
 
+// Where one patch comes from: the random choices of DESIGN §4 for one film in one epoch.
+struct PatchPlan {
+  bool flip_rows = false;
+  bool flip_cols = false;
+  bool mass_centred = false;  // the centre was drawn among the mass pixels
+  int centre_row = 0;         // the drawn centre, in the flipped film
+  int centre_col = 0;
+  int crop_row = 0;  // top-left corner of the window after shifting it inside the film
+  int crop_col = 0;
+};
+
 class PatchSampler {
  public:
   // `films` must outlive the sampler. Throws DataError when a film is smaller than a patch or
-  // the list is empty.
+  // the list is empty, std::invalid_argument for a non-positive patch or batch size.
   PatchSampler(const std::vector<Film>& films, SamplerOptions options);
 
   // Each epoch is one patch per film in an order shuffled by (seed, epoch). Global step k takes
   // positions [k*B*W, (k+1)*B*W) of that order; rank r takes its B-sized share of it. The last
-  // step is smaller; it is kept.
+  // step is smaller; it is kept. Returns ceil(films / (B*W)); throws std::invalid_argument for
+  // world_size < 1.
   int steps_per_epoch(int world_size = 1) const;
 
-  // Batch `step` (0-based) of 1-based `epoch` for `rank` of `world_size`.
+  // Batch `step` (0-based) of 1-based `epoch` for `rank` of `world_size`. A high rank may get
+  // count 0 on the last step. Throws std::invalid_argument for epoch < 1, a step outside
+  // [0, steps_per_epoch(world_size)) or a rank outside [0, world_size).
   PatchBatch batch(int epoch, int step, int rank = 0, int world_size = 1) const;
 
   const SamplerOptions& options() const { return options_; }
 
+  // The epoch's order of film indices: a Fisher-Yates shuffle keyed by (seed, epoch).
+  std::vector<int32_t> epoch_order(int epoch) const;
+
+  // The random choices for film `film_index` in `epoch`, keyed by (seed, epoch, film index):
+  // draw 0 decides the row flip, 1 the column flip, 2 mass-or-not, 3 the pixel. batch() uses it.
+  PatchPlan plan_patch(int epoch, int film_index) const;
+
  private:
+  void check_batch_arguments(int epoch, int step, int rank, int world_size) const;
+  void copy_patch(const Film& film, const PatchPlan& plan, PatchBatch& batch, int slot) const;
+
   const std::vector<Film>& films_;
   SamplerOptions options_;
-  std::vector<std::vector<int32_t>> mass_pixels_;  // sorted flat indices of each film's mass pixels
+  // Sorted flat indices of each film's mass pixels, in the unflipped film.
+  std::vector<std::vector<int32_t>> mass_pixels_;
 };
 
 }  // namespace hds::data

@@ -9,6 +9,9 @@
 
 namespace hds::data {
 
+// The smallest film side make_phantom accepts.
+constexpr int kPhantomMinSide = 64;
+
 struct PhantomFilm {
   int rows = 0;
   int cols = 0;
@@ -17,12 +20,21 @@ struct PhantomFilm {
   int mass_count = 0;
 };
 
-// Film `index` of the phantom family `seed`, `rows` x `cols` (each at least 64).
+// Film `index` (>= 0) of the phantom family `seed`, `rows` x `cols` (each at least 64; throws
+// std::invalid_argument otherwise). The breast sits on the left edge for even indices and on the
+// right edge for odd ones; 0-3 masses, each with radius 3-8% of `cols`.
 PhantomFilm make_phantom(uint64_t seed, int index, int rows, int cols);
 
+// "phantom-0007": the id of film `index` in a phantom folder.
+std::string phantom_id(int index);
+
+// The split of film `index` in a phantom folder: "train" for index % 5 in {0, 1, 2}, "val" for 3,
+// "test" for 4 (3:1:1, rotating).
+const char* phantom_split(int index);
+
 // Writes `count` films in the folder layout (img/<id>.png, label/<id>.png with 0/1 values,
-// split/{train,val,test}.txt in proportions 3:1:1). Throws DataError when a file cannot be
-// written (the message names it).
+// split/{train,val,test}.txt in proportions 3:1:1, see phantom_split), creating the folders.
+// Throws DataError when a file or folder cannot be written (the message names it).
 void write_phantom_folder(const std::string& out_dir, int count, uint64_t seed, int rows, int cols);
 
 }  // namespace hds::data

@@ -1,0 +1,23 @@
+// Grey PNG files through libpng. Stateless free functions; thread-safe (each call owns its libpng
+// state). Errors are DataError naming the file, e.g.
+//   "data/img/17.png: PNG is 8-bit RGB; expected a grey image".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hds/data/grey_image.h"
+
+namespace hds::data {
+
+// Reads a greyscale PNG of bit depth 1, 2, 4, 8 (max_level 255; low depths are scaled up) or 16
+// (max_level 65535). Colour, palette and alpha images are rejected: silently converting them would
+// hide a wrong input file.
+GreyImage read_grey_png(const std::string& path);
+
+// Writes `pixels` (rows x cols, row-major) as an 8-bit grey PNG, replacing any existing file.
+void write_grey_png(const std::string& path, int rows, int cols,
+                    const std::vector<uint8_t>& pixels);
+
+}  // namespace hds::data

@@ -1,0 +1,50 @@
+// Preprocessing of one film (DESIGN §4): grey levels to 0..1, blank columns left and right of the
+// breast cut away, resized to the training size. Normalisation with the training split's mean and
+// std is a separate step, since the statistics need every training film first. Stateless free
+// functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hds/data/dataset.h"
+#include "hds/data/grey_image.h"
+
+namespace hds::data {
+
+struct PreprocessOptions {
+  int rows = 1024;  // output size
+  int cols = 512;
+  float blank_threshold = 0.04f;  // a column whose maximum (0..1 scale) is at most this is blank
+};
+
+// Half-open column range [begin, end) kept by the blank-column cut.
+struct ColumnSpan {
+  int begin = 0;
+  int end = 0;
+};
+
+// The span from the first to the last non-blank column of `image`; all columns when every
+// column is blank (an empty film is left for later checks rather than cut to nothing).
+ColumnSpan non_blank_columns(const GreyImage& image, float blank_threshold);
+
+// Cuts the blank columns, then resizes the image (cv::INTER_AREA when it shrinks in either
+// direction, cv::INTER_LINEAR otherwise) and the mask (nearest neighbour, pixel-centre aligned).
+// `mask` is rows x cols of the image; any non-zero value is a mass. The result holds 0..1 grey
+// levels, not yet normalised. Throws DataError (naming `id`) for inconsistent sizes.
+Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
+                     const PreprocessOptions& options, std::string id, std::string patient);
+
+struct PixelStatistics {
+  double mean = 0;
+  double std = 0;  // population standard deviation
+};
+
+// Mean and standard deviation of every pixel of `films` (as they are), accumulated in double.
+PixelStatistics pixel_statistics(const std::vector<Film>& films);
+
+// x -> (x - mean) / std for every pixel of every film.
+void normalise_films(std::vector<Film>& films, double mean, double std);
+
+}  // namespace hds::data

@@ -1,0 +1,133 @@
+#include "hds/data/preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace hds::data {
+namespace {
+
+std::string size_text(int rows, int cols) {
+  return std::to_string(rows) + "x" + std::to_string(cols);
+}
+
+void check_inputs(const GreyImage& image, const std::vector<uint8_t>& mask,
+                  const PreprocessOptions& options, const std::string& id) {
+  const size_t pixels = static_cast<size_t>(image.rows) * image.cols;
+  if (image.rows <= 0 || image.cols <= 0 || image.pixels.size() != pixels || image.max_level <= 0)
+    throw DataError(id + ": image of " + size_text(image.rows, image.cols) + " holds " +
+                    std::to_string(image.pixels.size()) + " pixels (max level " +
+                    std::to_string(image.max_level) + ")");
+  if (mask.size() != pixels)
+    throw DataError(id + ": mask holds " + std::to_string(mask.size()) + " pixels; the image is " +
+                    size_text(image.rows, image.cols));
+  if (options.rows <= 0 || options.cols <= 0)
+    throw DataError(id + ": cannot resize to " + size_text(options.rows, options.cols));
+}
+
+// The kept columns as 0..1 floats, rows x span width.
+cv::Mat crop_to_unit_scale(const GreyImage& image, ColumnSpan span) {
+  cv::Mat grey(image.rows, span.end - span.begin, CV_32F);
+  const float scale = 1.0f / static_cast<float>(image.max_level);
+  for (int r = 0; r < image.rows; ++r) {
+    const uint16_t* source = image.pixels.data() + static_cast<size_t>(r) * image.cols;
+    float* target = grey.ptr<float>(r);
+    for (int c = span.begin; c < span.end; ++c) target[c - span.begin] = source[c] * scale;
+  }
+  return grey;
+}
+
+// The kept columns of the mask as 0/1.
+cv::Mat crop_mask(const std::vector<uint8_t>& mask, int rows, int cols, ColumnSpan span) {
+  cv::Mat binary(rows, span.end - span.begin, CV_8U);
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* source = mask.data() + static_cast<size_t>(r) * cols;
+    uint8_t* target = binary.ptr<uint8_t>(r);
+    for (int c = span.begin; c < span.end; ++c) target[c - span.begin] = source[c] != 0 ? 1 : 0;
+  }
+  return binary;
+}
+
+// Area averaging avoids aliasing when shrinking; bilinear is smoother when only enlarging.
+int image_interpolation(cv::Size from, cv::Size to) {
+  return (to.width < from.width || to.height < from.height) ? cv::INTER_AREA : cv::INTER_LINEAR;
+}
+
+cv::Mat resize_to(const cv::Mat& source, cv::Size size, int interpolation) {
+  if (source.size() == size) return source;
+  cv::Mat resized;
+  cv::resize(source, resized, size, 0, 0, interpolation);
+  return resized;
+}
+
+}  // namespace
+
+ColumnSpan non_blank_columns(const GreyImage& image, float blank_threshold) {
+  std::vector<uint16_t> column_max(image.cols, 0);
+  for (int r = 0; r < image.rows; ++r) {
+    const uint16_t* row = image.pixels.data() + static_cast<size_t>(r) * image.cols;
+    for (int c = 0; c < image.cols; ++c) column_max[c] = std::max(column_max[c], row[c]);
+  }
+  auto is_blank = [&](int c) {
+    return column_max[c] / static_cast<double>(image.max_level) <= blank_threshold;
+  };
+  ColumnSpan span{0, image.cols};
+  while (span.begin < image.cols && is_blank(span.begin)) ++span.begin;
+  if (span.begin == image.cols) return ColumnSpan{0, image.cols};
+  while (is_blank(span.end - 1)) --span.end;
+  return span;
+}
+
+Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
+                     const PreprocessOptions& options, std::string id, std::string patient) {
+  check_inputs(image, mask, options, id);
+  const ColumnSpan span = non_blank_columns(image, options.blank_threshold);
+  const cv::Mat grey = crop_to_unit_scale(image, span);
+  const cv::Mat binary = crop_mask(mask, image.rows, image.cols, span);
+
+  const cv::Size target(options.cols, options.rows);
+  // INTER_NEAREST_EXACT samples at pixel centres like the image's resize; plain INTER_NEAREST
+  // would shift the mask by up to half a source pixel against the image.
+  const cv::Mat grey_resized = resize_to(grey, target, image_interpolation(grey.size(), target));
+  const cv::Mat mask_resized = resize_to(binary, target, cv::INTER_NEAREST_EXACT);
+
+  Film film;
+  film.id = std::move(id);
+  film.patient = std::move(patient);
+  film.rows = options.rows;
+  film.cols = options.cols;
+  film.image.resize(static_cast<size_t>(film.rows) * film.cols);
+  film.mask.resize(film.image.size());
+  for (int r = 0; r < film.rows; ++r) {
+    const size_t offset = static_cast<size_t>(r) * film.cols;
+    std::copy_n(grey_resized.ptr<float>(r), film.cols, film.image.begin() + offset);
+    std::copy_n(mask_resized.ptr<uint8_t>(r), film.cols, film.mask.begin() + offset);
+  }
+  return film;
+}
+
+PixelStatistics pixel_statistics(const std::vector<Film>& films) {
+  double sum = 0;
+  size_t count = 0;
+  for (const Film& film : films) {
+    for (float x : film.image) sum += x;
+    count += film.image.size();
+  }
+  if (count == 0) return {};
+  PixelStatistics statistics;
+  statistics.mean = sum / static_cast<double>(count);
+  double squares = 0;  // second pass: no cancellation from subtracting large sums
+  for (const Film& film : films)
+    for (float x : film.image) squares += (x - statistics.mean) * (x - statistics.mean);
+  statistics.std = std::sqrt(squares / static_cast<double>(count));
+  return statistics;
+}
+
+void normalise_films(std::vector<Film>& films, double mean, double std) {
+  const double inverse_std = 1.0 / std;
+  for (Film& film : films)
+    for (float& x : film.image) x = static_cast<float>((x - mean) * inverse_std);
+}
+
+}  // namespace hds::data

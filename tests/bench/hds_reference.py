@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""The HDS U-ResNet of DESIGN §3 written independently in Python PyTorch.
+
+Two uses:
+  check-export FILE [--reference-names F]
+      torch.load an `hds-trainer export --layout reference --probe` file of the paper model,
+      load its state_dict with strict=True into this model, and compare the probe logits.
+  bench --batch B --height H --width W --steps N [--threads T]
+      time a full training step (forward, HDS loss, backward, SGD), as `hds-trainer bench` does,
+      and print one JSON line: the Python baseline of tests/bench/RESULTS.md.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WIDTHS = (16, 32, 64, 128, 128, 128, 128, 128, 64, 32, 16)
+STAGE_DROPOUT = (0.2, 0.2, 0.2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 0.2, 0.2)
+HEAD_DROPOUT = (0.5, 0.5, 0.5, 0.2, 0.2, 0.2)
+HEAD_WEIGHTS = (3.5, 3.0, 2.5, 2.0, 1.5, 1.0)
+ALPHA, MU = 0.03, 1e-6
+
+
+def up2():
+    return nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+
+
+def bn_relu_conv(cin, cout, bias=False):
+    return [nn.BatchNorm2d(cin), nn.ReLU(), nn.Conv2d(cin, cout, 1, bias=bias)]
+
+
+class Block(nn.Module):
+    def __init__(self, c, p):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.drop = nn.Dropout2d(p)
+
+    def forward(self, x):
+        y = self.conv1(F.relu(self.bn1(x)))
+        return x + self.conv2(self.drop(F.relu(self.bn2(y))))
+
+
+class Adapter(nn.Module):
+    """BN -> ReLU -> 1x1 conv, kept in a Sequential named `model`."""
+
+    def __init__(self, cin, cout, bias):
+        super().__init__()
+        self.model = nn.Sequential(*bn_relu_conv(cin, cout, bias))
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class Fusion(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv2 = Adapter(2 * c, c, False)
+
+    def forward(self, up, skip):
+        return self.conv2(torch.cat([up, skip], 1))
+
+
+def down(cin, cout):
+    return nn.Sequential(*(bn_relu_conv(cin, cout) if cin != cout else []), nn.MaxPool2d(2))
+
+
+class Trunk(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(Block(w, p) for _ in range(2)) for w, p in zip(WIDTHS, STAGE_DROPOUT))
+        self.downs = nn.ModuleList(down(WIDTHS[k], WIDTHS[k + 1]) for k in range(5))
+        self.ups = nn.ModuleList(
+            nn.Sequential(*(bn_relu_conv(WIDTHS[5 + k], WIDTHS[6 + k])
+                            if WIDTHS[5 + k] != WIDTHS[6 + k] else []), up2()) for k in range(5))
+        self.fusions = nn.ModuleList(Fusion(WIDTHS[6 + k]) for k in range(5))
+        self.inconv = nn.Conv2d(1, WIDTHS[0], 3, padding=1, bias=False)
+
+    def forward(self, x):
+        def stage(s, x):
+            for block in self.blocks[s]:
+                x = block(x)
+            return x
+        x, skips = self.inconv(x), []
+        for k in range(5):
+            x = stage(k, x)
+            skips.append(x)
+            x = self.downs[k](x)
+        x = stage(5, x)
+        feats = [x]
+        for k in range(5):
+            x = self.fusions[k](self.ups[k](x), skips[4 - k])
+            x = stage(6 + k, x)
+            feats.append(x)
+        return feats
+
+
+def seg_head(i, c):
+    return nn.Sequential(Block(c, HEAD_DROPOUT[i]), Adapter(c, 2, True), *[up2() for _ in range(5 - i)])
+
+
+def cls_head(i, c):
+    layers, w = [], c
+    for _ in range(2):
+        nxt = min(2 * w, 128)
+        layers += [down(w, nxt) if nxt != w else nn.MaxPool2d(2), Block(nxt, HEAD_DROPOUT[i])]
+        w = nxt
+    if i >= 1:
+        layers.append(nn.AvgPool2d(2 ** i))
+    return nn.Sequential(*layers, Adapter(w, 2, True))
+
+
+class HdsNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = Trunk()
+        self.exit_seg = nn.ModuleList(seg_head(i, WIDTHS[5 + i]) for i in range(6))
+        self.exit_cls = nn.ModuleList(cls_head(i, WIDTHS[5 + i]) for i in range(6))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        feats = self.trunk(x)
+        return ([h(f) for h, f in zip(self.exit_seg, feats)],
+                [h(f) for h, f in zip(self.exit_cls, feats)])
+
+
+def hds_loss(seg, cls, mask, label):
+    total = 0
+    for i in range(6):
+        total = total + HEAD_WEIGHTS[i] * F.cross_entropy(seg[i], mask)
+        inst = cls[i].flatten(2)
+        idx = inst[:, 0, :].argmin(1).detach()
+        chosen = inst.gather(2, idx.view(-1, 1, 1).expand(-1, 2, 1)).squeeze(2)
+        mil = F.cross_entropy(chosen, label) + MU * inst.softmax(1)[:, 1].sum() / inst.shape[0]
+        total = total + ALPHA * HEAD_WEIGHTS[i] * mil
+    return total
+
+
+def check_export(path, reference_names):
+    data = torch.load(path)
+    state = data["state_dict"]
+    if reference_names:
+        names = [line.split()[0] for line in open(reference_names) if line.strip() and not line.startswith("#")]
+        if list(state.keys()) != names:
+            sys.exit(f"{path}: state_dict keys differ from {reference_names}")
+    model = HdsNet()
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    with torch.no_grad():
+        seg, cls = model(data["probe_input"])
+    seg, cls = torch.stack(seg), torch.stack(cls)
+    for name, ours, theirs in (("probe_seg", seg, data["probe_seg"]), ("probe_cls", cls, data["probe_cls"])):
+        if ours.shape != theirs.shape:
+            sys.exit(f"{name}: shape {tuple(theirs.shape)} in the file, {tuple(ours.shape)} here")
+        err = (ours - theirs).abs().max().item()
+        if not torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5):
+            sys.exit(f"{name}: max abs difference {err:.3g} exceeds the tolerance")
+        print(f"{name}: max abs difference {err:.3g}")
+    print(f"{path}: {len(state)} entries load strictly; probe reproduced")
+
+
+def bench(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    model = HdsNet().train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(args.batch, 1, args.height, args.width)
+    mask = torch.randint(0, 2, (args.batch, args.height, args.width))
+    label = torch.randint(0, 2, (args.batch,))
+    times = []
+    for i in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        seg, cls = model(x)
+        loss = hds_loss(seg, cls, mask, label)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss.item()
+        if i >= args.warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    ms = statistics.median(times)
+    print(json.dumps({"implementation": "python", "torch": torch.__version__, "batch": args.batch,
+                      "height": args.height, "width": args.width, "steps": args.steps,
+                      "threads": torch.get_num_threads(), "median_step_ms": ms,
+                      "patches_per_second": args.batch * 1000 / ms}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check-export")
+    c.add_argument("file")
+    c.add_argument("--reference-names")
+    b = sub.add_parser("bench")
+    for name, default in (("batch", 2), ("height", 256), ("width", 192), ("steps", 10), ("warmup", 2), ("threads", 0)):
+        b.add_argument("--" + name, type=int, default=default)
+    args = parser.parse_args()
+    if args.command == "check-export":
+        check_export(args.file, args.reference_names)
+    else:
+        bench(args)
+
+
+if __name__ == "__main__":
+    main()

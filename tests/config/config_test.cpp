@@ -1,0 +1,284 @@
+// Behaviour of the configuration loader: the shipped files, overrides, error messages that name
+// the source, line and field, and the text form stored with checkpoints.
+#include "hds/config/config.h"
+
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace hds::config {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+const std::string kConfigs = std::string(HDS_SOURCE_DIR) + "/deploy/configs/";
+
+// The ConfigError message of `action`; fails the test when it does not throw.
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "no ConfigError thrown";
+  return "";
+}
+
+std::string error_of_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return error_of([&] { parse_config(text, "bad.pbtxt", overrides); });
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// True when every field of `message` is written: singular ones set, lists non-empty.
+void expect_every_field_set(const google::protobuf::Message& message, const std::string& prefix) {
+  const auto* descriptor = message.GetDescriptor();
+  const auto* reflection = message.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    const std::string path = prefix + field->name();
+    if (field->is_repeated()) {
+      EXPECT_GT(reflection->FieldSize(message, field), 0) << path << " is not written";
+    } else {
+      EXPECT_TRUE(reflection->HasField(message, field)) << path << " is not written";
+      if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+        expect_every_field_set(reflection->GetMessage(message, field), path + ".");
+      }
+    }
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+// --- the paper's configuration and the shipped files -----------------------------------------
+
+TEST(PaperConfig, has_the_design_values_and_validates) {
+  const Config config = paper_config();
+  EXPECT_EQ(std::vector<int>(config.model().widths().begin(), config.model().widths().end()),
+            (std::vector<int>{16, 32, 64, 128, 128, 128, 128, 128, 64, 32, 16}));
+  EXPECT_EQ(config.model().heads_size(), 6);
+  EXPECT_FLOAT_EQ(config.model().stage_dropout(3), 0.5f);
+  EXPECT_FLOAT_EQ(config.model().head_dropout(5), 0.2f);
+  EXPECT_DOUBLE_EQ(config.loss().seg_head_weights(0), 3.5);
+  EXPECT_DOUBLE_EQ(config.loss().cls_head_weights(5), 1.0);
+  EXPECT_EQ(std::vector<int>(config.optimizer().lr_milestones().begin(),
+                             config.optimizer().lr_milestones().end()),
+            (std::vector<int>{1000, 1800, 2400, 2410}));
+  EXPECT_EQ(config.train().epochs(), 2800);
+  EXPECT_NO_THROW(validate(config));
+}
+
+TEST(PaperFile, equals_paper_config_apart_from_its_folder_data_source) {
+  const Config loaded = load_config(kConfigs + "paper.pbtxt");
+  Config expected = paper_config();
+  expected.mutable_data()->set_source("folder");
+  expected.mutable_data()->set_root("data");
+  std::string difference;
+  MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&difference);
+  EXPECT_TRUE(differencer.Compare(expected, loaded)) << difference;
+}
+
+TEST(PaperFile, writes_every_field_of_the_schema) {
+  Config raw;  // as written, before the loader fills anything in
+  ASSERT_TRUE(
+      google::protobuf::TextFormat::ParseFromString(read_file(kConfigs + "paper.pbtxt"), &raw));
+  expect_every_field_set(raw, "");
+}
+
+TEST(EmptyText, gives_the_paper_config) {
+  EXPECT_TRUE(MessageDifferencer::Equals(parse_config("", "empty.pbtxt"), paper_config()));
+}
+
+TEST(QuickstartFile, loads_a_small_phantom_job) {
+  const Config config = load_config(kConfigs + "quickstart.pbtxt");
+  EXPECT_EQ(config.data().source(), "phantom");
+  EXPECT_EQ(config.model().widths(0), 8);
+  EXPECT_EQ(config.model().blocks_per_stage(), 1);
+  EXPECT_EQ(config.data().image_rows(), 256);
+  EXPECT_EQ(config.data().patch_cols(), 128);
+  EXPECT_EQ(config.train().output_dir(), "runs/quickstart");
+  EXPECT_LT(config.train().epochs(), 100);
+  EXPECT_EQ(config.model().head_dropout_size(), 6);  // the paper's list, filled in
+  EXPECT_NO_THROW(validate(config));
+}
+
+TEST(LoadConfig, names_an_unreadable_file) {
+  const std::string message = error_of([] { load_config("/nonexistent/x.pbtxt"); });
+  EXPECT_NE(message.find("/nonexistent/x.pbtxt"), std::string::npos) << message;
+  EXPECT_NE(error_of([] { load_config(kConfigs); }).find(kConfigs), std::string::npos);
+}
+
+// --- overrides ---------------------------------------------------------------------------------
+
+TEST(Override, sets_a_scalar) {
+  EXPECT_EQ(parse_config("", "x", {"train.epochs=5"}).train().epochs(), 5);
+}
+
+TEST(Override, wins_over_the_file) {
+  EXPECT_EQ(parse_config("train { epochs: 7 }", "x", {"train.epochs=5"}).train().epochs(), 5);
+}
+
+TEST(Override, replaces_a_list) {
+  const Config config = parse_config("model { widths: [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4] }", "x",
+                                     {"model.widths=[8,8,16,16,16,16,16,16,16,8,8]"});
+  EXPECT_EQ(std::vector<int>(config.model().widths().begin(), config.model().widths().end()),
+            (std::vector<int>{8, 8, 16, 16, 16, 16, 16, 16, 16, 8, 8}));
+}
+
+TEST(Override, takes_strings_with_or_without_quotes) {
+  EXPECT_EQ(parse_config("", "x", {"data.source=folder", "data.root=/tmp/x"}).data().root(),
+            "/tmp/x");
+  EXPECT_EQ(parse_config("", "x", {"train.output_dir=\"runs/a b\""}).train().output_dir(),
+            "runs/a b");
+}
+
+TEST(Override, takes_enum_names) {
+  EXPECT_EQ(parse_config("", "x", {"loss.variant=SEG_DEEP_SUPERVISION"}).loss().variant(),
+            LossConfig::SEG_DEEP_SUPERVISION);
+}
+
+TEST(Override, of_an_unknown_field_names_the_override) {
+  const std::string message = error_of_text("", {"train.epoch=5"});
+  EXPECT_EQ(message.rfind("--set train.epoch=5: ", 0), 0u) << message;
+  EXPECT_NE(message.find("epoch"), std::string::npos) << message;
+}
+
+TEST(Override, without_a_value_is_rejected) {
+  const std::string message = error_of_text("", {"train.epochs"});
+  EXPECT_EQ(message.rfind("--set train.epochs: ", 0), 0u) << message;
+}
+
+TEST(Override, of_the_wrong_type_names_the_override) {
+  const std::string message = error_of_text("", {"train.epochs=abc"});
+  EXPECT_EQ(message.rfind("--set train.epochs=abc: train.epochs: ", 0), 0u) << message;
+}
+
+TEST(Override, cannot_set_other_fields_through_its_value) {
+  const std::string message = error_of_text("", {"train.epochs=5 } model { heads: 1"});
+  EXPECT_EQ(message.rfind("--set train.epochs=5 } model { heads: 1: ", 0), 0u) << message;
+}
+
+TEST(Override, with_an_impossible_value_is_named_in_the_validation_error) {
+  EXPECT_EQ(error_of_text("data { patch_rows: 256 }", {"data.patch_rows=500"}),
+            "--set data.patch_rows=500: data.patch_rows = 500: must be a positive multiple of 128");
+}
+
+// --- errors in files name the file, the line and the field -------------------------------------
+
+TEST(FileError, unknown_field_names_file_line_and_field) {
+  const std::string message = error_of_text(
+      "train {\n"
+      "  epochs: 5\n"
+      "  epoch: 5\n"
+      "}\n");
+  EXPECT_EQ(message.rfind("bad.pbtxt:3:", 0), 0u) << message;
+  EXPECT_NE(message.find("train.epoch:"), std::string::npos) << message;
+}
+
+TEST(FileError, wrong_type_names_file_line_and_field) {
+  const std::string message = error_of_text(
+      "# a comment\n"
+      "train {\n"
+      "  epochs: \"abc\"\n"
+      "}\n");
+  EXPECT_EQ(message.rfind("bad.pbtxt:3:", 0), 0u) << message;
+  EXPECT_NE(message.find("train.epochs"), std::string::npos) << message;
+}
+
+TEST(FileError, patch_not_a_multiple_of_128_names_file_line_and_field) {
+  const std::string message = error_of_text(
+      "data {\n"
+      "  image_rows: 1024\n"
+      "\n"
+      "  patch_rows: 500\n"
+      "}\n");
+  EXPECT_EQ(message, "bad.pbtxt:4: data.patch_rows = 500: must be a positive multiple of 128");
+}
+
+TEST(FileError, negative_learning_rate_names_file_line_and_field) {
+  const std::string message = error_of_text(
+      "train { epochs: 10 }\n"
+      "optimizer {\n"
+      "  momentum: 0.9\n"
+      "  learning_rate: -0.1\n"
+      "}\n");
+  EXPECT_EQ(message, "bad.pbtxt:4: optimizer.learning_rate = -0.1: must be positive");
+}
+
+TEST(FileError, list_element_is_named_with_its_index) {
+  const std::string message = error_of_text(
+      "model {\n"
+      "  widths: [16, 32, 64, 128, 128, 128, 128, 128, 64, 32, 8]\n"
+      "}\n");
+  EXPECT_EQ(message.rfind("bad.pbtxt:2: model.widths[10] = 8: must equal model.widths[0]", 0), 0u)
+      << message;
+}
+
+TEST(FileError, every_problem_is_listed_in_line_order) {
+  const std::string message = error_of_text(
+      "train {\n"
+      "  epochs: 0\n"
+      "}\n"
+      "optimizer { learning_rate: 0 }\n");
+  EXPECT_EQ(message,
+            "bad.pbtxt:2: train.epochs = 0: must be at least 1\n"
+            "bad.pbtxt:4: optimizer.learning_rate = 0: must be positive");
+}
+
+TEST(FileError, cross_field_problem_points_at_the_written_field) {
+  // The patch keeps its default (512 rows); the image is what the user wrote.
+  const std::string message = error_of_text("data {\n  image_rows: 256\n}\n");
+  EXPECT_EQ(message, "bad.pbtxt:2: data.image_rows = 256: must be at least data.patch_rows (512)");
+}
+
+// --- cross-field rules -------------------------------------------------------------------------
+
+TEST(Validate, last_head_variant_needs_head_5) {
+  const std::string message =
+      error_of_text("model { heads: [0, 1] }\nloss { variant: MULTITASK_LAST_HEAD }\n");
+  EXPECT_EQ(first_line(message),
+            "bad.pbtxt:2: loss.variant = MULTITASK_LAST_HEAD: needs head 5 in model.heads");
+}
+
+TEST(Validate, folder_source_needs_a_root) {
+  const std::string message = error_of_text("data { source: \"folder\" }");
+  EXPECT_NE(message.find("data.root"), std::string::npos) << message;
+}
+
+TEST(Validate, rejects_a_config_built_in_code) {
+  Config config = paper_config();
+  config.mutable_train()->set_batch_size(0);
+  const std::string message = error_of([&] { validate(config); });
+  EXPECT_NE(message.find("train.batch_size = 0"), std::string::npos) << message;
+}
+
+// --- the stored text form ----------------------------------------------------------------------
+
+TEST(ToText, writes_every_field_even_for_an_empty_input) {
+  const std::string text = to_text(parse_config("", "x"));
+  EXPECT_NE(text.find("epochs: 2800"), std::string::npos) << text;
+  EXPECT_NE(text.find("seed: 20180101"), std::string::npos) << text;
+  EXPECT_NE(text.find("device: \"cpu\""), std::string::npos) << text;
+}
+
+TEST(ToText, round_trips) {
+  for (const Config& config :
+       {paper_config(), load_config(kConfigs + "quickstart.pbtxt"),
+        parse_config("", "x", {"data.mean=0.1", "data.std=0.25", "loss.alpha=0.07"})}) {
+    EXPECT_TRUE(MessageDifferencer::Equals(parse_config(to_text(config), "stored"), config))
+        << to_text(config);
+  }
+}
+
+}  // namespace
+}  // namespace hds::config

@@ -1,0 +1,189 @@
+#include "hds/data/dataset.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "hds/data/png_io.h"
+#include "test_helpers.h"
+
+namespace hds::data {
+namespace {
+
+using testing::expect_data_error;
+using testing::TempDir;
+using testing::write_text;
+
+// A tiny folder dataset of 2x2 films whose every level is above the blank threshold, so
+// preprocessing at 2x2 changes nothing but the scale (levels / 255).
+class TinyFolder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_.path() / "img");
+    std::filesystem::create_directories(dir_.path() / "label");
+    add_film("a", {51, 102, 153, 204}, {0, 1, 0, 0});   // 0.2 0.4 0.6 0.8
+    add_film("b", {255, 255, 51, 51}, {0, 0, 0, 255});  // 1.0 1.0 0.2 0.2; 255 = mass
+    add_film("c", {102, 102, 102, 102}, {0, 0, 0, 0});
+    add_film("d", {204, 51, 51, 204}, {1, 1, 1, 1});
+    write_text(dir_.path() / "split" / "train.txt", "a\n\n  b \r\n");
+    write_text(dir_.path() / "split" / "val.txt", "c\n");
+    write_text(dir_.path() / "split" / "test.txt", "d\n");
+  }
+
+  void add_film(const std::string& id, std::vector<uint8_t> image, std::vector<uint8_t> mask) {
+    write_grey_png(dir_.file("img/" + id + ".png"), 2, 2, image);
+    write_grey_png(dir_.file("label/" + id + ".png"), 2, 2, mask);
+  }
+
+  hds::config::DataConfig config() const {
+    hds::config::DataConfig config;
+    config.set_source("folder");
+    config.set_root(dir_.path().string());
+    config.set_image_rows(2);
+    config.set_image_cols(2);
+    return config;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(TinyFolder, mean_and_std_come_from_the_training_split) {
+  const Dataset dataset = load_dataset(config());
+  // Training pixels 0.2 0.4 0.6 0.8 1 1 0.2 0.2: mean 4.4 / 8 = 0.55, mean of squares
+  // 3.28 / 8 = 0.41, variance 0.41 - 0.55^2 = 0.1075.
+  EXPECT_NEAR(dataset.mean, 0.55, 1e-7);
+  EXPECT_NEAR(dataset.std, std::sqrt(0.1075), 1e-7);
+  ASSERT_EQ(dataset.train.size(), 2u);
+  EXPECT_EQ(dataset.train[0].id, "a");
+  EXPECT_EQ(dataset.train[1].id, "b");  // blanks around the id and \r are ignored
+  EXPECT_EQ(dataset.train[1].patient, "b");
+  const double std = std::sqrt(0.1075);
+  EXPECT_NEAR(dataset.train[0].image[0], (0.2 - 0.55) / std, 1e-5);
+  EXPECT_NEAR(dataset.train[1].image[0], (1.0 - 0.55) / std, 1e-5);
+}
+
+TEST_F(TinyFolder, validation_and_test_use_the_training_statistics) {
+  const Dataset dataset = load_dataset(config());
+  const double std = std::sqrt(0.1075);
+  ASSERT_EQ(dataset.val.size(), 1u);
+  ASSERT_EQ(dataset.test.size(), 1u);
+  for (float x : dataset.val[0].image) EXPECT_NEAR(x, (0.4 - 0.55) / std, 1e-5);
+  EXPECT_NEAR(dataset.test[0].image[0], (0.8 - 0.55) / std, 1e-5);
+  EXPECT_NEAR(dataset.test[0].image[1], (0.2 - 0.55) / std, 1e-5);
+}
+
+TEST_F(TinyFolder, masks_of_zero_one_or_zero_255_both_mean_mass) {
+  const Dataset dataset = load_dataset(config());
+  EXPECT_EQ(dataset.train[0].mask, (std::vector<uint8_t>{0, 1, 0, 0}));
+  EXPECT_EQ(dataset.train[1].mask, (std::vector<uint8_t>{0, 0, 0, 1}));
+  EXPECT_TRUE(dataset.train[0].has_mass());
+  EXPECT_FALSE(dataset.val[0].has_mass());
+}
+
+TEST_F(TinyFolder, configured_mean_and_std_override_the_computed_ones) {
+  hds::config::DataConfig overridden = config();
+  overridden.set_mean(0.5);
+  overridden.set_std(0.25);
+  const Dataset dataset = load_dataset(overridden);
+  EXPECT_EQ(dataset.mean, 0.5);
+  EXPECT_EQ(dataset.std, 0.25);
+  EXPECT_NEAR(dataset.train[0].image[0], (0.2 - 0.5) / 0.25, 1e-5);
+}
+
+TEST_F(TinyFolder, mean_without_a_positive_std_is_an_error) {
+  hds::config::DataConfig bad = config();
+  bad.set_mean(0.5);
+  expect_data_error([&] { load_dataset(bad); }, {"data.std"});
+}
+
+TEST_F(TinyFolder, missing_val_and_test_lists_give_empty_splits) {
+  std::filesystem::remove(dir_.path() / "split" / "val.txt");
+  std::filesystem::remove(dir_.path() / "split" / "test.txt");
+  const Dataset dataset = load_dataset(config());
+  EXPECT_EQ(dataset.train.size(), 2u);
+  EXPECT_TRUE(dataset.val.empty());
+  EXPECT_TRUE(dataset.test.empty());
+}
+
+TEST_F(TinyFolder, mask_of_another_size_names_both_files_and_sizes) {
+  write_grey_png(dir_.file("label/b.png"), 3, 2, {0, 0, 0, 0, 0, 0});
+  const std::string image = dir_.file("img/b.png"), mask = dir_.file("label/b.png");
+  expect_data_error([&] { load_dataset(config()); }, {image, mask, "3x2", "2x2"});
+}
+
+TEST_F(TinyFolder, missing_train_list_is_named) {
+  std::filesystem::remove(dir_.path() / "split" / "train.txt");
+  expect_data_error([&] { load_dataset(config()); }, {dir_.file("split/train.txt")});
+}
+
+TEST_F(TinyFolder, empty_train_split_is_named) {
+  write_text(dir_.path() / "split" / "train.txt", "\n  \n");
+  expect_data_error([&] { load_dataset(config()); }, {dir_.file("split/train.txt"), "empty"});
+}
+
+TEST_F(TinyFolder, missing_image_is_named) {
+  std::filesystem::remove(dir_.path() / "img" / "c.png");
+  expect_data_error([&] { load_dataset(config()); }, {dir_.file("img/c.png")});
+}
+
+TEST_F(TinyFolder, id_in_two_splits_is_an_error) {
+  write_text(dir_.path() / "split" / "test.txt", "a\n");
+  expect_data_error([&] { load_dataset(config()); }, {"'a'", "train.txt", "test.txt"});
+}
+
+TEST(Dataset, unknown_source_and_missing_root_are_errors) {
+  hds::config::DataConfig config;
+  config.set_source("dicom-cloud");
+  expect_data_error([&] { load_dataset(config); }, {"dicom-cloud"});
+  config.set_source("folder");
+  expect_data_error([&] { load_dataset(config); }, {"data.root"});
+}
+
+TEST(Dataset, phantom_source_splits_and_normalises) {
+  hds::config::DataConfig config;
+  config.set_image_rows(128);
+  config.set_image_cols(64);
+  config.mutable_phantom()->set_train_count(5);
+  config.mutable_phantom()->set_val_count(2);
+  config.mutable_phantom()->set_test_count(1);
+  const Dataset dataset = load_dataset(config);
+  ASSERT_EQ(dataset.train.size(), 5u);
+  ASSERT_EQ(dataset.val.size(), 2u);
+  ASSERT_EQ(dataset.test.size(), 1u);
+  EXPECT_EQ(dataset.train[4].id, "phantom-0004");
+  EXPECT_EQ(dataset.val[0].id, "phantom-0005");
+  EXPECT_EQ(dataset.test[0].id, "phantom-0007");
+  EXPECT_EQ(dataset.test[0].patient, "phantom-0007");
+  double sum = 0, squares = 0, count = 0;
+  for (const Film& film : dataset.train) {
+    EXPECT_EQ(film.rows, 128);
+    EXPECT_EQ(film.cols, 64);
+    for (float x : film.image) {
+      sum += x;
+      squares += double(x) * x;
+      ++count;
+    }
+  }
+  EXPECT_NEAR(sum / count, 0.0, 1e-5);  // normalised with its own statistics
+  EXPECT_NEAR(squares / count, 1.0, 1e-4);
+  EXPECT_GT(dataset.mean, 0.0);
+  EXPECT_LT(dataset.mean, 1.0);
+}
+
+TEST(Dataset, phantom_source_rejects_an_empty_training_split) {
+  hds::config::DataConfig config;
+  config.set_image_rows(64);
+  config.set_image_cols(64);
+  config.mutable_phantom()->set_train_count(0);
+  expect_data_error([&] { load_dataset(config); }, {"train_count"});
+}
+
+TEST(Dataset, phantom_source_needs_films_of_at_least_64x64) {
+  hds::config::DataConfig config;
+  config.set_image_rows(32);
+  config.set_image_cols(64);
+  expect_data_error([&] { load_dataset(config); }, {"data.image_rows", "32x64"});
+}
+
+}  // namespace
+}  // namespace hds::data

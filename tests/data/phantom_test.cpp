@@ -1,0 +1,161 @@
+#include "hds/data/phantom.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "hds/data/png_io.h"
+#include "hds/data/preprocess.h"
+#include "test_helpers.h"
+
+namespace hds::data {
+namespace {
+
+constexpr uint64_t kSeed = 20180101;
+
+GreyImage as_grey(const PhantomFilm& film) {
+  GreyImage image;
+  image.rows = film.rows;
+  image.cols = film.cols;
+  image.pixels.assign(film.image.begin(), film.image.end());
+  return image;
+}
+
+std::vector<std::string> read_lines(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(Phantom, same_seed_and_index_give_identical_films) {
+  for (int index : {0, 5, 11}) {
+    const PhantomFilm a = make_phantom(kSeed, index, 256, 128);
+    const PhantomFilm b = make_phantom(kSeed, index, 256, 128);
+    EXPECT_EQ(a.image, b.image);
+    EXPECT_EQ(a.mask, b.mask);
+    EXPECT_EQ(a.mass_count, b.mass_count);
+  }
+}
+
+TEST(Phantom, different_seed_or_index_gives_different_films) {
+  const PhantomFilm base = make_phantom(kSeed, 2, 128, 64);
+  EXPECT_NE(base.image, make_phantom(kSeed + 1, 2, 128, 64).image);
+  EXPECT_NE(base.image, make_phantom(kSeed, 4, 128, 64).image);
+}
+
+TEST(Phantom, some_films_have_masses_and_some_have_none) {
+  int without = 0, with = 0;
+  for (int index = 0; index < 24; ++index) {
+    const PhantomFilm film = make_phantom(kSeed, index, 256, 128);
+    int mask_pixels = 0;
+    for (uint8_t m : film.mask) mask_pixels += m;
+    EXPECT_GE(film.mass_count, 0);
+    EXPECT_LE(film.mass_count, 3);
+    if (film.mass_count == 0) {
+      ++without;
+      EXPECT_EQ(mask_pixels, 0) << index;
+    } else {
+      ++with;
+      // Radius >= 3% of 128 columns: each mass is several pixels wide.
+      EXPECT_GE(mask_pixels, 15 * film.mass_count / 2) << index;
+    }
+  }
+  EXPECT_GE(without, 2);
+  EXPECT_GE(with, 12);
+}
+
+TEST(Phantom, masses_are_brighter_than_the_breast_around_them) {
+  int checked = 0;
+  for (int index = 0; index < 16; ++index) {
+    const PhantomFilm film = make_phantom(kSeed, index, 512, 256);
+    if (film.mass_count == 0) continue;
+    double mass_sum = 0, tissue_sum = 0;
+    int mass_count = 0, tissue_count = 0;
+    for (size_t i = 0; i < film.image.size(); ++i) {
+      if (film.mask[i]) {
+        mass_sum += film.image[i];
+        ++mass_count;
+      } else if (film.image[i] > 16) {  // breast, not blank film
+        tissue_sum += film.image[i];
+        ++tissue_count;
+      }
+    }
+    EXPECT_GT(mass_sum / mass_count, tissue_sum / tissue_count + 15) << index;
+    ++checked;
+  }
+  EXPECT_GT(checked, 6);
+}
+
+TEST(Phantom, masses_lie_inside_the_breast_and_background_is_dark) {
+  for (int index = 0; index < 12; ++index) {
+    const PhantomFilm film = make_phantom(kSeed, index, 256, 128);
+    for (size_t i = 0; i < film.image.size(); ++i) {
+      if (film.mask[i]) {
+        EXPECT_GT(film.image[i], 24) << index << " pixel " << i;
+      }
+    }
+    // The corner opposite the chest wall is blank film.
+    const int far_col = index % 2 == 0 ? film.cols - 1 : 0;
+    EXPECT_LE(film.image[far_col], 8) << index;
+  }
+}
+
+TEST(Phantom, breast_alternates_sides_and_leaves_blank_columns_to_cut) {
+  for (int index = 0; index < 6; ++index) {
+    const PhantomFilm film = make_phantom(kSeed, index, 256, 128);
+    const ColumnSpan span = non_blank_columns(as_grey(film), 0.04f);
+    if (index % 2 == 0) {
+      EXPECT_EQ(span.begin, 0) << index;
+      EXPECT_LT(span.end, film.cols) << index;
+    } else {
+      EXPECT_GT(span.begin, 0) << index;
+      EXPECT_EQ(span.end, film.cols) << index;
+    }
+  }
+}
+
+TEST(Phantom, works_at_the_smallest_size_and_rejects_smaller) {
+  const PhantomFilm film = make_phantom(kSeed, 3, 64, 64);
+  EXPECT_EQ(film.image.size(), 64u * 64u);
+  EXPECT_THROW(make_phantom(kSeed, 0, 63, 64), std::invalid_argument);
+  EXPECT_THROW(make_phantom(kSeed, 0, 64, 32), std::invalid_argument);
+  EXPECT_THROW(make_phantom(kSeed, -1, 64, 64), std::invalid_argument);
+}
+
+TEST(Phantom, ids_and_splits_rotate_three_one_one) {
+  EXPECT_EQ(phantom_id(7), "phantom-0007");
+  EXPECT_EQ(phantom_id(12345), "phantom-12345");
+  const char* expected[] = {"train", "train", "train", "val", "test"};
+  for (int index = 0; index < 10; ++index) EXPECT_STREQ(phantom_split(index), expected[index % 5]);
+}
+
+TEST(PhantomFolder, writes_images_masks_and_split_lists) {
+  testing::TempDir dir;
+  const std::filesystem::path root = dir.path() / "new" / "phantoms";
+  write_phantom_folder(root.string(), 7, kSeed, 96, 64);
+  EXPECT_EQ(read_lines(root / "split" / "train.txt"),
+            (std::vector<std::string>{"phantom-0000", "phantom-0001", "phantom-0002",
+                                      "phantom-0005", "phantom-0006"}));
+  EXPECT_EQ(read_lines(root / "split" / "val.txt"), std::vector<std::string>{"phantom-0003"});
+  EXPECT_EQ(read_lines(root / "split" / "test.txt"), std::vector<std::string>{"phantom-0004"});
+  for (int index = 0; index < 7; ++index) {
+    const PhantomFilm film = make_phantom(kSeed, index, 96, 64);
+    const GreyImage image = read_grey_png((root / "img" / (phantom_id(index) + ".png")).string());
+    const GreyImage mask = read_grey_png((root / "label" / (phantom_id(index) + ".png")).string());
+    EXPECT_EQ(std::vector<uint16_t>(film.image.begin(), film.image.end()), image.pixels);
+    EXPECT_EQ(std::vector<uint16_t>(film.mask.begin(), film.mask.end()), mask.pixels);
+  }
+}
+
+TEST(PhantomFolder, unwritable_folder_is_named) {
+  testing::TempDir dir;
+  testing::write_text(dir.path() / "file", "x");  // a file where a folder should go
+  const std::string root = (dir.path() / "file" / "phantoms").string();
+  testing::expect_data_error([&] { write_phantom_folder(root, 1, kSeed, 64, 64); }, {root});
+}
+
+}  // namespace
+}  // namespace hds::data

@@ -1,0 +1,138 @@
+#include "hds/data/preprocess.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "test_helpers.h"
+
+namespace hds::data {
+namespace {
+
+// 4 rows x 10 columns: columns 0-2 and 8-9 are blank (levels <= 10 of 255 = 0.039 <= 0.04),
+// column 5 is dark but kept (it lies between non-blank columns), the rest hold known levels.
+GreyImage image_with_blank_margins() {
+  GreyImage image;
+  image.rows = 4;
+  image.cols = 10;
+  image.max_level = 255;
+  const uint16_t levels[4][10] = {
+      {0, 10, 3, 51, 102, 0, 153, 204, 10, 0},
+      {0, 0, 10, 102, 153, 2, 204, 255, 0, 9},
+      {5, 0, 0, 51, 51, 0, 51, 51, 1, 0},
+      {0, 7, 0, 255, 204, 0, 153, 102, 0, 10},
+  };
+  for (const auto& row : levels) image.pixels.insert(image.pixels.end(), row, row + 10);
+  return image;
+}
+
+std::vector<uint8_t> mask_with_mass_at(int rows, int cols, int row, int col, uint8_t value = 1) {
+  std::vector<uint8_t> mask(rows * cols, 0);
+  mask[row * cols + col] = value;
+  return mask;
+}
+
+TEST(Preprocess, finds_the_span_between_blank_margins) {
+  const ColumnSpan span = non_blank_columns(image_with_blank_margins(), 0.04f);
+  EXPECT_EQ(span.begin, 3);
+  EXPECT_EQ(span.end, 8);
+}
+
+TEST(Preprocess, all_blank_image_keeps_every_column) {
+  GreyImage image;
+  image.rows = 2;
+  image.cols = 3;
+  image.pixels = {0, 1, 2, 3, 4, 5};
+  const ColumnSpan span = non_blank_columns(image, 0.04f);
+  EXPECT_EQ(span.begin, 0);
+  EXPECT_EQ(span.end, 3);
+}
+
+TEST(Preprocess, cuts_blank_columns_and_keeps_the_rest_unchanged_at_the_same_size) {
+  const GreyImage image = image_with_blank_margins();
+  PreprocessOptions options;
+  options.rows = 4;
+  options.cols = 5;  // exactly the kept span: no resampling
+  const Film film = preprocess_film(image, mask_with_mass_at(4, 10, 1, 4, 255), options, "a", "p");
+  EXPECT_EQ(film.id, "a");
+  EXPECT_EQ(film.patient, "p");
+  ASSERT_EQ(film.rows, 4);
+  ASSERT_EQ(film.cols, 5);
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 5; ++c)
+      EXPECT_FLOAT_EQ(film.image[r * 5 + c], image.pixels[r * 10 + c + 3] / 255.0f)
+          << r << "," << c;
+  // The mass at column 4 lands at column 1 of the cut film; 255 in the mask means mass.
+  EXPECT_EQ(film.mask, mask_with_mass_at(4, 5, 1, 1));
+}
+
+TEST(Preprocess, shrinking_rows_by_two_averages_row_pairs) {
+  const GreyImage image = image_with_blank_margins();
+  PreprocessOptions options;
+  options.rows = 2;
+  options.cols = 5;
+  const Film film = preprocess_film(image, std::vector<uint8_t>(40, 0), options, "a", "a");
+  ASSERT_EQ(film.image.size(), 10u);
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 5; ++c) {
+      const double expected =
+          (image.pixels[(2 * r) * 10 + c + 3] + image.pixels[(2 * r + 1) * 10 + c + 3]) / 510.0;
+      EXPECT_NEAR(film.image[r * 5 + c], expected, 1e-6) << r << "," << c;
+    }
+}
+
+TEST(Preprocess, enlarging_keeps_the_mask_aligned_and_binary) {
+  const GreyImage image = image_with_blank_margins();
+  PreprocessOptions options;
+  options.rows = 8;
+  options.cols = 10;  // every kept pixel becomes a 2x2 block
+  const Film film = preprocess_film(image, mask_with_mass_at(4, 10, 2, 5), options, "a", "a");
+  for (int r = 0; r < 8; ++r)
+    for (int c = 0; c < 10; ++c) {
+      const bool inside = (r / 2 == 2) && (c / 2 == 2);  // source row 2, cut column 5 - 3 = 2
+      EXPECT_EQ(film.mask[r * 10 + c], inside ? 1 : 0) << r << "," << c;
+    }
+  for (float x : film.image) {
+    EXPECT_GE(x, 0.0f);
+    EXPECT_LE(x, 1.0f);
+  }
+}
+
+TEST(Preprocess, sixteen_bit_levels_scale_by_65535) {
+  GreyImage image;
+  image.rows = 1;
+  image.cols = 3;
+  image.max_level = 65535;
+  image.pixels = {65535, 32768, 13107};
+  PreprocessOptions options;
+  options.rows = 1;
+  options.cols = 3;
+  const Film film = preprocess_film(image, {0, 0, 0}, options, "a", "a");
+  EXPECT_FLOAT_EQ(film.image[0], 1.0f);
+  EXPECT_FLOAT_EQ(film.image[1], 32768 / 65535.0f);
+  EXPECT_FLOAT_EQ(film.image[2], 0.2f);
+}
+
+TEST(Preprocess, mask_of_the_wrong_size_is_a_data_error) {
+  PreprocessOptions options;
+  testing::expect_data_error(
+      [&] {
+        preprocess_film(image_with_blank_margins(), {0, 1}, options, "film7", "film7");
+      },
+      {"film7", "mask"});
+}
+
+TEST(Preprocess, statistics_and_normalisation) {
+  std::vector<Film> films(2);
+  films[0].image = {0.0f, 1.0f};
+  films[1].image = {0.5f, 0.5f};
+  const PixelStatistics statistics = pixel_statistics(films);
+  EXPECT_DOUBLE_EQ(statistics.mean, 0.5);
+  EXPECT_DOUBLE_EQ(statistics.std, std::sqrt(0.125));
+  normalise_films(films, 0.5, 0.25);
+  EXPECT_EQ(films[0].image, (std::vector<float>{-2.0f, 2.0f}));
+  EXPECT_EQ(films[1].image, (std::vector<float>{0.0f, 0.0f}));
+}
+
+}  // namespace
+}  // namespace hds::data

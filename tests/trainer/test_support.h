@@ -1,0 +1,52 @@
+// Shared fixtures of the trainer tests: small configurations and scratch directories.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "hds/config/config.h"
+
+namespace hds::test {
+
+// A model small enough that a training step takes milliseconds on CPU, on 256x128 phantom films
+// with 128x128 patches. Dropout stays on (as in the paper).
+inline hds::config::Config tiny_config(const std::string& output_dir,
+                                       std::vector<std::string> extra = {}) {
+  std::vector<std::string> overrides = {
+      "model.widths=[4,4,8,8,8,8,8,8,8,4,4]",
+      "model.blocks_per_stage=1",
+      "data.source=phantom",
+      "data.image_rows=256",
+      "data.image_cols=128",
+      "data.patch_rows=128",
+      "data.patch_cols=128",
+      "data.phantom={train_count: 8 val_count: 3 test_count: 0 seed: 7}",
+      "train.batch_size=4",
+      "train.epochs=6",
+      "train.validate_every=2",
+      "train.validate_from=2",
+      "train.checkpoint_every=2",
+      "train.log_every_steps=1000",
+      "train.threads=1",
+      "train.output_dir=" + output_dir,
+  };
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
+  return hds::config::parse_config("", "<tiny test config>", overrides);
+}
+
+// A fresh, empty directory under the system temp dir, named for the test.
+inline std::string scratch_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("hds-test-" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+// The shared reference data folder beside the checkout, or "" when absent.
+inline std::string shared_data(const std::string& relative) {
+  const auto path = std::filesystem::path(HDS_SOURCE_DIR) / ".." / "shared" / "data" / relative;
+  return std::filesystem::exists(path) ? path.string() : "";
+}
+
+}  // namespace hds::test

@@ -1,0 +1,64 @@
+// Checkpoints (DESIGN §5): one directory each under <output_dir>/checkpoints, written under a
+// temporary name, fsynced, then renamed, so a crash or a full disk never leaves a half-written
+// checkpoint under a real name. `latest`, `best-dice` and `best-accuracy` are symlinks replaced
+// atomically. Not thread-safe: one writer (rank 0) per directory.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "checkpoint.pb.h"
+#include "hds/trainer/model.h"
+
+namespace hds::trainer {
+
+// Any checkpoint problem; what() names the directory or file and the problem.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The metadata file's name inside a checkpoint directory.
+inline constexpr const char* kCheckpointMetaFile = "checkpoint.pbtxt";
+
+class CheckpointStore {
+ public:
+  // `root` is created if missing.
+  explicit CheckpointStore(std::string root);
+
+  // Writes model, optimizer and `meta` (file checksums filled in) as a new checkpoint named for
+  // its global step; points `latest` at it; returns its path. On failure removes the partial
+  // directory and throws CheckpointError; earlier checkpoints stay intact.
+  std::string save(HdsNet& model, torch::optim::Optimizer& optimizer,
+                   hds::checkpoint::CheckpointMeta meta);
+
+  // Points symlink `name` (e.g. "best-dice") at `checkpoint_dir`, atomically.
+  void link(const std::string& name, const std::string& checkpoint_dir);
+
+  // Removes the oldest step checkpoints beyond `keep`, never one a symlink points at.
+  void prune(int keep);
+
+  // Target of `latest`, or "" when there is none.
+  std::string latest() const;
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+// Reads the checkpoint in `dir` into `model` (and `optimizer` when given) after checking every
+// file against the checksums in its metadata; returns the metadata. `dir` may be a checkpoint
+// directory or a run's checkpoints root (then `latest` is used).
+hds::checkpoint::CheckpointMeta load_checkpoint(const std::string& dir, HdsNet& model,
+                                                torch::optim::Optimizer* optimizer);
+
+// Reads and checks only the metadata (e.g. to rebuild the model from its config text).
+hds::checkpoint::CheckpointMeta read_checkpoint_meta(const std::string& dir);
+
+// The CPU generator's state (dropout masks, initialisation) as bytes, and back.
+std::string cpu_rng_state();
+void set_cpu_rng_state(const std::string& state);
+
+}  // namespace hds::trainer

@@ -1,0 +1,69 @@
+// `hds-trainer fit`: the training loop (DESIGN §3 schedule), periodic whole-image validation,
+// best-Dice / best-accuracy snapshots, atomic checkpoints and exact resume.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <iosfwd>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "checkpoint.pb.h"
+#include "config.pb.h"
+
+namespace hds::trainer {
+
+// A NaN or infinite loss. what() names the epoch, step, head and term, and the last good
+// checkpoint to resume from.
+class NonFiniteLossError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What one training step did, for progress reporting and metrics.
+struct StepReport {
+  int epoch = 0;  // 1-based
+  int step = 0;   // 1-based within the epoch
+  int steps_per_epoch = 0;
+  int64_t global_step = 0;
+  int patches = 0;
+  double loss = 0;           // total weighted loss
+  std::vector<int> heads;    // built heads, coarsest first
+  std::vector<double> seg;   // unweighted per-head segmentation loss (0 where off)
+  std::vector<double> cls;   // unweighted per-head MIL loss (0 where off)
+  double learning_rate = 0;
+  double seconds = 0;        // wall time of the step, data included
+};
+
+struct FitOptions {
+  // A checkpoint directory (or a run's checkpoints root) to continue from; "" starts afresh.
+  std::string resume_from;
+  // Polled after every step; when it returns true the run writes a checkpoint and returns.
+  std::function<bool()> stop_requested;
+  // Stop (with a checkpoint) once this many global steps are done; <= 0 means never.
+  int64_t stop_at_step = 0;
+  // Called after every step.
+  std::function<void(const StepReport&)> on_step;
+  // Progress lines go here.
+  std::ostream* log = nullptr;
+};
+
+struct FitResult {
+  bool finished = false;  // all epochs done (false: stopped early on request)
+  int completed_epochs = 0;
+  int64_t global_step = 0;
+  double last_loss = 0;
+  std::string last_checkpoint;
+  hds::checkpoint::ValidationResult best_dice;
+  hds::checkpoint::ValidationResult best_accuracy;
+  hds::checkpoint::ValidationResult last_validation;
+};
+
+FitResult fit(const hds::config::Config& config, const FitOptions& options);
+
+// The device named by the config ("cpu" or "cuda"), checked to exist.
+torch::Device resolve_device(const std::string& name);
+
+}  // namespace hds::trainer

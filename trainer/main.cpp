@@ -1,0 +1,178 @@
+// hds-trainer: describe | fit | export | bench. Thin: parses the command line and calls the
+// hds_trainer library. Exit codes: 0 done, 1 error, 2 bad command line or configuration,
+// 3 non-finite loss, 75 stopped on request (SIGTERM/SIGUSR1) with a checkpoint written.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "hds/config/config.h"
+#include "hds/data/dataset.h"
+#include "hds/trainer/bench.h"
+#include "hds/trainer/checkpoint.h"
+#include "hds/trainer/export.h"
+#include "hds/trainer/model.h"
+#include "hds/trainer/training.h"
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNonFiniteLoss = 3;
+constexpr int kExitStopped = 75;
+
+std::atomic<bool> stop_signal{false};
+extern "C" void request_stop(int) { stop_signal = true; }
+
+hds::config::Config load(const std::string& path, const std::vector<std::string>& overrides) {
+  return path.empty() ? hds::config::parse_config("", "<paper defaults>", overrides)
+                      : hds::config::load_config(path, overrides);
+}
+
+int describe(const hds::config::Config& config) {
+  hds::trainer::HdsNet model(config.model());
+  std::cout << hds::trainer::describe_modules(*model);
+  const auto [train_rows, train_cols] = hds::trainer::HdsNetImpl::cls_map_size(
+      config.data().patch_rows(), config.data().patch_cols());
+  const auto [test_rows, test_cols] = hds::trainer::HdsNetImpl::cls_map_size(
+      config.data().image_rows(), config.data().image_cols());
+  std::cout << "parameters: " << hds::trainer::count_parameters(*model) << "\n"
+            << "trunk_conv3x3: "
+            << hds::trainer::count_convs(*model->named_children()["trunk"], 3) << "\n"
+            << "conv3x3: " << hds::trainer::count_convs(*model, 3) << "\n"
+            << "cls_map_train: " << train_rows << "x" << train_cols << "\n"
+            << "cls_map_test: " << test_rows << "x" << test_cols << "\n";
+  return 0;
+}
+
+int fit(const hds::config::Config& config, const std::string& resume, int64_t stop_at_step) {
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGUSR1, request_stop);
+  hds::trainer::FitOptions options;
+  options.resume_from = resume;
+  options.stop_at_step = stop_at_step;
+  options.stop_requested = [] { return stop_signal.load(); };
+  const auto result = hds::trainer::fit(config, options);
+  auto line = [](const char* what, const hds::checkpoint::ValidationResult& v) {
+    std::cout << what << ": epoch " << v.epoch() << " dice " << v.dice() << " accuracy "
+              << v.accuracy() << " auc " << v.auc() << "\n";
+  };
+  std::cout << "summary: " << result.completed_epochs << " epochs, " << result.global_step
+            << " steps, last loss " << result.last_loss << "\n";
+  if (result.last_validation.has_epoch()) {
+    line("last validation", result.last_validation);
+    line("best dice", result.best_dice);
+    line("best accuracy", result.best_accuracy);
+  }
+  std::cout << "checkpoint: " << result.last_checkpoint << "\n";
+  return result.finished ? 0 : kExitStopped;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hds-trainer: train, evaluate and export the HDS U-ResNet"};
+  app.require_subcommand(1);
+  std::string config_path;
+  std::vector<std::string> overrides;
+  auto add_config_options = [&](CLI::App* cmd, bool required) {
+    auto* option = cmd->add_option("--config", config_path, "configuration (.pbtxt)");
+    if (required) option->required();
+    cmd->add_option("--set", overrides, "override a field, e.g. train.epochs=5 (repeatable)");
+  };
+
+  auto* describe_cmd = app.add_subcommand("describe", "print the model summary and its counts");
+  add_config_options(describe_cmd, false);
+
+  auto* fit_cmd = app.add_subcommand("fit", "train");
+  add_config_options(fit_cmd, true);
+  std::string resume;
+  int64_t stop_at_step = 0;
+  fit_cmd->add_option("--resume", resume, "checkpoint directory or run checkpoints root");
+  fit_cmd->add_option("--stop-at-step", stop_at_step,
+                      "write a checkpoint and stop after this global step");
+
+  auto* export_cmd = app.add_subcommand("export", "write the weights for Python's torch.load");
+  std::string checkpoint, out, layout_name = "native";
+  bool init = false, probe = false;
+  auto* checkpoint_opt = export_cmd->add_option("--checkpoint", checkpoint, "checkpoint directory");
+  auto* init_opt = export_cmd->add_flag("--init", init, "a freshly initialised model of --config");
+  checkpoint_opt->excludes(init_opt);
+  export_cmd->add_option("--config", config_path, "configuration for --init (.pbtxt)");
+  export_cmd->add_option("--set", overrides, "override a field (with --init)");
+  export_cmd->add_option("--out", out, "output file")->required();
+  export_cmd->add_option("--layout", layout_name, "native or reference")
+      ->check(CLI::IsMember({"native", "reference"}));
+  export_cmd->add_flag("--probe", probe, "add a probe input and the heads' logits for it");
+
+  auto* bench_cmd = app.add_subcommand("bench", "time a full training step");
+  add_config_options(bench_cmd, false);
+  hds::trainer::BenchOptions bench;
+  bench_cmd->add_option("--batch", bench.batch, "patches per step");
+  bench_cmd->add_option("--height", bench.height, "patch rows (multiple of 128)");
+  bench_cmd->add_option("--width", bench.width, "patch cols (multiple of 128)");
+  bench_cmd->add_option("--steps", bench.steps, "timed steps");
+  bench_cmd->add_option("--warmup", bench.warmup, "untimed steps first");
+  bench_cmd->add_option("--device", bench.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+
+  try {
+    if (*describe_cmd) return describe(load(config_path, overrides));
+    if (*fit_cmd) return fit(load(config_path, overrides), resume, stop_at_step);
+    if (*bench_cmd) {
+      const auto result = hds::trainer::bench_training_step(load(config_path, overrides), bench);
+      std::cout << nlohmann::json{{"device", bench.device},
+                                  {"batch", bench.batch},
+                                  {"height", bench.height},
+                                  {"width", bench.width},
+                                  {"steps", bench.steps},
+                                  {"threads", result.threads},
+                                  {"median_step_ms", result.median_step_ms},
+                                  {"patches_per_second", result.patches_per_second}}
+                       .dump()
+                << std::endl;
+      return 0;
+    }
+    if (*export_cmd) {
+      if (checkpoint.empty() && !init) {
+        std::cerr << "export: give --checkpoint DIR or --init --config FILE\n";
+        return kExitUsage;
+      }
+      hds::config::Config config;
+      if (init) {
+        config = load(config_path, overrides);
+        torch::manual_seed(config.train().seed());
+      } else {
+        const auto meta = hds::trainer::read_checkpoint_meta(checkpoint);
+        config = hds::config::parse_config(meta.config_text(), checkpoint + " (saved config)");
+      }
+      hds::trainer::HdsNet model(config.model());
+      if (!init) hds::trainer::load_checkpoint(checkpoint, model, nullptr);
+      const auto layout = layout_name == "reference" ? hds::trainer::ExportLayout::kReference
+                                                     : hds::trainer::ExportLayout::kNative;
+      hds::trainer::export_model(model, config, out, layout, probe);
+      std::cout << "wrote " << out << " (" << layout_name << " layout"
+                << (probe ? ", with probe" : "") << ")\n";
+      return 0;
+    }
+  } catch (const hds::config::ConfigError& e) {
+    std::cerr << "configuration error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const hds::trainer::NonFiniteLossError& e) {
+    std::cerr << "training stopped: " << e.what() << "\n";
+    return kExitNonFiniteLoss;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitError;
+  }
+  return kExitUsage;
+}

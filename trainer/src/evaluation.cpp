@@ -1,0 +1,88 @@
+#include "hds/trainer/evaluation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "hds/trainer/losses.h"
+
+namespace hds::trainer {
+using hds::config::LossConfig;
+
+FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film, const LossConfig& loss,
+                            const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  // from_blob does not copy: clone after the move so the film's buffer is never written.
+  const auto input = torch::from_blob(const_cast<float*>(film.image.data()),
+                                      {1, 1, film.rows, film.cols}, torch::kFloat)
+                         .to(device)
+                         .clone();
+  const auto output = model->forward(input);
+  model->train(was_training);
+  const auto foreground = torch::softmax(output.seg.back(), 1).select(1, 1)[0];
+  FilmPrediction prediction;
+  prediction.mask = (foreground > 0.5).to(torch::kCPU, torch::kUInt8);
+  if (loss.variant() == LossConfig::SEG_DEEP_SUPERVISION) {
+    prediction.mass_probability = foreground.max().item<double>();
+  } else {
+    prediction.mass_probability = image_probability(output.cls.back(), loss.mil_rule()).item<double>();
+  }
+  return prediction;
+}
+
+double dice_coefficient(const torch::Tensor& predicted, const torch::Tensor& truth) {
+  const auto p = predicted.to(torch::kBool);
+  const auto t = truth.to(torch::kBool);
+  const double overlap = (p & t).sum().item<double>();
+  const double total = p.sum().item<double>() + t.sum().item<double>();
+  return total == 0 ? 1.0 : 2.0 * overlap / total;
+}
+
+double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels) {
+  double pairs = 0, wins = 0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (labels[i] != 1) continue;
+    for (size_t j = 0; j < scores.size(); ++j) {
+      if (labels[j] != 0) continue;
+      pairs += 1;
+      wins += scores[i] > scores[j] ? 1.0 : scores[i] == scores[j] ? 0.5 : 0.0;
+    }
+  }
+  return pairs == 0 ? std::numeric_limits<double>::quiet_NaN() : wins / pairs;
+}
+
+EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& films,
+                          const LossConfig& loss, const torch::Device& device) {
+  EvaluationResult result;
+  std::vector<double> scores, dice_with_mass, dice_all;
+  std::vector<int> labels;
+  int correct = 0;
+  for (const auto& film : films) {
+    const auto prediction = predict_film(model, film, loss, device);
+    const auto truth = torch::from_blob(const_cast<uint8_t*>(film.mask.data()),
+                                        {film.rows, film.cols}, torch::kUInt8);
+    const double dice = dice_coefficient(prediction.mask, truth);
+    const int label = film.has_mass() ? 1 : 0;
+    (label ? dice_with_mass : dice_all).push_back(dice);
+    scores.push_back(prediction.mass_probability);
+    labels.push_back(label);
+    correct += (prediction.mass_probability > 0.5) == (label == 1);
+  }
+  auto mean = [](const std::vector<double>& v) {
+    return v.empty() ? std::numeric_limits<double>::quiet_NaN()
+                     : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+  };
+  result.films = static_cast<int>(films.size());
+  result.films_with_mass = static_cast<int>(dice_with_mass.size());
+  dice_all.insert(dice_all.end(), dice_with_mass.begin(), dice_with_mass.end());
+  result.dice = dice_with_mass.empty() ? mean(dice_all) : mean(dice_with_mass);
+  result.accuracy = films.empty() ? std::numeric_limits<double>::quiet_NaN()
+                                  : static_cast<double>(correct) / films.size();
+  result.auc = roc_auc(scores, labels);
+  return result;
+}
+
+}  // namespace hds::trainer

@@ -1,0 +1,59 @@
+#include "hds/trainer/export.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "hds/config/config.h"
+
+namespace hds::trainer {
+
+torch::Tensor probe_input() {
+  constexpr uint64_t kProbeSeed = 20180423;
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(kProbeSeed);
+  return at::randn({2, 1, 256, 128}, generator, torch::kFloat);
+}
+
+namespace {
+
+c10::Dict<std::string, torch::Tensor> state_dict(HdsNet& model, ExportLayout layout) {
+  c10::Dict<std::string, torch::Tensor> dict;  // keeps insertion order
+  auto add = [&dict](const std::string& name, const torch::Tensor& t) {
+    dict.insert(name, t.detach().to(torch::kCPU).clone());
+  };
+  if (layout == ExportLayout::kReference) {
+    for (const auto& [name, tensor] : ordered_state_dict(*model)) add(name, tensor);
+  } else {
+    for (const auto& p : model->named_parameters()) add(p.key(), p.value());
+    for (const auto& b : model->named_buffers()) add(b.key(), b.value());
+  }
+  return dict;
+}
+
+}  // namespace
+
+void export_model(HdsNet& model, const hds::config::Config& config, const std::string& path,
+                  ExportLayout layout, bool with_probe) {
+  c10::impl::GenericDict out(c10::StringType::get(), c10::AnyType::get());
+  out.insert("state_dict", state_dict(model, layout));
+  out.insert("config", hds::config::to_text(config));
+  if (with_probe) {
+    torch::NoGradGuard no_grad;
+    const bool was_training = model->is_training();
+    model->eval();
+    const auto device = model->parameters().front().device();
+    const auto input = probe_input();
+    const auto output = model->forward(input.to(device));
+    model->train(was_training);
+    out.insert("probe_input", input);
+    out.insert("probe_seg", torch::stack(output.seg).to(torch::kCPU));
+    out.insert("probe_cls", torch::stack(output.cls).to(torch::kCPU));
+  }
+  const std::vector<char> bytes = torch::pickle_save(out);
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  file.close();
+  if (!file) throw std::runtime_error(path + ": cannot write the export: " + std::strerror(errno));
+}
+
+}  // namespace hds::trainer

@@ -1,0 +1,317 @@
+#include "hds/trainer/training.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <google/protobuf/util/message_differencer.h>
+#include <nlohmann/json.hpp>
+
+#include "hds/config/config.h"
+#include "hds/data/dataset.h"
+#include "hds/trainer/batch_source.h"
+#include "hds/trainer/checkpoint.h"
+#include "hds/trainer/evaluation.h"
+#include "hds/trainer/losses.h"
+#include "hds/trainer/model.h"
+#include "hds/trainer/schedule.h"
+
+namespace hds::trainer {
+namespace fs = std::filesystem;
+using hds::checkpoint::CheckpointMeta;
+using hds::checkpoint::ValidationResult;
+using hds::config::Config;
+using Clock = std::chrono::steady_clock;
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw std::runtime_error("train.device = cuda, but this LibTorch build sees no CUDA device");
+    }
+    return torch::Device(torch::kCUDA, 0);
+  }
+  return torch::Device(torch::kCPU);
+}
+
+namespace {
+
+struct StepTensors {
+  torch::Tensor images;  // [n, 1, rows, cols] float
+  torch::Tensor masks;   // [n, rows, cols] int64
+  torch::Tensor labels;  // [n] int64
+};
+
+StepTensors to_tensors(const hds::data::PatchBatch& batch, const torch::Device& device) {
+  const int64_t n = batch.count;
+  StepTensors t;
+  t.images = torch::from_blob(const_cast<float*>(batch.images.data()), {n, 1, batch.rows, batch.cols},
+                              torch::kFloat)
+                 .to(device, /*non_blocking=*/false, /*copy=*/true);
+  t.masks = torch::from_blob(const_cast<uint8_t*>(batch.masks.data()), {n, batch.rows, batch.cols},
+                             torch::kUInt8)
+                .to(device, torch::kLong);
+  t.labels = torch::from_blob(const_cast<uint8_t*>(batch.labels.data()), {n}, torch::kUInt8)
+                 .to(device, torch::kLong);
+  return t;
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto total = static_cast<int64_t>(seconds + 0.5);
+  std::ostringstream out;
+  if (total >= 3600) out << total / 3600 << "h";
+  if (total >= 60) out << (total / 60) % 60 << "m";
+  out << total % 60 << "s";
+  return out.str();
+}
+
+void set_learning_rate(torch::optim::SGD& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  }
+}
+
+ValidationResult to_validation_result(int epoch, const EvaluationResult& r) {
+  ValidationResult v;
+  v.set_epoch(epoch);
+  v.set_dice(r.dice);
+  v.set_accuracy(r.accuracy);
+  v.set_auc(r.auc);
+  return v;
+}
+
+// Names the first non-finite term of a step, with where to resume from.
+void check_finite(const LossTerms& terms, int epoch, int step, int64_t global_step,
+                  const std::string& last_checkpoint) {
+  std::string bad;
+  for (size_t i = 0; i < terms.heads.size() && bad.empty(); ++i) {
+    const std::string head = " loss of head " + std::to_string(terms.heads[i]) + " is ";
+    if (terms.seg_on[i] && !std::isfinite(terms.seg[i])) {
+      bad = "segmentation" + head + (std::isnan(terms.seg[i]) ? "NaN" : "infinite");
+    } else if (terms.cls_on[i] && !std::isfinite(terms.cls[i])) {
+      bad = "classification" + head + (std::isnan(terms.cls[i]) ? "NaN" : "infinite");
+    }
+  }
+  if (bad.empty()) return;
+  std::ostringstream msg;
+  msg << "non-finite loss at epoch " << epoch << ", step " << step << " (global step "
+      << global_step << "): " << bad << "; last good checkpoint: "
+      << (last_checkpoint.empty() ? "none yet" : last_checkpoint);
+  throw NonFiniteLossError(msg.str());
+}
+
+void write_summary(const fs::path& path, const FitResult& result) {
+  auto validation = [](const ValidationResult& v) {
+    return nlohmann::json{{"epoch", v.epoch()}, {"dice", v.dice()}, {"accuracy", v.accuracy()},
+                          {"auc", std::isnan(v.auc()) ? nlohmann::json() : nlohmann::json(v.auc())}};
+  };
+  nlohmann::json summary{{"finished", result.finished},
+                         {"completed_epochs", result.completed_epochs},
+                         {"global_step", result.global_step},
+                         {"last_loss", result.last_loss},
+                         {"last_checkpoint", result.last_checkpoint},
+                         {"best_dice", validation(result.best_dice)},
+                         {"best_accuracy", validation(result.best_accuracy)},
+                         {"last_validation", validation(result.last_validation)}};
+  const fs::path temp = path.string() + ".tmp";
+  std::ofstream(temp) << summary.dump(2) << "\n";
+  fs::rename(temp, path);
+}
+
+}  // namespace
+
+FitResult fit(const Config& config, const FitOptions& options) {
+  std::ostream& log = options.log ? *options.log : std::cout;
+  const auto& train = config.train();
+  if (train.threads() > 0) torch::set_num_threads(train.threads());
+  const torch::Device device = resolve_device(train.device());
+  torch::manual_seed(train.seed());
+
+  const auto dataset = hds::data::load_dataset(config.data());
+  log << "data: " << config.data().source() << ", " << dataset.train.size() << " train / "
+      << dataset.val.size() << " val / " << dataset.test.size() << " test films, mean "
+      << dataset.mean << " std " << dataset.std << "\n";
+
+  HdsNet model(config.model());
+  model->to(device);
+  torch::optim::SGD optimizer(model->parameters(),
+                              torch::optim::SGDOptions(config.optimizer().learning_rate())
+                                  .momentum(config.optimizer().momentum())
+                                  .dampening(0)
+                                  .weight_decay(config.optimizer().weight_decay())
+                                  .nesterov(false));
+
+  FitResult result;
+  int start_epoch = 1;
+  int start_step = 0;
+  CheckpointStore store((fs::path(train.output_dir()) / "checkpoints").string());
+  if (!options.resume_from.empty()) {
+    const CheckpointMeta meta = load_checkpoint(options.resume_from, model, &optimizer);
+    Config saved;
+    try {
+      saved = hds::config::parse_config(meta.config_text(), options.resume_from + " (saved config)");
+    } catch (const std::exception& e) {
+      throw CheckpointError(std::string("resume: ") + e.what());
+    }
+    if (!google::protobuf::util::MessageDifferencer::Equals(saved.model(), config.model())) {
+      throw CheckpointError("resume: " + options.resume_from +
+                            " holds a model of another configuration than this run's model block");
+    }
+    set_cpu_rng_state(meta.cpu_rng_state());
+    start_epoch = meta.completed_epochs() + 1;
+    start_step = meta.step_in_epoch();
+    result.global_step = meta.global_step();
+    result.completed_epochs = meta.completed_epochs();
+    result.best_dice = meta.best_dice();
+    result.best_accuracy = meta.best_accuracy();
+    result.last_validation = meta.last_validation();
+    result.last_loss = meta.last_loss();
+    result.last_checkpoint = fs::canonical(store.latest().empty() ? options.resume_from
+                                                                  : store.latest())
+                                 .string();
+    log << "resumed from " << options.resume_from << " at epoch " << start_epoch << ", step "
+        << start_step << " (global step " << result.global_step << ")\n";
+  }
+
+  hds::data::SamplerOptions sampler_options;
+  sampler_options.patch_rows = config.data().patch_rows();
+  sampler_options.patch_cols = config.data().patch_cols();
+  sampler_options.batch_size = train.batch_size();
+  sampler_options.flip_probability = config.data().flip_probability();
+  sampler_options.mass_centre_probability = config.data().mass_centre_probability();
+  sampler_options.seed = train.seed();
+  InProcessBatchSource source(dataset.train, sampler_options);
+  const int steps = source.steps_per_epoch();
+  const int epochs = train.epochs();
+  const int64_t total_steps = static_cast<int64_t>(steps) * epochs;
+
+  auto save_checkpoint = [&](int completed_epochs, int step_in_epoch, const std::vector<double>& seg_w,
+                             const std::vector<double>& cls_w, double lr) {
+    CheckpointMeta meta;
+    meta.set_completed_epochs(completed_epochs);
+    meta.set_step_in_epoch(step_in_epoch);
+    meta.set_global_step(result.global_step);
+    for (double w : seg_w) meta.add_seg_head_weights(w);
+    for (double w : cls_w) meta.add_cls_head_weights(w);
+    meta.set_learning_rate(lr);
+    meta.set_cpu_rng_state(cpu_rng_state());
+    meta.set_config_text(hds::config::to_text(config));
+    *meta.mutable_best_dice() = result.best_dice;
+    *meta.mutable_best_accuracy() = result.best_accuracy;
+    *meta.mutable_last_validation() = result.last_validation;
+    meta.set_last_loss(result.last_loss);
+    result.last_checkpoint = store.save(model, optimizer, meta);
+    store.prune(train.keep_checkpoints());
+    log << "checkpoint " << result.last_checkpoint << "\n";
+    return result.last_checkpoint;
+  };
+
+  model->train();
+  const auto run_start = Clock::now();
+  int64_t steps_this_run = 0;
+  int64_t patches_this_run = 0;
+  for (int epoch = start_epoch; epoch <= epochs; ++epoch) {
+    const auto seg_w = seg_head_weights(config, epoch);
+    const auto cls_w = cls_head_weights(config, epoch);
+    const double lr = learning_rate(config.optimizer(), epoch);
+    set_learning_rate(optimizer, lr);
+    const int first_step = epoch == start_epoch ? start_step : 0;
+    for (int step = first_step; step < steps; ++step) {
+      const auto step_start = Clock::now();
+      const auto batch = source.batch(epoch, step);
+      const auto tensors = to_tensors(batch, device);
+      const auto output = model->forward(tensors.images);
+      const LossTerms terms = hds_loss(output, model->heads(), tensors.masks, tensors.labels,
+                                       config.loss(), seg_w, cls_w);
+      check_finite(terms, epoch, step + 1, result.global_step + 1, result.last_checkpoint);
+      optimizer.zero_grad();
+      terms.total.backward();
+      optimizer.step();
+      ++result.global_step;
+      ++steps_this_run;
+      patches_this_run += batch.count;
+      result.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
+      if (options.on_step) {
+        StepReport report;
+        report.epoch = epoch;
+        report.step = step + 1;
+        report.steps_per_epoch = steps;
+        report.global_step = result.global_step;
+        report.patches = batch.count;
+        report.loss = result.last_loss;
+        report.heads = terms.heads;
+        report.seg = terms.seg;
+        report.cls = terms.cls;
+        report.learning_rate = lr;
+        report.seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
+        options.on_step(report);
+      }
+
+      const bool epoch_end = step + 1 == steps;
+      if (epoch_end || steps_this_run % train.log_every_steps() == 0) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+        const double eta = elapsed / steps_this_run * (total_steps - result.global_step);
+        log << "epoch " << epoch << "/" << epochs << " step " << step + 1 << "/" << steps
+            << " loss " << std::setprecision(5) << result.last_loss << " (seg "
+            << terms.seg_weighted_sum << " cls " << terms.cls_weighted_sum << ") lr " << lr
+            << " " << std::setprecision(3) << patches_this_run / elapsed << " patches/s eta "
+            << format_duration(eta) << std::endl;
+      }
+      const bool stop = (options.stop_requested && options.stop_requested()) ||
+                        (options.stop_at_step > 0 && result.global_step >= options.stop_at_step);
+      if (stop && !epoch_end) {
+        save_checkpoint(epoch - 1, step + 1, seg_w, cls_w, lr);
+        log << "stopped at epoch " << epoch << ", step " << step + 1 << " on request\n";
+        write_summary(fs::path(train.output_dir()) / "summary.json", result);
+        return result;
+      }
+    }
+    result.completed_epochs = epoch;
+
+    const bool validate = epoch >= train.validate_from() &&
+                          (epoch - train.validate_from()) % train.validate_every() == 0 &&
+                          !dataset.val.empty();
+    bool improved_dice = false, improved_accuracy = false;
+    if (validate) {
+      const auto evaluation = evaluate(model, dataset.val, config.loss(), device);
+      result.last_validation = to_validation_result(epoch, evaluation);
+      // Ties go to the later epoch, as in the reference.
+      improved_dice = !result.best_dice.has_epoch() || evaluation.dice >= result.best_dice.dice();
+      improved_accuracy = !result.best_accuracy.has_epoch() ||
+                          evaluation.accuracy >= result.best_accuracy.accuracy();
+      if (improved_dice) result.best_dice = result.last_validation;
+      if (improved_accuracy) result.best_accuracy = result.last_validation;
+      log << "validation epoch " << epoch << ": dice " << std::setprecision(4) << evaluation.dice
+          << " accuracy " << evaluation.accuracy << " auc " << evaluation.auc << " ("
+          << evaluation.films << " films, " << evaluation.films_with_mass << " with masses)"
+          << (improved_dice ? " [best dice]" : "") << (improved_accuracy ? " [best accuracy]" : "")
+          << "\n";
+    }
+    const bool stop = (options.stop_requested && options.stop_requested()) ||
+                      (options.stop_at_step > 0 && result.global_step >= options.stop_at_step);
+    if (improved_dice || improved_accuracy || stop || epoch == epochs ||
+        epoch % train.checkpoint_every() == 0) {
+      // The weights stored are those of the next epoch: what a resumed run continues with.
+      const int next = std::min(epoch + 1, epochs);
+      const auto dir = save_checkpoint(epoch, 0, seg_head_weights(config, next),
+                                       cls_head_weights(config, next),
+                                       learning_rate(config.optimizer(), next));
+      if (improved_dice) store.link("best-dice", dir);
+      if (improved_accuracy) store.link("best-accuracy", dir);
+    }
+    if (stop && epoch < epochs) {
+      log << "stopped after epoch " << epoch << " on request\n";
+      write_summary(fs::path(train.output_dir()) / "summary.json", result);
+      return result;
+    }
+  }
+  result.finished = true;
+  write_summary(fs::path(train.output_dir()) / "summary.json", result);
+  return result;
+}
+
+}  // namespace hds::trainer
