@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--width", bench.width, "patch cols (multiple of 128)");
   bench_cmd->add_option("--steps", bench.steps, "timed steps");
   bench_cmd->add_option("--warmup", bench.warmup, "untimed steps first");
+  bench_cmd->add_option("--threads", bench.threads, "intra-op threads (0: LibTorch's choice)");
   bench_cmd->add_option("--device", bench.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 

@@ -17,6 +17,7 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   if (options.steps < 1 || options.batch < 1) {
     throw std::invalid_argument("bench: --steps and --batch must be at least 1");
   }
+  if (options.threads > 0) torch::set_num_threads(options.threads);
   const torch::Device device = resolve_device(options.device);
   torch::manual_seed(config.train().seed());
   HdsNet model(config.model());

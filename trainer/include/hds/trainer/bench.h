@@ -15,6 +15,7 @@ struct BenchOptions {
   int steps = 10;
   int warmup = 2;
   std::string device = "cpu";
+  int threads = 0;  // intra-op threads; 0 keeps LibTorch's choice
 };
 
 struct BenchResult {

@@ -1,5 +1,5 @@
 // Not a test: times PatchSampler::batch at the paper's sizes (8 patches of 512x384 from
-// 1024x512 phantom films). Run the Release build: build-*/tests/data/hds_data_bench [films]
+// 1024x512 phantom films). Run the Release build: build/tests/bench/hds_data_bench [films]
 // [batches]
 #include <chrono>
 #include <cstdio>
