@@ -12,6 +12,7 @@
 #include "hds/data/dataset.h"
 #include "hds/trainer/bench.h"
 #include "hds/trainer/checkpoint.h"
+#include "hds/trainer/cpu_allocator.h"
 #include "hds/trainer/export.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/training.h"
@@ -119,6 +120,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--device", bench.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 
+  // Before any tensor exists: every step reuses its activations' memory instead of faulting it in.
+  hds::trainer::install_caching_cpu_allocator();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
