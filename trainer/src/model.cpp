@@ -31,7 +31,8 @@ nn::Upsample upsample2() {
 // BN → ReLU → 1x1 conv: the reference's channel adapter, used bare and inside Sequentials.
 void push_bn_relu_conv1x1(Steps& seq, int in, int out, bool bias) {
   seq->push_back(nn::BatchNorm2d(in));
-  seq->push_back(nn::ReLU());
+  // In place: BatchNorm's backward needs its input, not its output, so ReLU may overwrite it.
+  seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
   seq->push_back(conv(in, out, 1, bias));
 }
 
@@ -120,9 +121,10 @@ ResidualBlockImpl::ResidualBlockImpl(int channels, double dropout_p) {
 }
 
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
-  auto y = conv1->forward(torch::relu(bn1->forward(x)));
-  y = conv2->forward(dropout->forward(torch::relu(bn2->forward(y))));
-  return x + y;
+  // ReLU in place on BatchNorm's output saves a tensor a layer (BN's backward needs its input).
+  auto y = bn1->forward(x).relu_();
+  y = bn2->forward(conv1->forward(y)).relu_();
+  return x + conv2->forward(dropout->forward(y));
 }
 
 TrunkImpl::TrunkImpl(const hds::config::ModelConfig& config) {
