@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev                   # JSON output of bench / describe
   libpng-dev                           # PNG reading and writing (folder datasets, phantom export)
   libopencv-imgproc-dev                # resizing (area / bilinear / nearest), drawing masks
+  libdcmtk-dev                         # DICOM reading (INbreast films); the reader tests write DICOM
   libgtest-dev libgmock-dev            # tests
   python3-torch                        # the Python PyTorch baseline of tests/bench (same 1.13 build)
 )

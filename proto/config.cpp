@@ -7,6 +7,7 @@
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -299,6 +300,7 @@ class Validator {
   void check_loss();
   void check_optimizer();
   void check_data();
+  void check_data_service();
   void check_train();
 
   const std::vector<Issue>& issues() const { return issues_; }
@@ -392,12 +394,25 @@ void Validator::check_optimizer() {
 
 void Validator::check_data() {
   const DataConfig& data = config_.data();
-  const bool folder = data.source() == "folder";
-  require(data.source() == "phantom" || folder, "data.source", "must be \"phantom\" or \"folder\"");
-  if (folder) {
+  const bool reads_files =
+      data.source() == "folder" || data.source() == "mini-mias" || data.source() == "inbreast";
+  require(data.source() == "phantom" || reads_files, "data.source",
+          "must be \"phantom\", \"folder\", \"mini-mias\" or \"inbreast\"");
+  if (reads_files) {
     require_either(!data.root().empty(),
-                   {"data.root", "must name the dataset folder for source folder"},
+                   {"data.root", "must name the dataset folder for source " + data.source()},
                    {"data.source", "needs data.root (the dataset folder)"});
+  }
+  // Text and --set values are checked by the parser; this catches configs built in code.
+  require(DataConfig::BadSamplePolicy_IsValid(data.on_bad_sample()), "data.on_bad_sample",
+          "must be STOP or SKIP");
+  require(DataConfig::MiasOtherAbnormalities_IsValid(data.mias_other_abnormalities()),
+          "data.mias_other_abnormalities", "must be NO_MASS or EXCLUDE");
+  require(data.folds() == 0 || data.folds() >= 3, "data.folds",
+          "must be 0 (no folds: every film trains) or at least 3 (train, validation, test)");
+  if (data.folds() > 0) {
+    require(data.fold() >= 0 && data.fold() < data.folds(), "data.fold",
+            "must be in 0.." + std::to_string(data.folds() - 1) + " (data.folds - 1)");
   }
   at_least(data.phantom().train_count(), 1, "data.phantom.train_count");
   at_least(data.phantom().val_count(), 1, "data.phantom.val_count");
@@ -431,6 +446,27 @@ void Validator::check_data() {
   }
 }
 
+void Validator::check_data_service() {
+  const DataConfig& data = config_.data();
+  require(data.service_timeout_seconds() > 0 && data.service_timeout_seconds() <= 3600,
+          "data.service_timeout_seconds", "must be in (0, 3600] seconds");
+  // A Unix socket address holds at most 107 bytes of path.
+  require(data.service_socket().size() <= 107, "data.service_socket",
+          "must be at most 107 bytes long (a Unix socket path)");
+  const std::string& job = data.service_job_id();
+  const bool job_characters_ok = std::all_of(job.begin(), job.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  require(job.size() <= 64 && job_characters_ok, "data.service_job_id",
+          "must be 1 to 64 characters of letters, digits, '_' and '-'");
+  if (!data.service_socket().empty()) {
+    require_either(!job.empty(),
+                   {"data.service_job_id", "must be set with data.service_socket (the service's "
+                                           "--job-id)"},
+                   {"data.service_socket", "needs data.service_job_id (the service's --job-id)"});
+  }
+}
+
 void Validator::check_train() {
   const TrainConfig& train = config_.train();
   at_least(train.epochs(), 1, "train.epochs");
@@ -454,6 +490,7 @@ void validate_with_origin(const Config& config, const Origin* origin) {
   validator.check_loss();
   validator.check_optimizer();
   validator.check_data();
+  validator.check_data_service();
   validator.check_train();
   if (validator.issues().empty()) return;
 

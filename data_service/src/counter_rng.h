@@ -32,6 +32,7 @@ enum class RngDomain : uint64_t {
   kPhantomPixelNoise = 0x4E4F495345303031ULL,
   kEpochShuffle = 0x53485546464C4531ULL,  // "SHUFFLE1"
   kPatch = 0x5041544348303031ULL,         // "PATCH001"
+  kFolds = 0x464F4C4453303031ULL,         // "FOLDS001"
 };
 
 inline uint64_t domain(RngDomain tag) { return static_cast<uint64_t>(tag); }

@@ -2,9 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
+#include <optional>
 
-#include "film_readers.h"
+#include <cstdlib>
+#include <filesystem>
+
+#include "hds/data/film_cache.h"
+#include "hds/data/film_reader.h"
+#include "hds/data/folds.h"
 #include "hds/data/preprocess.h"
+#include "parallel_for.h"
+#include "read_file.h"
 
 namespace hds::data {
 namespace {
@@ -20,11 +29,94 @@ PreprocessOptions preprocess_options(const hds::config::DataConfig& config) {
   return options;
 }
 
-Dataset read_source(const hds::config::DataConfig& config, const PreprocessOptions& options) {
-  if (config.source() == "phantom") return detail::read_phantom_films(config.phantom(), options);
-  if (config.source() == "folder") return detail::read_folder_films(config.root(), options);
-  throw DataError("data.source = \"" + config.source() +
-                  "\": unknown source; this build reads \"phantom\" and \"folder\"");
+// Prints a warning on stderr as it is found and keeps it in the report.
+void warn(LoadReport& report, const std::string& message) {
+  std::cerr << "warning: " << message << "\n";
+  report.warnings.push_back(message);
+}
+
+std::string default_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0')
+    return std::string(xdg) + "/hds";
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0')
+    return std::string(home) + "/.cache/hds";
+  return ".cache/hds";
+}
+
+// Everything besides the source files' bytes that decides a preprocessed film.
+std::string preprocessing_signature(const hds::config::DataConfig& config) {
+  return "hds-film v1 source=" + config.source() +
+         " mias_other=" + std::to_string(config.mias_other_abnormalities()) +
+         " rows=" + std::to_string(config.image_rows()) + " cols=" + std::to_string(config.image_cols()) +
+         " blank=" + std::to_string(config.blank_threshold());
+}
+
+// The film's cache key: the signature, the id, and each source file's name and bytes (a missing
+// file counts as such). Names, not paths, so that a moved dataset keeps its cache.
+std::optional<CacheKey> film_key(const FilmReader& reader, const std::string& id,
+                                 const std::string& signature) {
+  const std::vector<std::string> files = reader.source_files(id);
+  if (files.empty()) return std::nullopt;
+  std::vector<std::string> contents = {signature, id};
+  for (const std::string& file : files) {
+    contents.push_back(std::filesystem::path(file).filename().string());
+    contents.push_back(std::filesystem::exists(file) ? detail::read_whole_file(file) : "<absent>");
+  }
+  return make_cache_key(std::vector<std::string_view>(contents.begin(), contents.end()));
+}
+
+struct CacheUse {
+  const FilmCache* cache = nullptr;  // null: no caching
+  std::string signature;
+};
+
+Film read_and_preprocess(const FilmReader& reader, const std::string& id,
+                         const PreprocessOptions& options, const CacheUse& use) {
+  const auto key = use.cache ? film_key(reader, id, use.signature) : std::nullopt;
+  if (key) {
+    if (std::optional<Film> cached = use.cache->load(*key, id)) return std::move(*cached);
+  }
+  RawFilm raw = reader.read_film(id);
+  Film film =
+      preprocess_film(raw.image, raw.mask, options, std::move(raw.id), std::move(raw.patient));
+  film.mass_count = raw.mass_count;
+  if (key) {
+    try {
+      use.cache->store(*key, film);
+    } catch (const DataError& error) {
+      // A cache that cannot be written (full disk) costs speed, not correctness.
+      std::cerr << "warning: " << error.what() << "\n";
+    }
+  }
+  return film;
+}
+
+// Reads and preprocesses the films `ids` in parallel. A bad film (DataError) stops loading under
+// STOP; under SKIP it is left out, warned about and counted, in the order of `ids`.
+std::vector<Film> read_films(const FilmReader& reader, const std::vector<std::string>& ids,
+                             const PreprocessOptions& options, const CacheUse& cache,
+                             hds::config::DataConfig::BadSamplePolicy policy, LoadReport& report) {
+  std::vector<std::optional<Film>> slots(ids.size());
+  std::vector<std::string> problems(ids.size());
+  detail::parallel_for(ids.size(), [&](size_t i) {
+    try {
+      slots[i] = read_and_preprocess(reader, ids[i], options, cache);
+    } catch (const DataError& error) {
+      if (policy == hds::config::DataConfig::STOP) throw;
+      problems[i] = error.what();
+    }
+  });
+  std::vector<Film> films;
+  films.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (slots[i]) {
+      films.push_back(std::move(*slots[i]));
+      continue;
+    }
+    ++report.skipped_films;
+    warn(report, "skipped film " + ids[i] + " (data.on_bad_sample SKIP): " + problems[i]);
+  }
+  return films;
 }
 
 // The configured statistics when either is set, else the training split's own.
@@ -45,6 +137,59 @@ PixelStatistics normalisation(const hds::config::DataConfig& config,
   return statistics;
 }
 
+// The split file's default name: in the cache directory, named for the source, its films, the
+// fold count and the seed, so that another dataset or dealing never reuses it.
+std::string default_split_file(const hds::config::DataConfig& config, const std::string& cache_dir,
+                               const std::vector<Film>& films) {
+  std::vector<std::string> parts = {config.source(), std::to_string(config.folds()),
+                                    std::to_string(config.fold_seed())};
+  for (const Film& film : films) parts.push_back(film.id);
+  const std::string hash =
+      make_cache_key(std::vector<std::string_view>(parts.begin(), parts.end())).hex().substr(0, 16);
+  return cache_dir + "/splits/" + config.source() + "-k" + std::to_string(config.folds()) + "-" +
+         hash + ".txt";
+}
+
+// Divides `films` (every film of a source without split lists) into the rotation's train,
+// validation and test splits by patient folds, reading the split file or dealing and writing it.
+void split_by_folds(std::vector<Film> films, const hds::config::DataConfig& config,
+                    const std::string& cache_dir, Dataset& dataset) {
+  std::vector<FilmKey> keys;
+  for (const Film& film : films) keys.push_back({film.id, film.patient, film.has_mass()});
+  const std::string path = config.split_file().empty()
+                               ? default_split_file(config, cache_dir, films)
+                               : config.split_file();
+  FoldAssignment assignment;
+  if (std::filesystem::exists(path)) {
+    assignment = read_split_file(path);
+    if (assignment.folds != config.folds())
+      throw DataError(path + ": holds " + std::to_string(assignment.folds) + " folds but data.folds = " +
+                      std::to_string(config.folds()));
+    for (const FilmKey& key : keys) {
+      if (assignment.film_fold.count(key.film) == 0)
+        throw DataError(path + ": film " + key.film + " has no fold (the split file belongs to " +
+                        "other data; name another data.split_file or delete this one)");
+    }
+  } else {
+    assignment = assign_folds(keys, config.folds(), config.fold_seed());
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    write_split_file(path, keys, assignment);
+  }
+  for (Film& film : films) {
+    const int fold = assignment.film_fold.at(film.id);
+    dataset.film_fold[film.id] = fold;
+    switch (fold_role(fold, config.fold(), config.folds())) {
+      case SplitRole::kTrain: dataset.train.push_back(std::move(film)); break;
+      case SplitRole::kValidation: dataset.val.push_back(std::move(film)); break;
+      case SplitRole::kTest: dataset.test.push_back(std::move(film)); break;
+    }
+  }
+  dataset.folds = config.folds();
+  dataset.fold = config.fold();
+  dataset.split_file = path;
+}
+
 }  // namespace
 
 bool Film::has_mass() const {
@@ -52,9 +197,35 @@ bool Film::has_mass() const {
 }
 
 Dataset load_dataset(const hds::config::DataConfig& config) {
-  Dataset dataset = read_source(config, preprocess_options(config));
+  const PreprocessOptions options = preprocess_options(config);
+  const std::unique_ptr<FilmReader> reader = make_film_reader(config);
+  const FilmList& films = reader->films();
+  Dataset dataset;
+  dataset.report.skipped_films = films.report.skipped_films;
+  dataset.report.skipped_masses = films.report.skipped_masses;
+  for (const std::string& warning : films.report.warnings) warn(dataset.report, warning);
+
+  std::optional<FilmCache> cache;
+  const std::string cache_dir = config.cache_dir().empty() ? default_cache_dir() : config.cache_dir();
+  if (config.use_cache()) {
+    cache.emplace(cache_dir);
+    dataset.cache_dir = cache_dir;
+  }
+  const CacheUse cache_use{cache ? &*cache : nullptr, preprocessing_signature(config)};
+  const auto policy = config.on_bad_sample();
+  dataset.train = read_films(*reader, films.train, options, cache_use, policy, dataset.report);
+  dataset.val = read_films(*reader, films.val, options, cache_use, policy, dataset.report);
+  dataset.test = read_films(*reader, films.test, options, cache_use, policy, dataset.report);
+  if (cache) {
+    dataset.cache_hits = cache->hits();
+    dataset.cache_misses = cache->misses();
+  }
+  if (films.divide_into_folds && config.folds() > 0 && !dataset.train.empty()) {
+    split_by_folds(std::move(dataset.train), config, cache_dir, dataset);
+  }
   if (dataset.train.empty())
-    throw DataError("data.source = \"" + config.source() + "\": the training split is empty");
+    throw DataError("data.source = \"" + config.source() + "\": the training split is empty" +
+                    (films.train.empty() ? "" : " (every training film was skipped)"));
   const PixelStatistics statistics = normalisation(config, dataset.train);
   dataset.mean = statistics.mean;
   dataset.std = statistics.std;

@@ -1,19 +1,27 @@
-// The dataset sources behind load_dataset. Each returns its splits preprocessed to 0..1 grey levels
-// but not yet normalised (mean and std are left at their defaults); load_dataset normalises.
+// The FilmReader backends behind make_film_reader, one per data.source.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "config.pb.h"
-#include "hds/data/dataset.h"
-#include "hds/data/preprocess.h"
+#include "hds/data/film_reader.h"
 
 namespace hds::data::detail {
 
-// Built-in phantoms: train, val and test films are make_phantom indices 0.., then continuing.
-Dataset read_phantom_films(const hds::config::PhantomConfig& config,
-                           const PreprocessOptions& options);
+// Built-in phantoms made at data.image_rows x data.image_cols: train, val and test films are
+// make_phantom indices 0.., then continuing.
+std::unique_ptr<FilmReader> make_phantom_reader(const hds::config::DataConfig& config);
 
 // The reference code's layout under `root`: img/<id>.png, label/<id>.png,
 // split/{train,val,test}.txt.
-Dataset read_folder_films(const std::string& root, const PreprocessOptions& options);
+std::unique_ptr<FilmReader> make_folder_reader(const std::string& root);
+
+// mini-MIAS under `root` (hds/data/mini_mias.h).
+std::unique_ptr<FilmReader> make_mini_mias_reader(
+    const std::string& root, hds::config::DataConfig::MiasOtherAbnormalities other_abnormalities);
+
+// INbreast under `root` (hds/data/inbreast.h).
+std::unique_ptr<FilmReader> make_inbreast_reader(const std::string& root);
 
 }  // namespace hds::data::detail

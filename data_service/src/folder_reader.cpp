@@ -3,14 +3,15 @@
 //   <root>/label/<id>.png    mask of the same size; any non-zero value is a mass (0/1 or 0/255)
 //   <root>/split/{train,val,test}.txt   one id per line; train.txt is required, the others not
 // An optional <root>/meanstd.txt (8-bit scale) is not read: the statistics come from the
-// training split or the configuration (DESIGN §4).
+// training split or the configuration (DESIGN §4). A film's patient is its id; its mass count is
+// the number of separate regions of its mask.
 #include <filesystem>
 #include <fstream>
 #include <map>
 
 #include "film_readers.h"
 #include "hds/data/png_io.h"
-#include "parallel_for.h"
+#include "mask_drawing.h"
 
 namespace hds::data::detail {
 namespace {
@@ -57,47 +58,52 @@ std::string size_text(const GreyImage& image) {
   return std::to_string(image.rows) + "x" + std::to_string(image.cols);
 }
 
-Film read_film(const fs::path& root, const std::string& id, const PreprocessOptions& options) {
-  const std::string image_path = (root / "img" / (id + ".png")).string();
-  const std::string mask_path = (root / "label" / (id + ".png")).string();
-  const GreyImage image = read_grey_png(image_path);
-  const GreyImage mask = read_grey_png(mask_path);
-  if (mask.rows != image.rows || mask.cols != image.cols)
-    throw DataError(mask_path + " is " + size_text(mask) + " (rows x cols) but " + image_path +
-                    " is " + size_text(image) + "; a mask must have its image's size");
-  std::vector<uint8_t> is_mass(mask.pixels.size());
-  for (size_t i = 0; i < is_mass.size(); ++i) is_mass[i] = mask.pixels[i] != 0 ? 1 : 0;
-  return preprocess_film(image, is_mass, options, id, id);
-}
+class FolderReader final : public FilmReader {
+ public:
+  explicit FolderReader(const fs::path& root) : root_(root) {
+    const fs::path train_list = root / "split" / "train.txt";
+    const fs::path val_list = root / "split" / "val.txt";
+    const fs::path test_list = root / "split" / "test.txt";
+    films_.train = read_id_list(train_list, true);
+    if (films_.train.empty())
+      throw DataError(train_list.string() + ": lists no ids; the training split must not be empty");
+    films_.val = read_id_list(val_list, false);
+    films_.test = read_id_list(test_list, false);
+    check_disjoint({{train_list, films_.train}, {val_list, films_.val}, {test_list, films_.test}});
+  }
 
-std::vector<Film> read_films(const fs::path& root, const std::vector<std::string>& ids,
-                             const PreprocessOptions& options) {
-  std::vector<Film> films(ids.size());
-  parallel_for(ids.size(), [&](size_t i) { films[i] = read_film(root, ids[i], options); });
-  return films;
-}
+  const FilmList& films() const override { return films_; }
+
+  std::vector<std::string> source_files(const std::string& id) const override {
+    return {(root_ / "img" / (id + ".png")).string(), (root_ / "label" / (id + ".png")).string()};
+  }
+
+  RawFilm read_film(const std::string& id) const override {
+    const std::string image_path = (root_ / "img" / (id + ".png")).string();
+    const std::string mask_path = (root_ / "label" / (id + ".png")).string();
+    RawFilm film;
+    film.id = id;
+    film.patient = id;  // the layout has no patients; each film stands alone
+    film.image = read_grey_png(image_path);
+    const GreyImage mask = read_grey_png(mask_path);
+    if (mask.rows != film.image.rows || mask.cols != film.image.cols)
+      throw DataError(mask_path + " is " + size_text(mask) + " (rows x cols) but " + image_path +
+                      " is " + size_text(film.image) + "; a mask must have its image's size");
+    film.mask.resize(mask.pixels.size());
+    for (size_t i = 0; i < film.mask.size(); ++i) film.mask[i] = mask.pixels[i] != 0 ? 1 : 0;
+    film.mass_count = count_regions(film.mask, mask.rows, mask.cols);
+    return film;
+  }
+
+ private:
+  fs::path root_;
+  FilmList films_;
+};
 
 }  // namespace
 
-Dataset read_folder_films(const std::string& root_text, const PreprocessOptions& options) {
-  if (root_text.empty())
-    throw DataError("data.root is empty; the folder source needs the dataset's folder");
-  const fs::path root(root_text);
-  const fs::path train_list = root / "split" / "train.txt";
-  const fs::path val_list = root / "split" / "val.txt";
-  const fs::path test_list = root / "split" / "test.txt";
-  const std::vector<std::string> train_ids = read_id_list(train_list, true);
-  if (train_ids.empty())
-    throw DataError(train_list.string() + ": lists no ids; the training split must not be empty");
-  const std::vector<std::string> val_ids = read_id_list(val_list, false);
-  const std::vector<std::string> test_ids = read_id_list(test_list, false);
-  check_disjoint({{train_list, train_ids}, {val_list, val_ids}, {test_list, test_ids}});
-
-  Dataset dataset;
-  dataset.train = read_films(root, train_ids, options);
-  dataset.val = read_films(root, val_ids, options);
-  dataset.test = read_films(root, test_ids, options);
-  return dataset;
+std::unique_ptr<FilmReader> make_folder_reader(const std::string& root) {
+  return std::make_unique<FolderReader>(fs::path(root));
 }
 
 }  // namespace hds::data::detail

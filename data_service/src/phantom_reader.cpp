@@ -1,7 +1,9 @@
-// The "phantom" source: films made in memory by make_phantom, then preprocessed like files.
+// The "phantom" source: films made in memory by make_phantom at the training size, then
+// preprocessed like files.
+#include <map>
+
 #include "film_readers.h"
 #include "hds/data/phantom.h"
-#include "parallel_for.h"
 
 namespace hds::data::detail {
 namespace {
@@ -21,37 +23,57 @@ GreyImage to_grey_image(const PhantomFilm& phantom) {
   return image;
 }
 
+class PhantomReader final : public FilmReader {
+ public:
+  explicit PhantomReader(const hds::config::DataConfig& config)
+      : seed_(config.phantom().seed()), rows_(config.image_rows()), cols_(config.image_cols()) {
+    const hds::config::PhantomConfig& phantom = config.phantom();
+    check_count("train_count", phantom.train_count(), 1);
+    check_count("val_count", phantom.val_count(), 0);
+    check_count("test_count", phantom.test_count(), 0);
+    if (rows_ < kPhantomMinSide || cols_ < kPhantomMinSide)
+      throw DataError("data.image_rows x data.image_cols = " + std::to_string(rows_) + "x" +
+                      std::to_string(cols_) + ": phantoms need at least " +
+                      std::to_string(kPhantomMinSide) + " on each side");
+    // Film i of the whole family: train first, then val, then test.
+    int index = 0;
+    for (auto [split, count] : {std::pair{&films_.train, phantom.train_count()},
+                                std::pair{&films_.val, phantom.val_count()},
+                                std::pair{&films_.test, phantom.test_count()}}) {
+      for (int k = 0; k < count; ++k, ++index) {
+        split->push_back(phantom_id(index));
+        index_of_.emplace(split->back(), index);
+      }
+    }
+  }
+
+  const FilmList& films() const override { return films_; }
+
+  RawFilm read_film(const std::string& id) const override {
+    const auto found = index_of_.find(id);
+    if (found == index_of_.end()) throw DataError("phantom source: no film '" + id + "'");
+    const PhantomFilm phantom = make_phantom(seed_, found->second, rows_, cols_);
+    RawFilm film;
+    film.id = id;
+    film.patient = id;
+    film.image = to_grey_image(phantom);
+    film.mask = phantom.mask;
+    film.mass_count = phantom.mass_count;
+    return film;
+  }
+
+ private:
+  uint64_t seed_;
+  int rows_;
+  int cols_;
+  FilmList films_;
+  std::map<std::string, int> index_of_;
+};
+
 }  // namespace
 
-Dataset read_phantom_films(const hds::config::PhantomConfig& config,
-                           const PreprocessOptions& options) {
-  check_count("train_count", config.train_count(), 1);
-  check_count("val_count", config.val_count(), 0);
-  check_count("test_count", config.test_count(), 0);
-  const int train = config.train_count(), val = config.val_count(), test = config.test_count();
-  if (options.rows < kPhantomMinSide || options.cols < kPhantomMinSide)
-    throw DataError("data.image_rows x data.image_cols = " + std::to_string(options.rows) + "x" +
-                    std::to_string(options.cols) + ": phantoms need at least " +
-                    std::to_string(kPhantomMinSide) + " on each side");
-
-  // One slot per film, filled in parallel: film i of the whole family goes to slot i.
-  std::vector<Film> films(static_cast<size_t>(train) + val + test);
-  parallel_for(films.size(), [&](size_t index) {
-    const PhantomFilm phantom =
-        make_phantom(config.seed(), static_cast<int>(index), options.rows, options.cols);
-    const std::string id = phantom_id(static_cast<int>(index));
-    films[index] = preprocess_film(to_grey_image(phantom), phantom.mask, options, id, id);
-  });
-
-  Dataset dataset;
-  auto take = [&](int begin, int count) {
-    return std::vector<Film>(std::make_move_iterator(films.begin() + begin),
-                             std::make_move_iterator(films.begin() + begin + count));
-  };
-  dataset.train = take(0, train);
-  dataset.val = take(train, val);
-  dataset.test = take(train + val, test);
-  return dataset;
+std::unique_ptr<FilmReader> make_phantom_reader(const hds::config::DataConfig& config) {
+  return std::make_unique<PhantomReader>(config);
 }
 
 }  // namespace hds::data::detail

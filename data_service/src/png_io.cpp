@@ -153,14 +153,12 @@ bool write_png_rows(PngWriter& writer, int rows, int cols) {
   return true;
 }
 
-}  // namespace
-
-GreyImage read_grey_png(const std::string& path) {
-  FilePtr file = open_or_throw(path, "rb", "open");
-  check_signature(file.get(), path);
+// Decodes the PNG in `file`; `path` names it in errors.
+GreyImage decode_grey_png_stream(std::FILE* file, const std::string& path) {
+  check_signature(file, path);
 
   PngReader reader;
-  reader.file = file.get();
+  reader.file = file;
   reader.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader.error, store_error_and_jump,
                                       ignore_warning);
   if (reader.png) reader.info = png_create_info_struct(reader.png);
@@ -178,6 +176,21 @@ GreyImage read_grey_png(const std::string& path) {
   if (!read_png_rows(reader))
     throw DataError(path + ": corrupt or truncated PNG (libpng: " + reader.error.message + ")");
   return to_grey_image(reader);
+}
+
+}  // namespace
+
+GreyImage read_grey_png(const std::string& path) {
+  FilePtr file = open_or_throw(path, "rb", "open");
+  return decode_grey_png_stream(file.get(), path);
+}
+
+GreyImage decode_grey_png(const std::string& bytes, const std::string& name) {
+  if (bytes.empty()) throw DataError(name + ": not a PNG file (empty)");
+  // fmemopen gives libpng the same FILE* path as a file on disk.
+  FilePtr file(fmemopen(const_cast<char*>(bytes.data()), bytes.size(), "rb"));
+  if (!file) throw DataError(name + ": cannot open the PNG bytes: " + std::strerror(errno));
+  return decode_grey_png_stream(file.get(), name);
 }
 
 void write_grey_png(const std::string& path, int rows, int cols,

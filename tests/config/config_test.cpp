@@ -255,11 +255,115 @@ TEST(Validate, folder_source_needs_a_root) {
   EXPECT_NE(message.find("data.root"), std::string::npos) << message;
 }
 
+TEST(Validate, mini_mias_and_inbreast_sources_need_a_root) {
+  for (const std::string source : {"mini-mias", "inbreast"}) {
+    const std::string message = error_of_text("data {\n  source: \"" + source + "\"\n}\n");
+    EXPECT_EQ(message, "bad.pbtxt:2: data.source = \"" + source +
+                           "\": needs data.root (the dataset folder)");
+  }
+}
+
+TEST(Validate, unknown_source_lists_the_known_ones) {
+  const std::string message = error_of_text("data { source: \"dicom-cloud\" }");
+  EXPECT_EQ(message,
+            "bad.pbtxt:1: data.source = \"dicom-cloud\": must be \"phantom\", \"folder\", "
+            "\"mini-mias\" or \"inbreast\"");
+}
+
+TEST(DataSwitches, default_to_stop_and_no_mass) {
+  const Config config = parse_config("", "x");
+  EXPECT_EQ(config.data().on_bad_sample(), DataConfig::STOP);
+  EXPECT_EQ(config.data().mias_other_abnormalities(), DataConfig::NO_MASS);
+}
+
+TEST(DataSwitches, are_read_from_text_and_overrides) {
+  const Config config = parse_config(
+      "data { source: \"mini-mias\" root: \"/data/mias\" on_bad_sample: SKIP }", "x",
+      {"data.mias_other_abnormalities=EXCLUDE"});
+  EXPECT_EQ(config.data().on_bad_sample(), DataConfig::SKIP);
+  EXPECT_EQ(config.data().mias_other_abnormalities(), DataConfig::EXCLUDE);
+}
+
+TEST(DataSwitches, unknown_values_name_file_line_and_field) {
+  // protobuf places an unknown enum name at the token after it, so keep that on the same line.
+  const std::string message = error_of_text("\ndata { on_bad_sample: MAYBE }\n");
+  EXPECT_EQ(message.rfind("bad.pbtxt:2:", 0), 0u) << message;
+  EXPECT_NE(message.find("data.on_bad_sample"), std::string::npos) << message;
+  const std::string override_message =
+      error_of_text("", {"data.mias_other_abnormalities=IGNORE"});
+  EXPECT_NE(override_message.find("--set data.mias_other_abnormalities=IGNORE"),
+            std::string::npos)
+      << override_message;
+}
+
+TEST(DataSwitches, out_of_range_values_set_in_code_are_rejected) {
+#ifndef NDEBUG
+  GTEST_SKIP() << "protobuf's setters assert on unknown enum values in debug builds";
+#endif
+  Config config = paper_config();
+  config.mutable_data()->set_on_bad_sample(static_cast<DataConfig::BadSamplePolicy>(7));
+  config.mutable_data()->set_mias_other_abnormalities(
+      static_cast<DataConfig::MiasOtherAbnormalities>(9));
+  const std::string message = error_of([&] { validate(config); });
+  EXPECT_NE(message.find("data.on_bad_sample = 7: must be STOP or SKIP"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("data.mias_other_abnormalities = 9: must be NO_MASS or EXCLUDE"),
+            std::string::npos)
+      << message;
+}
+
 TEST(Validate, rejects_a_config_built_in_code) {
   Config config = paper_config();
   config.mutable_train()->set_batch_size(0);
   const std::string message = error_of([&] { validate(config); });
   EXPECT_NE(message.find("train.batch_size = 0"), std::string::npos) << message;
+}
+
+// --- the data service fields -------------------------------------------------------------------
+
+TEST(DataService, is_off_by_default_with_a_ten_second_timeout) {
+  const Config config = paper_config();
+  EXPECT_EQ(config.data().service_socket(), "");
+  EXPECT_EQ(config.data().service_job_id(), "");
+  EXPECT_DOUBLE_EQ(config.data().service_timeout_seconds(), 10);
+}
+
+TEST(DataService, a_socket_and_job_id_are_accepted) {
+  const Config config = parse_config(
+      "", "x", {"data.service_socket=/run/hds/job-7/data.sock", "data.service_job_id=job-7",
+                "data.service_timeout_seconds=2.5"});
+  EXPECT_EQ(config.data().service_socket(), "/run/hds/job-7/data.sock");
+  EXPECT_DOUBLE_EQ(config.data().service_timeout_seconds(), 2.5);
+}
+
+TEST(DataService, a_socket_needs_a_job_id) {
+  const std::string message = error_of_text("data { service_socket: \"/tmp/s\" }");
+  EXPECT_EQ(first_line(message),
+            "bad.pbtxt:1: data.service_socket = \"/tmp/s\": needs data.service_job_id (the "
+            "service's --job-id)")
+      << message;
+}
+
+TEST(DataService, job_ids_that_cannot_name_a_ring_are_refused) {
+  const std::string message =
+      error_of_text("", {"data.service_socket=/tmp/s", "data.service_job_id=a/b"});
+  EXPECT_NE(message.find("data.service_job_id = \"a/b\": must be 1 to 64 characters"),
+            std::string::npos)
+      << message;
+}
+
+TEST(DataService, timeout_must_be_positive_and_bounded) {
+  for (const std::string value : {"0", "-1", "nan", "7200"}) {
+    const std::string message = error_of_text("", {"data.service_timeout_seconds=" + value});
+    EXPECT_NE(message.find("data.service_timeout_seconds"), std::string::npos) << message;
+    EXPECT_NE(message.find("must be in (0, 3600] seconds"), std::string::npos) << message;
+  }
+}
+
+TEST(DataService, socket_paths_longer_than_a_socket_address_are_refused) {
+  const std::string message = error_of_text(
+      "", {"data.service_socket=/tmp/" + std::string(120, 'x'), "data.service_job_id=j"});
+  EXPECT_NE(message.find("at most 107 bytes"), std::string::npos) << message;
 }
 
 // --- the stored text form ----------------------------------------------------------------------
@@ -278,6 +382,18 @@ TEST(ToText, round_trips) {
     EXPECT_TRUE(MessageDifferencer::Equals(parse_config(to_text(config), "stored"), config))
         << to_text(config);
   }
+}
+
+}  // namespace
+}  // namespace hds::config
+
+namespace hds::config {
+namespace {
+
+TEST(DataFolds, a_rotation_outside_the_folds_names_data_fold) {
+  const std::string error = error_of_text("data {\n  folds: 5\n  fold: 5\n}\n");
+  EXPECT_NE(error.find(":3: data.fold = 5"), std::string::npos) << error;
+  EXPECT_NE(error_of_text("", {"data.folds=2"}).find("data.folds"), std::string::npos);
 }
 
 }  // namespace

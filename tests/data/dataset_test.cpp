@@ -131,6 +131,52 @@ TEST_F(TinyFolder, id_in_two_splits_is_an_error) {
   expect_data_error([&] { load_dataset(config()); }, {"'a'", "train.txt", "test.txt"});
 }
 
+TEST_F(TinyFolder, mass_count_is_the_number_of_mask_regions) {
+  add_film("e", {51, 51, 51, 51}, {1, 0, 0, 1});  // diagonal pixels touch: one region
+  write_text(dir_.path() / "split" / "train.txt", "a\nb\ne\n");
+  const Dataset dataset = load_dataset(config());
+  EXPECT_EQ(dataset.train[0].mass_count, 1);
+  EXPECT_EQ(dataset.train[2].mass_count, 1);
+  EXPECT_EQ(dataset.val[0].mass_count, 0);
+}
+
+TEST_F(TinyFolder, stop_policy_names_the_corrupt_film) {
+  write_text(dir_.path() / "img" / "b.png", "not a png");
+  expect_data_error([&] { load_dataset(config()); }, {dir_.file("img/b.png"), "not a PNG"});
+}
+
+TEST_F(TinyFolder, skip_policy_loads_the_other_films_and_reports_the_corrupt_one) {
+  write_text(dir_.path() / "img" / "b.png", "not a png");
+  hds::config::DataConfig skip = config();
+  skip.set_on_bad_sample(hds::config::DataConfig::SKIP);
+  ::testing::internal::CaptureStderr();
+  const Dataset dataset = load_dataset(skip);
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(dataset.train.size(), 1u);
+  EXPECT_EQ(dataset.train[0].id, "a");
+  EXPECT_EQ(dataset.val.size(), 1u);
+  EXPECT_EQ(dataset.test.size(), 1u);
+  EXPECT_EQ(dataset.report.skipped_films, 1);
+  ASSERT_EQ(dataset.report.warnings.size(), 1u);
+  EXPECT_EQ(dataset.report.warnings[0], "skipped film b (data.on_bad_sample SKIP): " +
+                                            dir_.file("img/b.png") +
+                                            ": not a PNG file (no PNG signature)");
+  EXPECT_EQ(printed, "warning: " + dataset.report.warnings[0] + "\n");
+  // Statistics come from the films kept: a alone (0.2 0.4 0.6 0.8).
+  EXPECT_NEAR(dataset.mean, 0.5, 1e-7);
+}
+
+TEST_F(TinyFolder, skip_policy_still_needs_a_training_film) {
+  write_text(dir_.path() / "split" / "train.txt", "b\n");
+  write_text(dir_.path() / "img" / "b.png", "not a png");
+  hds::config::DataConfig skip = config();
+  skip.set_on_bad_sample(hds::config::DataConfig::SKIP);
+  ::testing::internal::CaptureStderr();
+  expect_data_error([&] { load_dataset(skip); },
+                    {"training split is empty", "every training film was skipped"});
+  ::testing::internal::GetCapturedStderr();
+}
+
 TEST(Dataset, unknown_source_and_missing_root_are_errors) {
   hds::config::DataConfig config;
   config.set_source("dicom-cloud");

@@ -107,4 +107,15 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   std::fclose(file);
 }
 
+// The bytes of a binary PGM ("P5"): one byte per level for maxval <= 255, else two, big-endian.
+inline std::string pgm_bytes(int rows, int cols, int maxval, const std::vector<uint16_t>& levels) {
+  std::string bytes = "P5\n" + std::to_string(cols) + " " + std::to_string(rows) + "\n" +
+                      std::to_string(maxval) + "\n";
+  for (uint16_t level : levels) {
+    if (maxval > 255) bytes += static_cast<char>(level >> 8);
+    bytes += static_cast<char>(level & 0xFF);
+  }
+  return bytes;
+}
+
 }  // namespace hds::data::testing

@@ -184,7 +184,11 @@ FitResult fit(const Config& config, const FitOptions& options) {
   sampler_options.flip_probability = config.data().flip_probability();
   sampler_options.mass_centre_probability = config.data().mass_centre_probability();
   sampler_options.seed = train.seed();
-  InProcessBatchSource source(dataset.train, sampler_options);
+  // With data.service_socket set, training batches come from hds-data-service; the dataset is
+  // still loaded here for validation (for now).
+  const std::unique_ptr<BatchSource> batch_source =
+      make_batch_source(config, dataset.train, sampler_options);
+  BatchSource& source = *batch_source;
   const int steps = source.steps_per_epoch();
   const int epochs = train.epochs();
   const int64_t total_steps = static_cast<int64_t>(steps) * epochs;

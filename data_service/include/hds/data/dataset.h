@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -27,7 +28,20 @@ struct Film {
   int cols = 0;
   std::vector<float> image;   // normalised grey levels: (x - mean) / std, x on the 0..1 scale
   std::vector<uint8_t> mask;  // 1 = mass pixel, 0 = not
+  int mass_count = 0;         // masses the source annotates on this film (drawn into the mask)
   bool has_mass() const;
+};
+
+// What loading left out. Each warning is also printed on stderr as it is found.
+struct LoadReport {
+  // Films listed by the source but left out: bad samples under data.on_bad_sample SKIP, and films
+  // whose annotation cannot give a correct label (a mini-MIAS film whose only mass has no
+  // coordinates).
+  int skipped_films = 0;
+  // Annotated masses that could not be drawn (mini-MIAS rows without coordinates).
+  int skipped_masses = 0;
+  // One line per skipped film or mass, naming it and the reason, in a fixed order.
+  std::vector<std::string> warnings;
 };
 
 struct Dataset {
@@ -36,12 +50,25 @@ struct Dataset {
   std::vector<Film> test;
   double mean = 0;  // of the training split's preprocessed pixels (0..1 scale), or the override
   double std = 1;
+  LoadReport report;
+  // Patient folds, when the source has no split lists of its own (else folds == 0).
+  int folds = 0;
+  int fold = 0;                          // the rotation in use
+  std::map<std::string, int> film_fold;  // film id -> fold, every film of every split
+  std::string split_file;
+  // The preprocessing cache ("" when off) and how it served this load.
+  std::string cache_dir;
+  int cache_hits = 0;
+  int cache_misses = 0;
 };
 
-// Reads config.source ("phantom" or "folder"), preprocesses every film to
-// image_rows x image_cols and normalises with the training split's mean and std (or the
-// configured override). Throws DataError naming the file and the problem; an empty training
-// split is an error.
+// Reads config.source ("phantom", "folder", "mini-mias" or "inbreast"; see film_reader.h),
+// preprocesses every film to image_rows x image_cols (through the on-disk cache, film_cache.h)
+// and normalises with the training split's mean and std (or the configured override). Sources
+// without split lists of their own are divided into patient folds (folds.h), rotation data.fold,
+// recorded in the split file. A bad film throws DataError naming the file and the problem, or, with
+// data.on_bad_sample SKIP, is left out and recorded in Dataset::report. An empty training split is
+// an error.
 Dataset load_dataset(const hds::config::DataConfig& config);
 
 }  // namespace hds::data

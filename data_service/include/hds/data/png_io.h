@@ -16,6 +16,9 @@ namespace hds::data {
 // hide a wrong input file.
 GreyImage read_grey_png(const std::string& path);
 
+// The same for a PNG held in memory; `name` stands for the file in errors.
+GreyImage decode_grey_png(const std::string& bytes, const std::string& name);
+
 // Writes `pixels` (rows x cols, row-major) as an 8-bit grey PNG, replacing any existing file.
 void write_grey_png(const std::string& path, int rows, int cols,
                     const std::vector<uint8_t>& pixels);

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
+#include "config.pb.h"
 #include "hds/data/patch_sampler.h"
 
 namespace hds::trainer {
@@ -33,5 +35,13 @@ class InProcessBatchSource : public BatchSource {
   int rank_;
   int world_size_;
 };
+
+// The source `config` asks for: a ShmBatchSource (shm_batch_source.h) connected to the service
+// at data.service_socket when that is set, otherwise an InProcessBatchSource over `train_films`
+// (which must then outlive it).
+std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config,
+                                               const std::vector<hds::data::Film>& train_films,
+                                               const hds::data::SamplerOptions& options,
+                                               int rank = 0, int world_size = 1);
 
 }  // namespace hds::trainer

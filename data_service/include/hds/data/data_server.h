@@ -1,0 +1,86 @@
+// `hds-data-service serve`: streams batches of a PatchSampler to trainer ranks. Each rank
+// connects to the control socket and says Hello; the server creates the rank's shared-memory ring
+// and, on StartEpoch, worker threads fill its slots in order with
+// sampler.batch(epoch, step, rank, world_size), continuing across epoch ends. A rank's session
+// ends when it sends Shutdown, closes the socket (or dies: the socket closes with it), or stops
+// reading its ring (its heartbeat stops): its ring is then unlinked. See proto/control.proto.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config.pb.h"
+#include "hds/data/control_channel.h"
+#include "hds/data/patch_sampler.h"
+
+namespace hds::data {
+
+struct ServeOptions {
+  std::string socket_path;
+  std::string job_id;                // ring names are derived from it; Hello must carry the same
+  uint32_t slot_count = 4;           // per rank
+  int workers_per_rank = 2;          // threads filling each rank's ring
+  double peer_timeout_seconds = 10;  // a trainer silent this long is dropped
+  std::ostream* log = nullptr;       // session events (connect, end, errors); std::cerr if null
+};
+
+class RankSession;
+
+// The service. run() on one thread; stop() from anywhere, including a signal handler.
+class DataServer {
+ public:
+  // Listens on options.socket_path (see ControlListener). `sampler` must outlive the server.
+  // Throws ControlError or RingError.
+  DataServer(const PatchSampler& sampler, ServeOptions options);
+  // Ends every session: rings, the socket and its directory are removed.
+  ~DataServer();
+  DataServer(const DataServer&) = delete;
+  DataServer& operator=(const DataServer&) = delete;
+
+  // Accepts and serves trainer connections until stop() or a Shutdown{stop_service}.
+  void run();
+  // Makes run() return soon. Async-signal-safe (one write to an eventfd).
+  void stop();
+
+  const ServeOptions& options() const { return options_; }
+
+ private:
+  friend class RankSession;
+  // Checks a Hello against the server's state and claims its rank; "" or the refusal.
+  std::string admit(const hds::control::Hello& hello, RankSession* session);
+  void release_rank(int rank);
+  void log_line(const std::string& line);
+  void reap_finished_sessions();
+
+  const PatchSampler& sampler_;
+  ServeOptions options_;
+  ControlListener listener_;
+  int wake_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex log_mutex_;
+  std::mutex mutex_;    // guards the members below
+  int world_size_ = 0;  // fixed by the first Hello
+  std::list<std::unique_ptr<RankSession>> sessions_;
+  std::vector<RankSession*> session_of_rank_;
+};
+
+// `hds-data-service serve`: loads the dataset of `config`, serves its training split with
+// sampler_options_for(config) until SIGTERM, SIGINT or a Shutdown{stop_service}, then removes
+// every ring and the socket. `on_ready` runs once the socket listens. Throws DataError,
+// ControlError or RingError.
+void serve(const hds::config::Config& config, const ServeOptions& options,
+           const std::function<void()>& on_ready);
+
+// The sampler settings of a job configuration: patch size, batch size per rank, augmentation
+// probabilities and the training seed.
+SamplerOptions sampler_options_for(const hds::config::Config& config);
+
+}  // namespace hds::data

@@ -1,0 +1,466 @@
+// The data server: the accept loop, per-rank sessions and their producer threads.
+#include "hds/data/data_server.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <iostream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "hds/data/shm_ring.h"
+
+namespace hds::data {
+
+using hds::control::Reply;
+using hds::control::Request;
+
+// One trainer rank's connection: its Hello, its ring and the workers filling the ring. The
+// session thread owns everything; workers only touch the ring and the publish order.
+class RankSession {
+ public:
+  RankSession(DataServer& server, ControlChannel channel)
+      : server_(server), channel_(std::move(channel)) {}
+  ~RankSession() {
+    abort();
+    if (thread_.joinable()) thread_.join();
+  }
+  RankSession(const RankSession&) = delete;
+  RankSession& operator=(const RankSession&) = delete;
+
+  void start() {
+    thread_ = std::thread([this] { serve(); });
+  }
+  // Ends the session soon (from another thread): its blocking receive returns.
+  void abort() { channel_.shutdown(); }
+  bool finished() const { return finished_.load(); }
+
+ private:
+  // Where a stream starts: ring sequence first_sequence holds (epoch, first_step).
+  struct Stream {
+    uint64_t first_sequence = 0;
+    int epoch = 1;
+    int first_step = 0;
+  };
+
+  void serve();
+  bool say_hello();
+  // What the session does after answering a request.
+  enum class Next { serve, end_session, stop_service };
+  Next handle(const Request& request, Reply& reply);
+  void start_stream(int epoch, int first_step);
+  void stop_stream();
+  void remove_ring(std::string reason);
+  void produce(int worker, Stream stream);
+  void fail(const std::string& why);
+  std::string who() const { return "rank " + std::to_string(rank_); }
+
+  DataServer& server_;
+  ControlChannel channel_;
+  std::thread thread_;
+  std::atomic<bool> finished_{false};
+
+  int rank_ = -1;
+  int world_size_ = 0;
+  int steps_per_epoch_ = 0;
+  std::unique_ptr<RingProducer> ring_;
+  std::unique_ptr<HeartbeatThread> heartbeat_;
+
+  std::vector<std::thread> workers_;
+  std::atomic<bool> stream_stop_{false};
+  std::mutex publish_mutex_;  // batches are published in sequence order
+  std::condition_variable published_;
+
+  std::mutex failure_mutex_;
+  std::string failure_;  // why a worker ended the session
+};
+
+void RankSession::serve() {
+  std::string reason = "trainer closed the connection";
+  try {
+    if (say_hello()) {
+      Request request;
+      Next next = Next::serve;
+      while (next == Next::serve && channel_.receive(request)) {
+        Reply reply;
+        next = handle(request, reply);
+        // A Shutdown is answered once the ring is gone: the trainer may exit straight away.
+        if (next != Next::serve) remove_ring("trainer said Shutdown");
+        channel_.send(reply);
+      }
+      // Only once the reply is out: stopping the server aborts every session.
+      if (next == Next::stop_service) server_.stop();
+    } else {
+      reason = "";
+    }
+  } catch (const std::exception& error) {
+    reason = error.what();
+  }
+  if (ring_) {
+    remove_ring(reason);
+  } else if (!reason.empty() && rank_ < 0) {
+    server_.log_line("connection ended before a ring was set up: " + reason);
+  }
+  channel_.shutdown();  // the peer sees the end now; the socket is closed when reaped
+  finished_ = true;
+}
+
+// Stops the workers and removes the ring; the rank may then connect again.
+void RankSession::remove_ring(std::string reason) {
+  stop_stream();
+  {
+    std::lock_guard<std::mutex> lock(failure_mutex_);
+    if (!failure_.empty()) reason = failure_;
+  }
+  const std::string name = ring_->name();
+  heartbeat_.reset();
+  ring_.reset();  // closes and unlinks
+  server_.log_line(who() + ": session ended (" + reason + "); ring " + name + " removed");
+  server_.release_rank(rank_);
+}
+
+// Checks the peer and its Hello, creates the ring and answers. False when refused.
+bool RankSession::say_hello() {
+  auto refuse = [&](const std::string& why) {
+    Reply reply;
+    reply.set_error(why);
+    channel_.send(reply);
+    server_.log_line("refused a connection: " + why);
+    return false;
+  };
+  if (channel_.peer_uid() != geteuid()) {
+    return refuse("connection from uid " + std::to_string(channel_.peer_uid()) + " (pid " +
+                  std::to_string(channel_.peer_pid()) + "): this data service serves uid " +
+                  std::to_string(geteuid()) + " only");
+  }
+  Request request;
+  if (!channel_.receive(request, server_.options_.peer_timeout_seconds)) return false;
+  if (!request.has_hello()) return refuse("the first message must be Hello");
+  const hds::control::Hello& hello = request.hello();
+  if (const std::string refusal = server_.admit(hello, this); !refusal.empty()) {
+    return refuse(refusal);
+  }
+  rank_ = hello.rank();
+  world_size_ = hello.world_size();
+  try {
+    steps_per_epoch_ = server_.sampler_.steps_per_epoch(world_size_);
+    RingShape shape;
+    shape.slot_count = server_.options_.slot_count;
+    shape.patch_rows = server_.sampler_.options().patch_rows;
+    shape.patch_cols = server_.sampler_.options().patch_cols;
+    shape.batch_capacity = server_.sampler_.options().batch_size;
+    ring_ = std::make_unique<RingProducer>(ring_name(server_.options_.job_id, rank_), shape,
+                                           server_.options_.peer_timeout_seconds);
+    heartbeat_ = std::make_unique<HeartbeatThread>(
+        *ring_, HeartbeatThread::interval_for(server_.options_.peer_timeout_seconds));
+  } catch (const std::exception& error) {
+    ring_.reset();
+    server_.release_rank(rank_);
+    return refuse(error.what());
+  }
+
+  Reply reply;
+  hds::control::HelloReply& answer = *reply.mutable_hello();
+  answer.set_protocol_version(hds::control::PROTOCOL_VERSION);
+  answer.set_ring_name(ring_->name());
+  answer.set_slot_count(ring_->shape().slot_count);
+  answer.set_slot_bytes(ring_slot_bytes(ring_->shape()));
+  answer.set_patch_rows(ring_->shape().patch_rows);
+  answer.set_patch_cols(ring_->shape().patch_cols);
+  answer.set_batch_capacity(ring_->shape().batch_capacity);
+  answer.set_steps_per_epoch(steps_per_epoch_);
+  answer.set_service_pid(getpid());
+  channel_.send(reply);
+  server_.log_line(who() + " of " + std::to_string(world_size_) + " (pid " +
+                   std::to_string(channel_.peer_pid()) + ") connected: ring " + ring_->name() +
+                   ", " + std::to_string(ring_->shape().slot_count) + " slots of " +
+                   std::to_string(ring_slot_bytes(ring_->shape()) >> 10) + " KiB, " +
+                   std::to_string(steps_per_epoch_) + " steps per epoch");
+  return true;
+}
+
+RankSession::Next RankSession::handle(const Request& request, Reply& reply) {
+  switch (request.body_case()) {
+    case Request::kStartEpoch: {
+      const int epoch = request.start_epoch().epoch();
+      const int first_step = request.start_epoch().first_step();
+      if (epoch < 1 || first_step < 0 || first_step >= steps_per_epoch_) {
+        reply.set_error(
+            "StartEpoch: epoch " + std::to_string(epoch) + " step " + std::to_string(first_step) +
+            ": the epoch must be >= 1 and the step in 0.." + std::to_string(steps_per_epoch_ - 1));
+        return Next::serve;
+      }
+      stop_stream();
+      {
+        std::lock_guard<std::mutex> lock(failure_mutex_);
+        if (!failure_.empty()) throw std::runtime_error(failure_);
+      }
+      const uint64_t first_sequence = ring_->produced();
+      start_stream(epoch, first_step);
+      reply.mutable_start_epoch()->set_first_sequence(first_sequence);
+      return Next::serve;
+    }
+    case Request::kHeartbeat:
+      reply.mutable_heartbeat()->set_produced(ring_->produced());
+      return Next::serve;
+    case Request::kShutdown:
+      reply.mutable_shutdown();
+      return request.shutdown().stop_service() ? Next::stop_service : Next::end_session;
+    case Request::kHello:
+      reply.set_error("Hello: this connection already said Hello");
+      return Next::serve;
+    case Request::BODY_NOT_SET:
+      break;
+  }
+  reply.set_error("unknown request");
+  return Next::serve;
+}
+
+void RankSession::start_stream(int epoch, int first_step) {
+  const Stream stream{ring_->produced(), epoch, first_step};
+  for (int worker = 0; worker < server_.options_.workers_per_rank; ++worker) {
+    workers_.emplace_back([this, worker, stream] { produce(worker, stream); });
+  }
+}
+
+void RankSession::stop_stream() {
+  {
+    // Under the lock, so that a worker between its check and its wait cannot miss it.
+    std::lock_guard<std::mutex> lock(publish_mutex_);
+    stream_stop_ = true;
+  }
+  published_.notify_all();
+  if (ring_) ring_->wake_waiters();
+  for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
+  stream_stop_ = false;
+}
+
+// Worker `worker` of N fills sequences first + worker, first + worker + N, ...: it samples its
+// batch, waits for the slot, writes it, and publishes it after its predecessor.
+void RankSession::produce(int worker, Stream stream) {
+  const int workers = server_.options_.workers_per_rank;
+  try {
+    for (uint64_t sequence = stream.first_sequence + worker;; sequence += workers) {
+      const uint64_t position = stream.first_step + (sequence - stream.first_sequence);
+      const int epoch = stream.epoch + static_cast<int>(position / steps_per_epoch_);
+      const int step = static_cast<int>(position % steps_per_epoch_);
+      const PatchBatch batch = server_.sampler_.batch(epoch, step, rank_, world_size_);
+      if (!ring_->wait_for_slot(sequence, stream_stop_)) return;
+      ring_->write(sequence, epoch, step, batch);
+      std::unique_lock<std::mutex> lock(publish_mutex_);
+      published_.wait(lock, [&] { return stream_stop_ || ring_->produced() == sequence; });
+      if (stream_stop_) return;
+      ring_->publish(sequence);
+      lock.unlock();
+      published_.notify_all();
+    }
+  } catch (const std::exception& error) {
+    fail(error.what());
+  }
+}
+
+void RankSession::fail(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(failure_mutex_);
+    if (failure_.empty()) failure_ = why;
+  }
+  {
+    std::lock_guard<std::mutex> lock(publish_mutex_);
+    stream_stop_ = true;
+  }
+  published_.notify_all();
+  ring_->wake_waiters();
+  channel_.shutdown();  // the session thread's receive returns, and it cleans up
+}
+
+// ---------------------------------------------------------------------------------------------
+// DataServer.
+
+DataServer::DataServer(const PatchSampler& sampler, ServeOptions options)
+    : sampler_(sampler), options_(std::move(options)), listener_(options_.socket_path) {
+  ring_name(options_.job_id, 0);  // validates the job id now rather than at the first Hello
+  if (options_.workers_per_rank < 1) throw ControlError("workers per rank must be at least 1");
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw ControlError(std::string("eventfd: ") + std::strerror(errno));
+}
+
+DataServer::~DataServer() {
+  for (auto& session : sessions_) session->abort();
+  sessions_.clear();  // joins each session, which removes its ring
+  ::close(wake_fd_);
+}
+
+void DataServer::stop() {
+  stopping_ = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = ::write(wake_fd_, &one, sizeof one);
+}
+
+void DataServer::run() {
+  while (!stopping_) {
+    pollfd watched[2] = {{listener_.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    // The timeout only paces the reaping of finished sessions.
+    const int ready = poll(watched, 2, 1000);
+    if (ready < 0 && errno != EINTR) {
+      throw ControlError(std::string("poll: ") + std::strerror(errno));
+    }
+    if (ready > 0 && (watched[0].revents & POLLIN) && !stopping_) {
+      try {
+        auto session = std::make_unique<RankSession>(*this, listener_.accept());
+        session->start();
+        std::lock_guard<std::mutex> lock(mutex_);
+        sessions_.push_back(std::move(session));
+      } catch (const ControlError& error) {
+        // E.g. out of descriptors: the ranks already served go on; pause rather than spin.
+        log_line(error.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    reap_finished_sessions();
+  }
+  std::list<std::unique_ptr<RankSession>> ending;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ending.swap(sessions_);
+  }
+  for (auto& session : ending) session->abort();
+  ending.clear();  // joins
+}
+
+void DataServer::reap_finished_sessions() {
+  std::list<std::unique_ptr<RankSession>> finished;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if ((*it)->finished()) {
+        finished.splice(finished.end(), sessions_, it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  finished.clear();  // joins, outside the lock
+}
+
+std::string DataServer::admit(const hds::control::Hello& hello, RankSession* session) {
+  // The version first: another version's other fields may mean something else.
+  if (hello.protocol_version() != hds::control::PROTOCOL_VERSION) {
+    return "protocol version " + std::to_string(hello.protocol_version()) +
+           " is not supported: this data service speaks version " +
+           std::to_string(hds::control::PROTOCOL_VERSION) +
+           " (build the trainer and the data service from the same tree)";
+  }
+  if (hello.job_id() != options_.job_id) {
+    return "job id \"" + hello.job_id() + "\" does not match this data service's \"" +
+           options_.job_id + "\"";
+  }
+  constexpr int kMaxWorldSize = 1 << 16;
+  if (hello.world_size() < 1 || hello.world_size() > kMaxWorldSize || hello.rank() < 0 ||
+      hello.rank() >= hello.world_size()) {
+    return "rank " + std::to_string(hello.rank()) + " of world size " +
+           std::to_string(hello.world_size()) +
+           ": need 0 <= rank < world size <= " + std::to_string(kMaxWorldSize);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (world_size_ != 0 && hello.world_size() != world_size_) {
+    return "world size " + std::to_string(hello.world_size()) + " differs from the " +
+           std::to_string(world_size_) + " of the ranks already connected";
+  }
+  world_size_ = hello.world_size();
+  session_of_rank_.resize(world_size_, nullptr);
+  if (session_of_rank_[hello.rank()] != nullptr) {
+    return "rank " + std::to_string(hello.rank()) + " is already connected";
+  }
+  session_of_rank_[hello.rank()] = session;
+  return "";
+}
+
+void DataServer::release_rank(int rank) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (rank >= 0 && rank < static_cast<int>(session_of_rank_.size())) {
+    session_of_rank_[rank] = nullptr;
+  }
+  // With no rank left, the next job step may use another world size.
+  bool any = false;
+  for (RankSession* session : session_of_rank_) any = any || session != nullptr;
+  if (!any) {
+    world_size_ = 0;
+    session_of_rank_.clear();
+  }
+}
+
+void DataServer::log_line(const std::string& line) {
+  std::lock_guard<std::mutex> lock(log_mutex_);
+  std::ostream& out = options_.log != nullptr ? *options_.log : std::cerr;
+  out << "hds-data-service: " << line << std::endl;
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve().
+
+namespace {
+
+std::atomic<DataServer*> signalled_server{nullptr};
+
+extern "C" void stop_signalled_server(int) {
+  if (DataServer* server = signalled_server.load()) server->stop();
+}
+
+// While alive, SIGTERM and SIGINT stop `server` (its run() returns and cleans up); the previous
+// handlers come back afterwards.
+class StopOnSignals {
+ public:
+  explicit StopOnSignals(DataServer& server) {
+    signalled_server = &server;
+    struct sigaction action {};
+    action.sa_handler = stop_signalled_server;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &action, &previous_term_);
+    sigaction(SIGINT, &action, &previous_int_);
+  }
+  ~StopOnSignals() {
+    sigaction(SIGTERM, &previous_term_, nullptr);
+    sigaction(SIGINT, &previous_int_, nullptr);
+    signalled_server = nullptr;
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+ private:
+  struct sigaction previous_term_ {};
+  struct sigaction previous_int_ {};
+};
+
+}  // namespace
+
+void serve(const hds::config::Config& config, const ServeOptions& options,
+           const std::function<void()>& on_ready) {
+  const Dataset dataset = load_dataset(config.data());
+  const PatchSampler sampler(dataset.train, sampler_options_for(config));
+  DataServer server(sampler, options);
+  const StopOnSignals stop_on_signals(server);
+  if (on_ready) on_ready();
+  server.run();
+}
+
+SamplerOptions sampler_options_for(const hds::config::Config& config) {
+  SamplerOptions options;
+  options.patch_rows = config.data().patch_rows();
+  options.patch_cols = config.data().patch_cols();
+  options.batch_size = config.train().batch_size();
+  options.flip_probability = config.data().flip_probability();
+  options.mass_centre_probability = config.data().mass_centre_probability();
+  options.seed = config.train().seed();
+  return options;
+}
+
+}  // namespace hds::data

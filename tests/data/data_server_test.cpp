@@ -1,0 +1,431 @@
+// `hds-data-service serve`: the protocol (Hello, StartEpoch, refusals), batches equal to
+// PatchSampler::batch computed in this process, rings removed when a rank goes away, and the real
+// binary end to end (ready line, SIGTERM, kill -9).
+#include "hds/data/data_server.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "hds/config/config.h"
+#include "hds/data/shm_ring.h"
+#include "process_helpers.h"
+#include "test_helpers.h"
+
+namespace hds::data {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ChildProcess;
+using testing::eventually;
+using testing::shm_exists;
+
+// 6 training films of 256 x 128, patches of 128 x 128, 2 a batch: 3 steps an epoch.
+const std::vector<std::string> kTinyOverrides = {
+    "data.image_rows=256",       "data.image_cols=128",        "data.patch_rows=128",
+    "data.patch_cols=128",       "data.phantom.train_count=6", "data.phantom.val_count=1",
+    "data.phantom.test_count=0", "train.batch_size=2",         "train.seed=5"};
+
+hds::config::Config tiny_config() { return hds::config::parse_config("", "tiny", kTinyOverrides); }
+
+std::string unique_job(const std::string& what) {
+  static int counter = 0;
+  return what + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+void expect_same_batch(const PatchBatch& got, const PatchBatch& expected, const std::string& at) {
+  EXPECT_EQ(got.count, expected.count) << at;
+  EXPECT_EQ(got.rows, expected.rows) << at;
+  EXPECT_EQ(got.cols, expected.cols) << at;
+  EXPECT_TRUE(got.images == expected.images) << at;
+  EXPECT_TRUE(got.masks == expected.masks) << at;
+  EXPECT_EQ(got.labels, expected.labels) << at;
+  EXPECT_EQ(got.sample_indices, expected.sample_indices) << at;
+  EXPECT_EQ(got.crop_rows, expected.crop_rows) << at;
+  EXPECT_EQ(got.crop_cols, expected.crop_cols) << at;
+}
+
+// A trainer rank speaking the protocol by hand.
+class TestClient {
+ public:
+  explicit TestClient(const std::string& socket) : channel_(ControlChannel::connect(socket)) {}
+
+  hds::control::Reply hello(const std::string& job, int rank, int world_size,
+                            uint32_t version = hds::control::PROTOCOL_VERSION) {
+    hds::control::Request request;
+    request.mutable_hello()->set_protocol_version(version);
+    request.mutable_hello()->set_job_id(job);
+    request.mutable_hello()->set_rank(rank);
+    request.mutable_hello()->set_world_size(world_size);
+    return channel_.call(request, 5);
+  }
+  // Hello, then maps the announced ring.
+  void attach(const std::string& job, int rank = 0, int world_size = 1) {
+    const hds::control::Reply reply = hello(job, rank, world_size);
+    ASSERT_FALSE(reply.has_error()) << reply.error();
+    ASSERT_TRUE(reply.has_hello());
+    answer_ = reply.hello();
+    RingShape shape;
+    shape.slot_count = answer_.slot_count();
+    shape.patch_rows = answer_.patch_rows();
+    shape.patch_cols = answer_.patch_cols();
+    shape.batch_capacity = answer_.batch_capacity();
+    ring_ = std::make_unique<RingConsumer>(answer_.ring_name(), 5, &shape);
+    heartbeat_ = std::make_unique<HeartbeatThread>(*ring_, HeartbeatThread::interval_for(5));
+  }
+  void start(int epoch, int step) {
+    hds::control::Request request;
+    request.mutable_start_epoch()->set_epoch(epoch);
+    request.mutable_start_epoch()->set_first_step(step);
+    const hds::control::Reply reply = channel_.call(request, 5);
+    ASSERT_FALSE(reply.has_error()) << reply.error();
+    ring_->seek(reply.start_epoch().first_sequence());
+  }
+  RingBatch read() { return ring_->read(); }
+  hds::control::Reply call(const hds::control::Request& request) {
+    return channel_.call(request, 5);
+  }
+  bool closed_by_peer() {
+    hds::control::Reply reply;
+    return !channel_.receive(reply, 5);
+  }
+  const hds::control::HelloReply& answer() const { return answer_; }
+  RingConsumer& ring() { return *ring_; }
+  void detach() {
+    heartbeat_.reset();
+    ring_.reset();
+    channel_ = ControlChannel(-1, "closed");
+  }
+
+ private:
+  ControlChannel channel_;
+  hds::control::HelloReply answer_;
+  std::unique_ptr<RingConsumer> ring_;
+  std::unique_ptr<HeartbeatThread> heartbeat_;
+};
+
+// A DataServer on the tiny phantom set, running on its own thread.
+class DataServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = tiny_config();
+    dataset_ = load_dataset(config_.data());
+    sampler_ = std::make_unique<PatchSampler>(dataset_.train, sampler_options_for(config_));
+    job_ = unique_job("server");
+    options_.socket_path = (dir_.path() / "run" / "data.sock").string();
+    options_.job_id = job_;
+    options_.slot_count = 3;
+    options_.workers_per_rank = 2;
+    options_.peer_timeout_seconds = 5;
+    options_.log = &log_;
+    server_ = std::make_unique<DataServer>(*sampler_, options_);
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  void TearDown() override {
+    server_->stop();
+    thread_.join();
+    server_.reset();
+  }
+  std::string socket() const { return options_.socket_path; }
+
+  testing::TempDir dir_;
+  hds::config::Config config_;
+  Dataset dataset_;
+  std::unique_ptr<PatchSampler> sampler_;
+  std::string job_;
+  ServeOptions options_;
+  std::ostringstream log_;  // written by the server thread; read only after TearDown's join
+  std::unique_ptr<DataServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(DataServerTest, hello_describes_the_ring_and_batches_equal_the_sampler) {
+  TestClient client(socket());
+  client.attach(job_);
+  EXPECT_EQ(client.answer().ring_name(), ring_name(job_, 0));
+  EXPECT_EQ(client.answer().slot_count(), 3u);
+  EXPECT_EQ(client.answer().patch_rows(), 128);
+  EXPECT_EQ(client.answer().batch_capacity(), 2);
+  EXPECT_EQ(client.answer().steps_per_epoch(), 3);
+  EXPECT_EQ(client.answer().service_pid(), getpid());
+  client.start(1, 0);
+  // Across an epoch end: the stream continues into epoch 2 by itself.
+  for (int epoch = 1; epoch <= 3; ++epoch) {
+    for (int step = 0; step < 3; ++step) {
+      const RingBatch got = client.read();
+      ASSERT_EQ(got.epoch, epoch);
+      ASSERT_EQ(got.step, step);
+      expect_same_batch(got.batch, sampler_->batch(epoch, step),
+                        "epoch " + std::to_string(epoch) + " step " + std::to_string(step));
+    }
+  }
+}
+
+TEST_F(DataServerTest, start_epoch_restarts_the_stream_where_asked) {
+  TestClient client(socket());
+  client.attach(job_);
+  client.start(1, 0);
+  EXPECT_EQ(client.read().step, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the ring fill up
+  client.start(7, 2);                                          // a resume in mid-epoch
+  RingBatch got = client.read();
+  EXPECT_EQ(got.epoch, 7);
+  EXPECT_EQ(got.step, 2);
+  expect_same_batch(got.batch, sampler_->batch(7, 2), "epoch 7 step 2");
+  got = client.read();
+  EXPECT_EQ(got.epoch, 8);
+  EXPECT_EQ(got.step, 0);
+}
+
+TEST_F(DataServerTest, ranks_get_their_own_rings_and_shares) {
+  TestClient rank0(socket());
+  TestClient rank1(socket());
+  rank0.attach(job_, 0, 2);
+  rank1.attach(job_, 1, 2);
+  EXPECT_EQ(rank1.answer().ring_name(), ring_name(job_, 1));
+  EXPECT_EQ(rank1.answer().steps_per_epoch(), 2);  // 6 films, 2 ranks x 2 patches a step
+  rank0.start(1, 0);
+  rank1.start(1, 0);
+  for (int step = 0; step < 2; ++step) {
+    expect_same_batch(rank0.read().batch, sampler_->batch(1, step, 0, 2), "rank 0");
+    expect_same_batch(rank1.read().batch, sampler_->batch(1, step, 1, 2), "rank 1");
+  }
+}
+
+TEST_F(DataServerTest, another_protocol_version_is_refused_with_a_clear_error) {
+  TestClient client(socket());
+  const hds::control::Reply reply = client.hello(job_, 0, 1, 99);
+  ASSERT_TRUE(reply.has_error());
+  EXPECT_NE(reply.error().find("protocol version 99 is not supported: this data service speaks "
+                               "version 1"),
+            std::string::npos)
+      << reply.error();
+  EXPECT_TRUE(client.closed_by_peer());
+  EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
+}
+
+TEST_F(DataServerTest, bad_hellos_are_refused_naming_the_problem) {
+  EXPECT_NE(TestClient(socket()).hello("other-job", 0, 1).error().find("job id \"other-job\""),
+            std::string::npos);
+  EXPECT_NE(TestClient(socket()).hello(job_, 2, 2).error().find("rank 2 of world size 2"),
+            std::string::npos);
+  TestClient first(socket());
+  first.attach(job_, 0, 2);
+  EXPECT_NE(TestClient(socket()).hello(job_, 0, 2).error().find("rank 0 is already connected"),
+            std::string::npos);
+  EXPECT_NE(TestClient(socket()).hello(job_, 1, 3).error().find("world size 3 differs"),
+            std::string::npos);
+  TestClient not_hello(socket());
+  hds::control::Request request;
+  request.mutable_heartbeat();
+  EXPECT_NE(not_hello.call(request).error().find("first message must be Hello"), std::string::npos);
+}
+
+TEST_F(DataServerTest, start_epoch_outside_the_epoch_is_refused) {
+  TestClient client(socket());
+  client.attach(job_);
+  hds::control::Request request;
+  request.mutable_start_epoch()->set_epoch(1);
+  request.mutable_start_epoch()->set_first_step(3);
+  EXPECT_NE(client.call(request).error().find("step in 0..2"), std::string::npos);
+}
+
+TEST_F(DataServerTest, socket_and_ring_are_owner_only) {
+  TestClient client(socket());
+  client.attach(job_);
+  struct stat status {};
+  ASSERT_EQ(lstat(socket().c_str(), &status), 0);
+  EXPECT_EQ(status.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(fs::path(socket()).parent_path().c_str(), &status), 0);
+  EXPECT_EQ(status.st_mode & 0777, 0700u);
+  ASSERT_EQ(stat(("/dev/shm" + ring_name(job_, 0)).c_str(), &status), 0);
+  EXPECT_EQ(status.st_mode & 0777, 0600u);
+}
+
+TEST_F(DataServerTest, a_rank_that_goes_away_has_its_ring_removed) {
+  TestClient client(socket());
+  client.attach(job_);
+  client.start(1, 0);
+  client.read();
+  ASSERT_TRUE(shm_exists(ring_name(job_, 0)));
+  client.detach();  // as when the trainer dies: its socket closes
+  EXPECT_TRUE(eventually([&] { return !shm_exists(ring_name(job_, 0)); }, 5));
+  // The rank may connect again.
+  TestClient again(socket());
+  again.attach(job_);
+}
+
+TEST_F(DataServerTest, shutdown_is_answered_once_the_ring_is_gone) {
+  TestClient client(socket());
+  client.attach(job_);
+  client.start(1, 0);
+  hds::control::Request request;
+  request.mutable_shutdown();
+  EXPECT_TRUE(client.call(request).has_shutdown());
+  EXPECT_FALSE(shm_exists(ring_name(job_, 0)));  // a trainer killed right now leaves nothing
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST_F(DataServerTest, shutdown_with_stop_service_stops_the_server) {
+  TestClient client(socket());
+  client.attach(job_);
+  hds::control::Request request;
+  request.mutable_shutdown()->set_stop_service(true);
+  EXPECT_TRUE(client.call(request).has_shutdown());
+  thread_.join();  // run() returns by itself
+  EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
+  thread_ = std::thread([] {});
+}
+
+// Connecting as another user needs root (to switch users); the directory and socket are opened
+// up so that only the service's own uid check stands in the way.
+TEST_F(DataServerTest, another_user_is_refused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  // The server thread creates the socket; under a loaded machine that can take a moment.
+  for (int i = 0; i < 500 && !fs::exists(socket()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(chmod(fs::path(socket()).parent_path().c_str(), 0755), 0);
+  ASSERT_EQ(chmod(socket().c_str(), 0666), 0);
+  int result[2];
+  ASSERT_EQ(pipe(result), 0);
+  hds::control::Request hello;
+  hello.mutable_hello()->set_protocol_version(hds::control::PROTOCOL_VERSION);
+  hello.mutable_hello()->set_job_id(job_);
+  hello.mutable_hello()->set_world_size(1);
+  std::string frame = hello.SerializeAsString();
+  const uint32_t size = static_cast<uint32_t>(frame.size());
+  frame.insert(0, std::string{static_cast<char>(size), 0, 0, 0});
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, socket().c_str());
+  const pid_t child = fork();
+  if (child == 0) {  // system calls only: the parent has threads
+    close(result[0]);
+    if (setuid(65534) != 0) _exit(10);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) _exit(11);
+    if (write(fd, frame.data(), frame.size()) < 0) _exit(12);
+    char reply[4096];
+    ssize_t total = 0;
+    for (ssize_t n; (n = read(fd, reply + total, sizeof reply - total)) > 0;) total += n;
+    if (write(result[1], reply, total) < 0) _exit(13);
+    _exit(0);
+  }
+  close(result[1]);
+  std::string bytes;
+  char buffer[4096];
+  for (ssize_t n; (n = read(result[0], buffer, sizeof buffer)) > 0;) bytes.append(buffer, n);
+  close(result[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << WEXITSTATUS(status);
+  ASSERT_GT(bytes.size(), 4u);
+  hds::control::Reply reply;
+  ASSERT_TRUE(reply.ParseFromString(bytes.substr(4)));
+  EXPECT_NE(reply.error().find("connection from uid 65534"), std::string::npos) << reply.error();
+  EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
+}
+
+// --- the real binary ---------------------------------------------------------------------------
+
+class ServeProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    job_ = unique_job("serve");
+    socket_ = (dir_.path() / "run" / "data.sock").string();
+    config_file_ = dir_.file("tiny.pbtxt");
+    std::ofstream(config_file_) << "# the paper's config; the test overrides it to a tiny job\n";
+    std::vector<std::string> arguments = {"serve", "--config", config_file_, "--socket",
+                                          socket_, "--job-id", job_};
+    for (const std::string& override_text : kTinyOverrides) {
+      arguments.push_back("--set");
+      arguments.push_back(override_text);
+    }
+    arguments.push_back("--set");
+    arguments.push_back("data.service_timeout_seconds=2");
+    service_ = std::make_unique<ChildProcess>(HDS_DATA_SERVICE_BINARY, arguments);
+    ASSERT_TRUE(service_->wait_for_output("ready: socket " + socket_, 60)) << service_->output();
+  }
+
+  testing::TempDir dir_;
+  std::string job_;
+  std::string socket_;
+  std::string config_file_;
+  std::unique_ptr<ChildProcess> service_;
+};
+
+TEST_F(ServeProcess, batches_equal_the_sampler_in_this_process_and_sigterm_cleans_up) {
+  const hds::config::Config config = tiny_config();
+  const Dataset dataset = load_dataset(config.data());
+  const PatchSampler sampler(dataset.train, sampler_options_for(config));
+  {
+    TestClient client(socket_);
+    client.attach(job_);
+    EXPECT_EQ(client.answer().service_pid(), service_->pid());
+    client.start(1, 0);
+    for (int i = 0; i < 12; ++i) {
+      const RingBatch got = client.read();
+      ASSERT_EQ(got.epoch, 1 + i / 3);
+      ASSERT_EQ(got.step, i % 3);
+      expect_same_batch(got.batch, sampler.batch(got.epoch, got.step),
+                        "batch " + std::to_string(i));
+    }
+    service_->signal(SIGTERM);
+    const auto status = service_->wait_exit(10);
+    ASSERT_TRUE(status.has_value()) << service_->output();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << service_->output();
+    // The service closed the ring before unlinking it: the reader hears "shut down".
+    try {
+      for (int i = 0; i < 10; ++i) client.read();  // what was queued may still be read
+      ADD_FAILURE() << "reads continued after the service stopped";
+    } catch (const RingPeerError& error) {
+      EXPECT_NE(std::string(error.what()).find("shut down"), std::string::npos) << error.what();
+    }
+  }
+  EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
+  EXPECT_FALSE(fs::exists(socket_));
+  EXPECT_FALSE(fs::exists(fs::path(socket_).parent_path()));
+}
+
+TEST_F(ServeProcess, kill_9_of_the_service_is_reported_to_the_reader_and_its_ring_removed) {
+  TestClient client(socket_);
+  client.attach(job_);
+  client.start(1, 0);
+  client.read();
+  service_->kill_and_reap();
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    for (int i = 0; i < 10; ++i) client.read();  // the queued batches, then the error
+    ADD_FAILURE() << "reads continued after the service was killed";
+  } catch (const RingPeerError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("data service (pid " + std::to_string(service_->pid()) + ") exited"),
+              std::string::npos)
+        << message;
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2);
+  EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
+}
+
+TEST(ServeCommand, without_socket_or_job_id_is_a_configuration_error) {
+  testing::TempDir dir;
+  const std::string config_file = dir.file("empty.pbtxt");
+  std::ofstream(config_file) << "";
+  ChildProcess service(HDS_DATA_SERVICE_BINARY, {"serve", "--config", config_file});
+  const auto status = service.wait_exit(30);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << service.output();
+  EXPECT_NE(service.output().find("needs --socket and --job-id"), std::string::npos)
+      << service.output();
+}
+
+}  // namespace
+}  // namespace hds::data

@@ -1,0 +1,178 @@
+// The trainer's client of hds-data-service: batches equal the in-process source's (in order, after
+// a jump, across epochs), a service configured differently is refused, a killed service is
+// reported, and fit() through the service trains exactly as fit() in process.
+#include "hds/trainer/shm_batch_source.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../data/process_helpers.h"
+#include "hds/config/config.h"
+#include "hds/data/dataset.h"
+#include "hds/trainer/checkpoint.h"
+#include "hds/trainer/training.h"
+#include "test_support.h"
+
+namespace hds::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using hds::data::testing::ChildProcess;
+
+std::string unique_job(const std::string& what) {
+  static int counter = 0;
+  return what + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+// `hds-data-service serve` on `config` (written out in full), with its socket in `dir`.
+class ServiceProcess {
+ public:
+  ServiceProcess(const hds::config::Config& config, const std::string& dir)
+      : job_(unique_job("trainer")), socket_((fs::path(dir) / "run" / "data.sock").string()) {
+    const std::string config_file = (fs::path(dir) / "service.pbtxt").string();
+    std::ofstream(config_file) << hds::config::to_text(config);
+    process_ = std::make_unique<ChildProcess>(
+        HDS_DATA_SERVICE_BINARY, std::vector<std::string>{"serve", "--config", config_file,
+                                                          "--socket", socket_, "--job-id", job_});
+    ready_ = process_->wait_for_output("ready: socket " + socket_, 60);
+  }
+  // Stops the service as a launcher would: SIGTERM, after which nothing of it is left.
+  ~ServiceProcess() {
+    process_->signal(SIGTERM);
+    process_->wait_exit(10);
+  }
+  bool ready() const { return ready_; }
+  const std::string& job() const { return job_; }
+  const std::string& socket() const { return socket_; }
+  ChildProcess& process() { return *process_; }
+
+  ShmBatchSourceOptions client_options(const hds::config::Config& config) const {
+    ShmBatchSourceOptions options;
+    options.socket_path = socket_;
+    options.job_id = job_;
+    options.timeout_seconds = 2;
+    options.patch_rows = config.data().patch_rows();
+    options.patch_cols = config.data().patch_cols();
+    options.batch_size = config.train().batch_size();
+    return options;
+  }
+
+ private:
+  std::string job_;
+  std::string socket_;
+  std::unique_ptr<ChildProcess> process_;
+  bool ready_ = false;
+};
+
+hds::data::SamplerOptions sampler_options(const hds::config::Config& config) {
+  hds::data::SamplerOptions options;
+  options.patch_rows = config.data().patch_rows();
+  options.patch_cols = config.data().patch_cols();
+  options.batch_size = config.train().batch_size();
+  options.flip_probability = config.data().flip_probability();
+  options.mass_centre_probability = config.data().mass_centre_probability();
+  options.seed = config.train().seed();
+  return options;
+}
+
+void expect_same_batch(const hds::data::PatchBatch& got, const hds::data::PatchBatch& expected,
+                       const std::string& at) {
+  EXPECT_EQ(got.count, expected.count) << at;
+  EXPECT_TRUE(got.images == expected.images) << at;
+  EXPECT_TRUE(got.masks == expected.masks) << at;
+  EXPECT_EQ(got.labels, expected.labels) << at;
+  EXPECT_EQ(got.sample_indices, expected.sample_indices) << at;
+  EXPECT_EQ(got.crop_rows, expected.crop_rows) << at;
+  EXPECT_EQ(got.crop_cols, expected.crop_cols) << at;
+}
+
+TEST(ShmBatchSource, gives_the_in_process_batches_in_order_and_after_a_jump) {
+  const auto dir = hds::test::scratch_dir("shm-source");
+  const auto config = hds::test::tiny_config(dir);
+  ServiceProcess service(config, dir);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+
+  const auto dataset = hds::data::load_dataset(config.data());
+  InProcessBatchSource local(dataset.train, sampler_options(config));
+  ShmBatchSource remote(service.client_options(config));
+  ASSERT_EQ(remote.steps_per_epoch(), local.steps_per_epoch());
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    for (int step = 0; step < local.steps_per_epoch(); ++step) {
+      expect_same_batch(remote.batch(epoch, step), local.batch(epoch, step),
+                        "epoch " + std::to_string(epoch) + " step " + std::to_string(step));
+    }
+  }
+  // A resume in mid-epoch: the client restarts the service's stream there.
+  expect_same_batch(remote.batch(5, 1), local.batch(5, 1), "epoch 5 step 1");
+  expect_same_batch(remote.batch(6, 0), local.batch(6, 0), "epoch 6 step 0");
+}
+
+TEST(ShmBatchSource, refuses_a_service_serving_other_patches) {
+  const auto dir = hds::test::scratch_dir("shm-source-mismatch");
+  const auto config = hds::test::tiny_config(dir);
+  ServiceProcess service(config, dir);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+  ShmBatchSourceOptions options = service.client_options(config);
+  options.patch_rows = 256;
+  try {
+    ShmBatchSource source(options);
+    FAIL() << "a service serving 128-row patches was accepted for 256";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("patch rows (data.patch_rows) 128 but this "
+                        "trainer's configuration says 256"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(ShmBatchSource, reports_a_killed_service_naming_its_pid) {
+  const auto dir = hds::test::scratch_dir("shm-source-killed");
+  const auto config = hds::test::tiny_config(dir);
+  ServiceProcess service(config, dir);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+  ShmBatchSource source(service.client_options(config));
+  source.batch(1, 0);
+  service.process().kill_and_reap();
+  try {
+    for (int epoch = 1; epoch < 10; ++epoch) {
+      for (int step = epoch == 1 ? 1 : 0; step < source.steps_per_epoch(); ++step) {
+        source.batch(epoch, step);
+      }
+    }
+    FAIL() << "batches kept coming from a killed service";
+  } catch (const hds::data::RingPeerError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("data service (pid " + std::to_string(service.process().pid()) + ")"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(ShmBatchSource, fit_through_the_service_trains_exactly_as_in_process) {
+  const auto local_dir = hds::test::scratch_dir("fit-local");
+  const auto remote_dir = hds::test::scratch_dir("fit-remote");
+  const auto local_config = hds::test::tiny_config(local_dir, {"train.epochs=3"});
+  ServiceProcess service(local_config, remote_dir);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+  const auto remote_config = hds::test::tiny_config(
+      remote_dir, {"train.epochs=3", "data.service_socket=" + service.socket(),
+                   "data.service_job_id=" + service.job()});
+
+  std::ostringstream log;
+  FitOptions options;
+  options.log = &log;
+  const FitResult local = fit(local_config, options);
+  const FitResult remote = fit(remote_config, options);
+  ASSERT_TRUE(local.finished && remote.finished);
+  EXPECT_EQ(remote.global_step, local.global_step);
+  EXPECT_EQ(remote.last_loss, local.last_loss);  // bit for bit: the same patches, in order
+  EXPECT_EQ(remote.best_dice.dice(), local.best_dice.dice());
+}
+
+}  // namespace
+}  // namespace hds::trainer

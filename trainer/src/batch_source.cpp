@@ -1,0 +1,26 @@
+#include "hds/trainer/batch_source.h"
+
+#include "hds/trainer/shm_batch_source.h"
+
+namespace hds::trainer {
+
+std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config,
+                                               const std::vector<hds::data::Film>& train_films,
+                                               const hds::data::SamplerOptions& options, int rank,
+                                               int world_size) {
+  if (config.data().service_socket().empty()) {
+    return std::make_unique<InProcessBatchSource>(train_films, options, rank, world_size);
+  }
+  ShmBatchSourceOptions service;
+  service.socket_path = config.data().service_socket();
+  service.job_id = config.data().service_job_id();
+  service.rank = rank;
+  service.world_size = world_size;
+  service.timeout_seconds = config.data().service_timeout_seconds();
+  service.patch_rows = options.patch_rows;
+  service.patch_cols = options.patch_cols;
+  service.batch_size = options.batch_size;
+  return std::make_unique<ShmBatchSource>(service);
+}
+
+}  // namespace hds::trainer

@@ -1,0 +1,117 @@
+#include "hds/trainer/shm_batch_source.h"
+
+#include <stdexcept>
+#include <utility>
+
+namespace hds::trainer {
+
+using hds::data::ControlChannel;
+using hds::data::ControlError;
+
+namespace {
+
+// Throws when `reply` carries an error or lacks the body a request of `what` expects.
+void check_reply(const hds::control::Reply& reply, bool has_body, const std::string& what,
+                 const std::string& socket_path) {
+  if (reply.has_error()) {
+    throw ControlError("data service at " + socket_path + " refused " + what + ": " +
+                       reply.error());
+  }
+  if (!has_body) {
+    throw ControlError("data service at " + socket_path + " answered " + what +
+                       " with an unexpected reply");
+  }
+}
+
+void expect_equal(int served, int configured, const std::string& what) {
+  if (configured != 0 && served != configured) {
+    throw std::runtime_error("the data service serves " + what + " " + std::to_string(served) +
+                             " but this trainer's configuration says " +
+                             std::to_string(configured) +
+                             ": start both with the same configuration");
+  }
+}
+
+}  // namespace
+
+ShmBatchSource::ShmBatchSource(const ShmBatchSourceOptions& options)
+    : options_(options), channel_(ControlChannel::connect(options.socket_path)) {
+  hds::control::Request request;
+  hds::control::Hello& hello = *request.mutable_hello();
+  hello.set_protocol_version(hds::control::PROTOCOL_VERSION);
+  hello.set_rank(options_.rank);
+  hello.set_world_size(options_.world_size);
+  hello.set_job_id(options_.job_id);
+  const hds::control::Reply reply = channel_.call(request, options_.timeout_seconds);
+  check_reply(reply, reply.has_hello(), "Hello", options_.socket_path);
+  const hds::control::HelloReply& answer = reply.hello();
+
+  expect_equal(answer.patch_rows(), options_.patch_rows, "patch rows (data.patch_rows)");
+  expect_equal(answer.patch_cols(), options_.patch_cols, "patch columns (data.patch_cols)");
+  expect_equal(answer.batch_capacity(), options_.batch_size, "batches of size (train.batch_size)");
+  if (answer.steps_per_epoch() < 1) {
+    throw ControlError("data service at " + options_.socket_path + " announced " +
+                       std::to_string(answer.steps_per_epoch()) + " steps per epoch");
+  }
+  steps_per_epoch_ = answer.steps_per_epoch();
+
+  hds::data::RingShape announced;
+  announced.slot_count = answer.slot_count();
+  announced.patch_rows = answer.patch_rows();
+  announced.patch_cols = answer.patch_cols();
+  announced.batch_capacity = answer.batch_capacity();
+  // The name comes from the service; refuse anything but the name this job and rank must have.
+  const std::string expected_name = hds::data::ring_name(options_.job_id, options_.rank);
+  if (answer.ring_name() != expected_name) {
+    throw ControlError("data service at " + options_.socket_path + " offered ring \"" +
+                       answer.ring_name() + "\", expected " + expected_name);
+  }
+  ring_ = std::make_unique<hds::data::RingConsumer>(expected_name, options_.timeout_seconds,
+                                                    &announced);
+  heartbeat_ = std::make_unique<hds::data::HeartbeatThread>(
+      *ring_, hds::data::HeartbeatThread::interval_for(options_.timeout_seconds));
+}
+
+ShmBatchSource::~ShmBatchSource() {
+  heartbeat_.reset();
+  try {
+    hds::control::Request request;
+    request.mutable_shutdown();
+    channel_.call(request, 1.0);
+  } catch (const std::exception&) {
+    // The service may be gone already; closing the socket ends the session as well.
+  }
+}
+
+void ShmBatchSource::start_stream(int epoch, int step) {
+  hds::control::Request request;
+  request.mutable_start_epoch()->set_epoch(epoch);
+  request.mutable_start_epoch()->set_first_step(step);
+  const hds::control::Reply reply = channel_.call(request, options_.timeout_seconds);
+  check_reply(reply, reply.has_start_epoch(),
+              "StartEpoch (epoch " + std::to_string(epoch) + ", step " + std::to_string(step) + ")",
+              options_.socket_path);
+  ring_->seek(reply.start_epoch().first_sequence());
+  next_epoch_ = epoch;
+  next_step_ = step;
+}
+
+hds::data::PatchBatch ShmBatchSource::batch(int epoch, int step) {
+  if (epoch != next_epoch_ || step != next_step_) start_stream(epoch, step);
+  hds::data::RingBatch got = ring_->read();
+  if (got.epoch != epoch || got.step != step) {
+    throw hds::data::RingError("ring " + ring_->name() + ": the data service sent epoch " +
+                               std::to_string(got.epoch) + " step " + std::to_string(got.step) +
+                               " where epoch " + std::to_string(epoch) + " step " +
+                               std::to_string(step) + " was due (out of order)");
+  }
+  next_step_ = step + 1;
+  next_epoch_ = epoch;
+  if (next_step_ == steps_per_epoch_) {
+    next_step_ = 0;
+    ++next_epoch_;
+  }
+  return std::move(got.batch);
+}
+
+}  // namespace hds::trainer
