@@ -189,4 +189,15 @@ PatchBatch PatchSampler::batch(int epoch, int step, int rank, int world_size) co
   return batch;
 }
 
+SamplerOptions sampler_options_for(const hds::config::Config& config) {
+  SamplerOptions options;
+  options.patch_rows = config.data().patch_rows();
+  options.patch_cols = config.data().patch_cols();
+  options.batch_size = config.train().batch_size();
+  options.flip_probability = config.data().flip_probability();
+  options.mass_centre_probability = config.data().mass_centre_probability();
+  options.seed = config.train().seed();
+  return options;
+}
+
 }  // namespace hds::data

@@ -68,17 +68,6 @@ class ServiceProcess {
   bool ready_ = false;
 };
 
-hds::data::SamplerOptions sampler_options(const hds::config::Config& config) {
-  hds::data::SamplerOptions options;
-  options.patch_rows = config.data().patch_rows();
-  options.patch_cols = config.data().patch_cols();
-  options.batch_size = config.train().batch_size();
-  options.flip_probability = config.data().flip_probability();
-  options.mass_centre_probability = config.data().mass_centre_probability();
-  options.seed = config.train().seed();
-  return options;
-}
-
 void expect_same_batch(const hds::data::PatchBatch& got, const hds::data::PatchBatch& expected,
                        const std::string& at) {
   EXPECT_EQ(got.count, expected.count) << at;
@@ -97,7 +86,7 @@ TEST(ShmBatchSource, gives_the_in_process_batches_in_order_and_after_a_jump) {
   ASSERT_TRUE(service.ready()) << service.process().output();
 
   const auto dataset = hds::data::load_dataset(config.data());
-  InProcessBatchSource local(dataset.train, sampler_options(config));
+  InProcessBatchSource local(dataset.train, hds::data::sampler_options_for(config));
   ShmBatchSource remote(service.client_options(config));
   ASSERT_EQ(remote.steps_per_epoch(), local.steps_per_epoch());
   for (int epoch = 1; epoch <= 2; ++epoch) {

@@ -177,13 +177,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
         << start_step << " (global step " << result.global_step << ")\n";
   }
 
-  hds::data::SamplerOptions sampler_options;
-  sampler_options.patch_rows = config.data().patch_rows();
-  sampler_options.patch_cols = config.data().patch_cols();
-  sampler_options.batch_size = train.batch_size();
-  sampler_options.flip_probability = config.data().flip_probability();
-  sampler_options.mass_centre_probability = config.data().mass_centre_probability();
-  sampler_options.seed = train.seed();
+  const hds::data::SamplerOptions sampler_options = hds::data::sampler_options_for(config);
   // With data.service_socket set, training batches come from hds-data-service; the dataset is
   // still loaded here for validation (for now).
   const std::unique_ptr<BatchSource> batch_source =

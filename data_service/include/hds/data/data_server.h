@@ -79,8 +79,4 @@ class DataServer {
 void serve(const hds::config::Config& config, const ServeOptions& options,
            const std::function<void()>& on_ready);
 
-// The sampler settings of a job configuration: patch size, batch size per rank, augmentation
-// probabilities and the training seed.
-SamplerOptions sampler_options_for(const hds::config::Config& config);
-
 }  // namespace hds::data

@@ -47,6 +47,10 @@ struct PatchPlan {
   int crop_col = 0;
 };
 
+// The sampler options of a job: patch size and augmentation from `data`, batch size and seed
+// from `train`.
+SamplerOptions sampler_options_for(const hds::config::Config& config);
+
 class PatchSampler {
  public:
   // `films` must outlive the sampler. Throws DataError when a film is smaller than a patch or
