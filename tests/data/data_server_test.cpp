@@ -19,12 +19,14 @@
 #include "hds/config/config.h"
 #include "hds/data/shm_ring.h"
 #include "process_helpers.h"
+#include "batch_expectations.h"
 #include "test_helpers.h"
 
 namespace hds::data {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::expect_same_batch;
 using testing::ChildProcess;
 using testing::eventually;
 using testing::shm_exists;
@@ -40,18 +42,6 @@ hds::config::Config tiny_config() { return hds::config::parse_config("", "tiny",
 std::string unique_job(const std::string& what) {
   static int counter = 0;
   return what + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-}
-
-void expect_same_batch(const PatchBatch& got, const PatchBatch& expected, const std::string& at) {
-  EXPECT_EQ(got.count, expected.count) << at;
-  EXPECT_EQ(got.rows, expected.rows) << at;
-  EXPECT_EQ(got.cols, expected.cols) << at;
-  EXPECT_TRUE(got.images == expected.images) << at;
-  EXPECT_TRUE(got.masks == expected.masks) << at;
-  EXPECT_EQ(got.labels, expected.labels) << at;
-  EXPECT_EQ(got.sample_indices, expected.sample_indices) << at;
-  EXPECT_EQ(got.crop_rows, expected.crop_rows) << at;
-  EXPECT_EQ(got.crop_cols, expected.crop_cols) << at;
 }
 
 // A trainer rank speaking the protocol by hand.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../data/batch_expectations.h"
 #include "../data/process_helpers.h"
 #include "hds/config/config.h"
 #include "hds/data/dataset.h"
@@ -22,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using hds::data::testing::ChildProcess;
+using hds::data::testing::expect_same_batch;
 
 std::string unique_job(const std::string& what) {
   static int counter = 0;
@@ -67,17 +69,6 @@ class ServiceProcess {
   std::unique_ptr<ChildProcess> process_;
   bool ready_ = false;
 };
-
-void expect_same_batch(const hds::data::PatchBatch& got, const hds::data::PatchBatch& expected,
-                       const std::string& at) {
-  EXPECT_EQ(got.count, expected.count) << at;
-  EXPECT_TRUE(got.images == expected.images) << at;
-  EXPECT_TRUE(got.masks == expected.masks) << at;
-  EXPECT_EQ(got.labels, expected.labels) << at;
-  EXPECT_EQ(got.sample_indices, expected.sample_indices) << at;
-  EXPECT_EQ(got.crop_rows, expected.crop_rows) << at;
-  EXPECT_EQ(got.crop_cols, expected.crop_cols) << at;
-}
 
 TEST(ShmBatchSource, gives_the_in_process_batches_in_order_and_after_a_jump) {
   const auto dir = hds::test::scratch_dir("shm-source");
