@@ -13,6 +13,8 @@ packages=(
   libopencv-imgproc-dev                # resizing (area / bilinear / nearest), drawing masks
   libdcmtk-dev                         # DICOM reading (INbreast films); the reader tests write DICOM
   libgtest-dev libgmock-dev            # tests
+  openmpi-bin libopenmpi-dev           # data-parallel trainer ranks (mpirun, MPI all-reduce)
+  slurm-wlm                            # hds-launch sbatch; the tests run a one-node Slurm
   python3-torch                        # the Python PyTorch baseline of tests/bench (same 1.13 build)
 )
 

@@ -302,6 +302,7 @@ class Validator {
   void check_data();
   void check_data_service();
   void check_train();
+  void check_distributed();
 
   const std::vector<Issue>& issues() const { return issues_; }
 
@@ -482,6 +483,15 @@ void Validator::check_train() {
   at_least(train.log_every_steps(), 1, "train.log_every_steps");
 }
 
+void Validator::check_distributed() {
+  const DistributedConfig& distributed = config_.distributed();
+  // A bucket below 1 KiB only adds launches; above 1 GiB no overlap is left.
+  require(distributed.bucket_megabytes() >= 1.0 / 1024 && distributed.bucket_megabytes() <= 1024,
+          "distributed.bucket_megabytes", "must be in [1/1024, 1024] MiB");
+  require(!(distributed.backend() == DistributedConfig::NCCL && config_.train().device() != "cuda"),
+          "distributed.backend", "NCCL needs train.device = \"cuda\"");
+}
+
 // Validates `config`; throws one ConfigError listing every problem, one per line, those with a
 // line of the text first (in line order), then overrides, then defaults.
 void validate_with_origin(const Config& config, const Origin* origin) {
@@ -492,6 +502,7 @@ void validate_with_origin(const Config& config, const Origin* origin) {
   validator.check_data();
   validator.check_data_service();
   validator.check_train();
+  validator.check_distributed();
   if (validator.issues().empty()) return;
 
   std::vector<Located> located;

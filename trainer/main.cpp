@@ -1,11 +1,15 @@
 // hds-trainer: describe | fit | export | bench. Thin: parses the command line and calls the
 // hds_trainer library. Exit codes: 0 done, 1 error, 2 bad command line or configuration,
 // 3 non-finite loss, 75 stopped on request (SIGTERM/SIGUSR1) with a checkpoint written.
+// Started by mpirun or `srun --mpi=pmix`, `fit` and `bench` are one rank of a data-parallel job
+// (world.h); an error on any rank then ends every rank with that rank's exit code.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <memory>
 #include <iostream>
 
 #include "hds/config/config.h"
@@ -16,6 +20,7 @@
 #include "hds/trainer/export.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/training.h"
+#include "hds/trainer/world.h"
 
 namespace {
 
@@ -48,14 +53,25 @@ int describe(const hds::config::Config& config) {
   return 0;
 }
 
-int fit(const hds::config::Config& config, const std::string& resume, int64_t stop_at_step) {
+// "auto": the run's latest checkpoint when there is one (a requeued job), else a fresh start.
+std::string resume_path(const hds::config::Config& config, const std::string& resume) {
+  if (resume != "auto") return resume;
+  const std::filesystem::path latest =
+      std::filesystem::path(config.train().output_dir()) / "checkpoints" / "latest";
+  return std::filesystem::exists(latest) ? latest.string() : "";
+}
+
+int fit(const hds::config::Config& config, const std::string& resume, int64_t stop_at_step,
+        const hds::trainer::World& world) {
   std::signal(SIGTERM, request_stop);
   std::signal(SIGUSR1, request_stop);
   hds::trainer::FitOptions options;
-  options.resume_from = resume;
+  options.world = &world;
+  options.resume_from = resume_path(config, resume);
   options.stop_at_step = stop_at_step;
   options.stop_requested = [] { return stop_signal.load(); };
   const auto result = hds::trainer::fit(config, options);
+  if (!world.is_root()) return result.finished ? 0 : kExitStopped;
   auto line = [](const char* what, const hds::checkpoint::ValidationResult& v) {
     std::cout << what << ": epoch " << v.epoch() << " dice " << v.dice() << " accuracy "
               << v.accuracy() << " auc " << v.auc() << "\n";
@@ -91,7 +107,9 @@ int main(int argc, char** argv) {
   add_config_options(fit_cmd, true);
   std::string resume;
   int64_t stop_at_step = 0;
-  fit_cmd->add_option("--resume", resume, "checkpoint directory or run checkpoints root");
+  fit_cmd->add_option("--resume", resume,
+                      "checkpoint directory, run checkpoints root, or auto (the run's latest "
+                      "checkpoint when there is one)");
   fit_cmd->add_option("--stop-at-step", stop_at_step,
                       "write a checkpoint and stop after this global step");
 
@@ -117,6 +135,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--steps", bench.steps, "timed steps");
   bench_cmd->add_option("--warmup", bench.warmup, "untimed steps first");
   bench_cmd->add_option("--threads", bench.threads, "intra-op threads (0: LibTorch's choice)");
+  bench_cmd->add_flag("--sync", bench.sync,
+                     "also time the gradient sync over the MPI ranks (run under mpirun)");
   bench_cmd->add_option("--device", bench.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 
@@ -129,21 +149,25 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
 
+  std::unique_ptr<hds::trainer::World> world;
+  std::string where;  // "rank r/n: " in a distributed run's error messages
+  // After an error in a job of several ranks, the others may wait in a collective for ever:
+  // end them all with this rank's code instead of finalising MPI.
+  auto finish = [&](int code) {
+    if (code != 0 && code != kExitStopped && world && world->size() > 1) world->abort(code);
+    return code;
+  };
   try {
     if (*describe_cmd) return describe(load(config_path, overrides));
-    if (*fit_cmd) return fit(load(config_path, overrides), resume, stop_at_step);
+    if (*fit_cmd || *bench_cmd) {
+      world = hds::trainer::World::from_environment();
+      if (world->size() > 1) where = world->describe() + ": ";
+    }
+    if (*fit_cmd) return finish(fit(load(config_path, overrides), resume, stop_at_step, *world));
     if (*bench_cmd) {
-      const auto result = hds::trainer::bench_training_step(load(config_path, overrides), bench);
-      std::cout << nlohmann::json{{"device", bench.device},
-                                  {"batch", bench.batch},
-                                  {"height", bench.height},
-                                  {"width", bench.width},
-                                  {"steps", bench.steps},
-                                  {"threads", result.threads},
-                                  {"median_step_ms", result.median_step_ms},
-                                  {"patches_per_second", result.patches_per_second}}
-                       .dump()
-                << std::endl;
+      const auto result =
+          hds::trainer::bench_training_step(load(config_path, overrides), bench, *world);
+      if (world->is_root()) std::cout << hds::trainer::to_json(bench, result).dump() << std::endl;
       return 0;
     }
     if (*export_cmd) {
@@ -169,14 +193,14 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const hds::config::ConfigError& e) {
-    std::cerr << "configuration error: " << e.what() << "\n";
-    return kExitUsage;
+    std::cerr << where << "configuration error: " << e.what() << "\n";
+    return finish(kExitUsage);
   } catch (const hds::trainer::NonFiniteLossError& e) {
-    std::cerr << "training stopped: " << e.what() << "\n";
-    return kExitNonFiniteLoss;
+    std::cerr << where << "training stopped: " << e.what() << "\n";
+    return finish(kExitNonFiniteLoss);
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitError;
+    std::cerr << where << "error: " << e.what() << "\n";
+    return finish(kExitError);
   }
   return kExitUsage;
 }

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 
+#include "hds/trainer/gradient_sync.h"
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/schedule.h"
@@ -13,12 +15,28 @@
 
 namespace hds::trainer {
 
-BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options) {
-  if (options.steps < 1 || options.batch < 1) {
-    throw std::invalid_argument("bench: --steps and --batch must be at least 1");
+namespace {
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// Waits until the device has done everything queued so far.
+void wait_for_device(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+}  // namespace
+
+BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options,
+                                const World& world) {
+  if (options.steps < 1 || options.batch < 1 || options.warmup < 0) {
+    throw std::invalid_argument("bench: --steps and --batch must be at least 1, --warmup at least 0");
   }
   if (options.threads > 0) torch::set_num_threads(options.threads);
-  const torch::Device device = resolve_device(options.device);
+  const torch::Device device = resolve_device(options.device, world.local_rank());
   torch::manual_seed(config.train().seed());
   HdsNet model(config.model());
   model->to(device);
@@ -34,27 +52,89 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   const auto seg_w = seg_head_weights(config, 1);
   const auto cls_w = cls_head_weights(config, 1);
 
-  std::vector<double> times_ms;
-  for (int i = 0; i < options.warmup + options.steps; ++i) {
+  // One step; with `sync`, gradients are averaged over the ranks as in fit().
+  auto step = [&](GradientSync* sync) {
     const auto start = std::chrono::steady_clock::now();
     const auto output = model->forward(images);
-    // hds_loss copies the loss parts to the host: the step ends with a device sync.
     const auto terms = hds_loss(output, model->heads(), masks, labels, config.loss(), seg_w, cls_w);
     optimizer.zero_grad();
+    if (sync) sync->begin_step(1.0 / world.size());
     terms.total.backward();
+    if (sync) sync->finish_step();
     optimizer.step();
-    if (device.is_cuda()) model->parameters().front().sum().item<float>();  // wait for the step
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (i >= options.warmup) times_ms.push_back(ms);
-  }
-  std::sort(times_ms.begin(), times_ms.end());
-  const size_t n = times_ms.size();
+    wait_for_device(device);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+
   BenchResult result;
-  result.median_step_ms = n % 2 ? times_ms[n / 2] : (times_ms[n / 2 - 1] + times_ms[n / 2]) / 2;
-  result.patches_per_second = options.batch * 1000.0 / result.median_step_ms;
   result.threads = torch::get_num_threads();
+  result.world_size = world.size();
+  std::vector<double> plain_ms, sync_ms, allreduce_ms;
+  for (int i = 0; i < options.warmup; ++i) step(nullptr);
+  // With --sync, blocks of plain and synced steps alternate so that drift hits both alike. The
+  // sync's hooks live only during its blocks.
+  const int blocks = options.sync ? std::min(options.steps, 3) : 1;
+  for (int block = 0; block < blocks; ++block) {
+    const int steps = options.steps / blocks + (block < options.steps % blocks ? 1 : 0);
+    world.barrier();
+    for (int i = 0; i < steps; ++i) plain_ms.push_back(step(nullptr));
+    if (!options.sync) continue;
+    const auto sync = GradientSync::create(world, model->parameters(), config.distributed(), device);
+    result.backend = sync->backend_name();
+    result.buckets = sync->bucket_count();
+    result.gradient_bytes = 0;
+    for (int b = 0; b < sync->bucket_count(); ++b) result.gradient_bytes += sync->bucket_bytes(b);
+    step(sync.get());  // the first synced step sets up the backend's buffers and channels
+    world.barrier();
+    for (int i = 0; i < steps; ++i) sync_ms.push_back(step(sync.get()));
+    for (int i = 0; i < steps; ++i) {
+      world.barrier();
+      const auto start = std::chrono::steady_clock::now();
+      sync->begin_step(1);
+      sync->finish_step();
+      wait_for_device(device);
+      allreduce_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+  }
+  result.median_step_ms = median(plain_ms);
+  result.patches_per_second = options.batch * 1000.0 / result.median_step_ms;
+  if (options.sync) {
+    result.median_step_sync_ms = median(sync_ms);
+    result.exposed_sync_fraction =
+        (result.median_step_sync_ms - result.median_step_ms) / result.median_step_sync_ms;
+    result.median_allreduce_ms = median(allreduce_ms);
+    result.algorithm_gb_per_s =
+        static_cast<double>(result.gradient_bytes) / (result.median_allreduce_ms * 1e6);
+    result.bus_gb_per_s =
+        result.algorithm_gb_per_s * 2.0 * (world.size() - 1) / static_cast<double>(world.size());
+  }
   return result;
+}
+
+nlohmann::json to_json(const BenchOptions& options, const BenchResult& result) {
+  nlohmann::json json{{"device", options.device},
+                      {"batch", options.batch},
+                      {"height", options.height},
+                      {"width", options.width},
+                      {"steps", options.steps},
+                      {"threads", result.threads},
+                      {"median_step_ms", result.median_step_ms},
+                      {"patches_per_second", result.patches_per_second}};
+  if (options.sync) {
+    json.update({{"world_size", result.world_size},
+                 {"backend", result.backend},
+                 {"buckets", result.buckets},
+                 {"gradient_bytes", result.gradient_bytes},
+                 {"median_step_sync_ms", result.median_step_sync_ms},
+                 {"exposed_sync_fraction", result.exposed_sync_fraction},
+                 {"median_allreduce_ms", result.median_allreduce_ms},
+                 {"algorithm_gb_per_s", result.algorithm_gb_per_s},
+                 {"bus_gb_per_s", result.bus_gb_per_s}});
+  }
+  return json;
 }
 
 }  // namespace hds::trainer

@@ -1,6 +1,7 @@
 #include "hds/trainer/cpu_allocator.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -31,7 +32,12 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(size_t max_cached) : max_cached_(max_cached) {}
 
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2 made allocate non-const and asks every allocator how to copy its blocks.
+  c10::DataPtr allocate(size_t bytes) override {
+#else
   c10::DataPtr allocate(size_t bytes) const override {
+#endif
     if (bytes == 0) return {nullptr, nullptr, &free_block, c10::Device(c10::DeviceType::CPU)};
     const size_t size = bytes < kSmallBlock ? bytes : size_class(bytes);
     void* block = nullptr;
@@ -57,6 +63,11 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &free_block; }
+#if TORCH_VERSION_MAJOR >= 2
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#endif
 
   void release(void* block) {
     if (block == nullptr) return;

@@ -16,6 +16,7 @@
 #include "hds/trainer/batch_source.h"
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/evaluation.h"
+#include "hds/trainer/gradient_sync.h"
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/schedule.h"
@@ -27,17 +28,29 @@ using hds::checkpoint::ValidationResult;
 using hds::config::Config;
 using Clock = std::chrono::steady_clock;
 
-torch::Device resolve_device(const std::string& name) {
+torch::Device resolve_device(const std::string& name, int local_rank) {
   if (name == "cuda") {
     if (!torch::cuda::is_available()) {
       throw std::runtime_error("train.device = cuda, but this LibTorch build sees no CUDA device");
     }
-    return torch::Device(torch::kCUDA, 0);
+    const auto devices = static_cast<int>(torch::cuda::device_count());
+    if (local_rank >= devices) {
+      throw std::runtime_error("local rank " + std::to_string(local_rank) + " needs GPU " +
+                               std::to_string(local_rank) + ", but this node has " +
+                               std::to_string(devices) + ": start at most one rank per GPU");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
   }
   return torch::Device(torch::kCPU);
 }
 
 namespace {
+
+// Where the progress of ranks other than 0 goes.
+class NullStream : public std::ostream {
+ public:
+  NullStream() : std::ostream(nullptr) {}
+};
 
 struct StepTensors {
   torch::Tensor images;  // [n, 1, rows, cols] float
@@ -125,10 +138,16 @@ void write_summary(const fs::path& path, const FitResult& result) {
 }  // namespace
 
 FitResult fit(const Config& config, const FitOptions& options) {
-  std::ostream& log = options.log ? *options.log : std::cout;
+  const World single_process;
+  const World& world = options.world ? *options.world : single_process;
+  // Rank 0 speaks for the job; the other ranks report only errors.
+  NullStream quiet;
+  std::ostream& log = world.is_root() ? (options.log ? *options.log : std::cout) : quiet;
   const auto& train = config.train();
   if (train.threads() > 0) torch::set_num_threads(train.threads());
-  const torch::Device device = resolve_device(train.device());
+  const torch::Device device = resolve_device(train.device(), world.local_rank());
+  // Every rank draws the same initial weights and dropout masks (rank 0 broadcasts the weights
+  // anyway), so rank 0's saved generator state resumes every rank exactly.
   torch::manual_seed(train.seed());
 
   const auto dataset = hds::data::load_dataset(config.data());
@@ -173,7 +192,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
     result.last_checkpoint = fs::canonical(store.latest().empty() ? options.resume_from
                                                                   : store.latest())
                                  .string();
-    log << "resumed from " << options.resume_from << " at epoch " << start_epoch << ", step "
+    log << "resumed from " << fs::canonical(options.resume_from).string() << " at epoch " << start_epoch << ", step "
         << start_step << " (global step " << result.global_step << ")\n";
   }
 
@@ -181,14 +200,31 @@ FitResult fit(const Config& config, const FitOptions& options) {
   // With data.service_socket set, training batches come from hds-data-service; the dataset is
   // still loaded here for validation (for now).
   const std::unique_ptr<BatchSource> batch_source =
-      make_batch_source(config, dataset.train, sampler_options);
+      make_batch_source(config, dataset.train, sampler_options, world.rank(), world.size());
   BatchSource& source = *batch_source;
   const int steps = source.steps_per_epoch();
   const int epochs = train.epochs();
   const int64_t total_steps = static_cast<int64_t>(steps) * epochs;
 
+  std::unique_ptr<GradientSync> sync;
+  if (world.size() > 1) {
+    sync = GradientSync::create(world, model->parameters(), config.distributed(), device);
+    // Parameters and BatchNorm buffers start equal on every rank; the statistics then stay per
+    // rank (DESIGN §5).
+    std::vector<torch::Tensor> state = model->parameters();
+    for (const auto& buffer : model->buffers()) state.push_back(buffer);
+    {
+      torch::NoGradGuard no_grad;
+      sync->broadcast_from_root(state);
+    }
+    log << "distributed: " << world.size() << " ranks, " << sync->backend_name()
+        << " gradient sync in " << sync->bucket_count() << " buckets\n";
+  }
+
+  // Only rank 0 writes checkpoints; it returns "" elsewhere.
   auto save_checkpoint = [&](int completed_epochs, int step_in_epoch, const std::vector<double>& seg_w,
-                             const std::vector<double>& cls_w, double lr) {
+                             const std::vector<double>& cls_w, double lr) -> std::string {
+    if (!world.is_root()) return "";
     CheckpointMeta meta;
     meta.set_completed_epochs(completed_epochs);
     meta.set_step_in_epoch(step_in_epoch);
@@ -221,13 +257,21 @@ FitResult fit(const Config& config, const FitOptions& options) {
     for (int step = first_step; step < steps; ++step) {
       const auto step_start = Clock::now();
       const auto batch = source.batch(epoch, step);
-      const auto tensors = to_tensors(batch, device);
-      const auto output = model->forward(tensors.images);
-      const LossTerms terms = hds_loss(output, model->heads(), tensors.masks, tensors.labels,
-                                       config.loss(), seg_w, cls_w);
-      check_finite(terms, epoch, step + 1, result.global_step + 1, result.last_checkpoint);
+      LossTerms terms;
       optimizer.zero_grad();
-      terms.total.backward();
+      // This rank's gradient counts by its share of the step's patches (the last step of an
+      // epoch may leave a rank fewer, or none).
+      const int64_t step_patches = world.sum(batch.count);
+      if (sync) sync->begin_step(static_cast<double>(batch.count) / static_cast<double>(step_patches));
+      if (batch.count > 0) {
+        const auto tensors = to_tensors(batch, device);
+        const auto output = model->forward(tensors.images);
+        terms = hds_loss(output, model->heads(), tensors.masks, tensors.labels, config.loss(),
+                         seg_w, cls_w);
+        check_finite(terms, epoch, step + 1, result.global_step + 1, result.last_checkpoint);
+        terms.total.backward();
+      }
+      if (sync) sync->finish_step();
       optimizer.step();
       ++result.global_step;
       ++steps_this_run;
@@ -259,18 +303,21 @@ FitResult fit(const Config& config, const FitOptions& options) {
             << " " << std::setprecision(3) << patches_this_run / elapsed << " patches/s eta "
             << format_duration(eta) << std::endl;
       }
-      const bool stop = (options.stop_requested && options.stop_requested()) ||
-                        (options.stop_at_step > 0 && result.global_step >= options.stop_at_step);
+      // Every rank stops at the same step when any rank was asked to.
+      const bool stop = world.any(
+          (options.stop_requested && options.stop_requested()) ||
+          (options.stop_at_step > 0 && result.global_step >= options.stop_at_step));
       if (stop && !epoch_end) {
         save_checkpoint(epoch - 1, step + 1, seg_w, cls_w, lr);
         log << "stopped at epoch " << epoch << ", step " << step + 1 << " on request\n";
-        write_summary(fs::path(train.output_dir()) / "summary.json", result);
+        if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
         return result;
       }
     }
     result.completed_epochs = epoch;
 
-    const bool validate = epoch >= train.validate_from() &&
+    // Rank 0 validates (with its BatchNorm statistics); the others wait in the next collective.
+    const bool validate = world.is_root() && epoch >= train.validate_from() &&
                           (epoch - train.validate_from()) % train.validate_every() == 0 &&
                           !dataset.val.empty();
     bool improved_dice = false, improved_accuracy = false;
@@ -289,8 +336,9 @@ FitResult fit(const Config& config, const FitOptions& options) {
           << (improved_dice ? " [best dice]" : "") << (improved_accuracy ? " [best accuracy]" : "")
           << "\n";
     }
-    const bool stop = (options.stop_requested && options.stop_requested()) ||
-                      (options.stop_at_step > 0 && result.global_step >= options.stop_at_step);
+    const bool stop =
+        world.any((options.stop_requested && options.stop_requested()) ||
+                  (options.stop_at_step > 0 && result.global_step >= options.stop_at_step));
     if (improved_dice || improved_accuracy || stop || epoch == epochs ||
         epoch % train.checkpoint_every() == 0) {
       // The weights stored are those of the next epoch: what a resumed run continues with.
@@ -298,17 +346,17 @@ FitResult fit(const Config& config, const FitOptions& options) {
       const auto dir = save_checkpoint(epoch, 0, seg_head_weights(config, next),
                                        cls_head_weights(config, next),
                                        learning_rate(config.optimizer(), next));
-      if (improved_dice) store.link("best-dice", dir);
-      if (improved_accuracy) store.link("best-accuracy", dir);
+      if (improved_dice && world.is_root()) store.link("best-dice", dir);
+      if (improved_accuracy && world.is_root()) store.link("best-accuracy", dir);
     }
     if (stop && epoch < epochs) {
       log << "stopped after epoch " << epoch << " on request\n";
-      write_summary(fs::path(train.output_dir()) / "summary.json", result);
+      if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
       return result;
     }
   }
   result.finished = true;
-  write_summary(fs::path(train.output_dir()) / "summary.json", result);
+  if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
   return result;
 }
 

@@ -1,10 +1,15 @@
 // `hds-trainer bench`: the time of one full training step (forward, both losses, backward, SGD)
-// on random data, as a median over several steps after warm-up.
+// on random data, as a median over several steps after warm-up. With --sync, also the cost of the
+// gradient sync of a data-parallel run (gradient_sync.h) on the ranks of `world`: the step with
+// and without it, and the all-reduce of the whole gradient buffer alone.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <string>
 
 #include "config.pb.h"
+#include "hds/trainer/world.h"
 
 namespace hds::trainer {
 
@@ -16,15 +21,31 @@ struct BenchOptions {
   int warmup = 2;
   std::string device = "cpu";
   int threads = 0;  // intra-op threads; 0 keeps LibTorch's choice
+  bool sync = false;
 };
 
 struct BenchResult {
-  double median_step_ms = 0;
+  double median_step_ms = 0;  // without gradient sync
   double patches_per_second = 0;
   int threads = 0;
+  // With BenchOptions::sync only:
+  int world_size = 1;
+  std::string backend;
+  int buckets = 0;
+  int64_t gradient_bytes = 0;
+  double median_step_sync_ms = 0;  // the same step with the gradient sync
+  double exposed_sync_fraction = 0;  // (with - without) / with
+  double median_allreduce_ms = 0;  // all buckets summed and written back, no backward
+  double algorithm_gb_per_s = 0;   // gradient_bytes / allreduce time
+  double bus_gb_per_s = 0;         // algorithm bandwidth x 2(n-1)/n (ring all-reduce traffic)
 };
 
-// Uses `config`'s model and loss (the paper's unless told otherwise).
-BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options);
+// Uses `config`'s model, loss and distributed block (the paper's unless told otherwise). Every
+// rank of `world` must call it with the same options.
+BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options,
+                                const World& world);
+
+// One JSON object with the options and results.
+nlohmann::json to_json(const BenchOptions& options, const BenchResult& result);
 
 }  // namespace hds::trainer

@@ -12,6 +12,7 @@
 
 #include "checkpoint.pb.h"
 #include "config.pb.h"
+#include "hds/trainer/world.h"
 
 namespace hds::trainer {
 
@@ -46,8 +47,12 @@ struct FitOptions {
   int64_t stop_at_step = 0;
   // Called after every step.
   std::function<void(const StepReport&)> on_step;
-  // Progress lines go here.
+  // Progress lines go here (on rank 0; other ranks print nothing).
   std::ostream* log = nullptr;
+  // The ranks of a data-parallel run (world.h); null trains alone. Every rank calls fit with the
+  // same config; gradients are averaged over the ranks, only rank 0 validates and writes
+  // checkpoints and summary.json, and a stop asked of any rank stops all at the same step.
+  const World* world = nullptr;
 };
 
 struct FitResult {
@@ -63,7 +68,8 @@ struct FitResult {
 
 FitResult fit(const hds::config::Config& config, const FitOptions& options);
 
-// The device named by the config ("cpu" or "cuda"), checked to exist.
-torch::Device resolve_device(const std::string& name);
+// The device named by the config ("cpu" or "cuda"; a CUDA rank uses the GPU of its local rank),
+// checked to exist.
+torch::Device resolve_device(const std::string& name, int local_rank = 0);
 
 }  // namespace hds::trainer
