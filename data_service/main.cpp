@@ -3,8 +3,9 @@
 // writes synthetic mammograms in the folder layout (see hds/data/phantom.h).
 //   hds-data-service serve --config F [--set a.b=v ...] [--socket PATH] [--job-id ID]
 // streams training batches to trainer ranks over shared memory (see hds/data/data_server.h).
-//   hds-data-service bench ring
-// prints the ring's throughput as one JSON line (see hds/data/ring_bench.h).
+//   hds-data-service bench ring | bench produce --config F
+// print the ring's throughput or the patches per second per worker thread as one JSON line (see
+// hds/data/ring_bench.h, hds/data/produce_bench.h).
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "hds/data/dataset.h"
 #include "hds/data/inspect.h"
 #include "hds/data/phantom.h"
+#include "hds/data/produce_bench.h"
 #include "hds/data/ring_bench.h"
 
 namespace {
@@ -137,9 +139,17 @@ void run_inspect(const InspectArguments& arguments) {
   std::cout << hds::data::describe_dataset(dataset, config.data());
 }
 
-void add_bench_command(CLI::App& app, hds::data::RingBenchOptions& ring) {
+struct BenchArguments {
+  hds::data::RingBenchOptions ring;
+  std::string config_path;  // produce
+  std::vector<std::string> overrides;
+  hds::data::ProduceBenchOptions produce;
+};
+
+void add_bench_command(CLI::App& app, BenchArguments& arguments) {
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks; one JSON line each");
   bench->require_subcommand(1);
+  hds::data::RingBenchOptions& ring = arguments.ring;
   CLI::App* ring_command = bench->add_subcommand(
       "ring", "Ring throughput between two processes, as a ratio to memcpy (target >= 0.7)");
   ring_command->add_option("--batches", ring.batches, "Timed batches")
@@ -157,6 +167,32 @@ void add_bench_command(CLI::App& app, hds::data::RingBenchOptions& ring) {
   ring_command->add_option("--cols", ring.cols, "Patch columns")
       ->check(CLI::Range(1, 1 << 15))
       ->capture_default_str();
+
+  CLI::App* produce_command = bench->add_subcommand(
+      "produce",
+      "Augmented patches per second per worker thread from the job's preprocessed films "
+      "(target >= 2000 at 512x384)");
+  produce_command->add_option("--config", arguments.config_path, "Job configuration (text format)")
+      ->required();
+  produce_command->add_option("--set", arguments.overrides,
+                              "Override a field: --set data.root=/data");
+  produce_command->add_option("--threads", arguments.produce.threads, "Producing threads")
+      ->check(CLI::Range(1, hds::data::kMaxProduceBenchThreads))
+      ->capture_default_str();
+  produce_command->add_option("--batches", arguments.produce.batches, "Timed batches per thread")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+}
+
+void run_bench(CLI::App& bench, const BenchArguments& arguments) {
+  if (bench.got_subcommand("ring")) {
+    std::cout << hds::data::run_ring_benchmark(arguments.ring).json() << std::endl;
+  }
+  if (bench.got_subcommand("produce")) {
+    const hds::config::Config config =
+        hds::config::load_config(arguments.config_path, arguments.overrides);
+    std::cout << hds::data::run_produce_benchmark(config, arguments.produce).json() << std::endl;
+  }
 }
 
 }  // namespace
@@ -169,8 +205,8 @@ int main(int argc, char** argv) {
   add_serve_command(app, serve);
   InspectArguments inspect;
   add_inspect_command(app, inspect);
-  hds::data::RingBenchOptions ring_bench;
-  add_bench_command(app, ring_bench);
+  BenchArguments bench;
+  add_bench_command(app, bench);
   // The subcommand check comes after parsing: with require_subcommand(), CLI11 would answer a
   // misspelt subcommand with "A subcommand is required" instead of naming the stray word.
   try {
@@ -184,9 +220,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("phantom")) run_phantom(phantom);
     if (app.got_subcommand("serve")) run_serve(serve);
     if (app.got_subcommand("inspect")) run_inspect(inspect);
-    if (app.got_subcommand("bench")) {
-      std::cout << hds::data::run_ring_benchmark(ring_bench).json() << std::endl;
-    }
+    if (app.got_subcommand("bench")) run_bench(*app.get_subcommand("bench"), bench);
   } catch (const hds::config::ConfigError& error) {
     std::cerr << "hds-data-service: " << error.what() << "\n";
     return 2;

@@ -59,6 +59,44 @@ int try_connect(const std::string& path) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// Framing.
+
+std::string encode_control_frame(const google::protobuf::MessageLite& message,
+                                 const std::string& peer) {
+  const size_t size = message.ByteSizeLong();
+  if (size > kMaxControlMessageBytes) {
+    throw ControlError("to " + peer + ": message of " + std::to_string(size) +
+                       " bytes exceeds the " + std::to_string(kMaxControlMessageBytes) +
+                       "-byte limit");
+  }
+  std::string frame(4 + size, '\0');
+  for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>(size >> (8 * i));
+  if (!message.SerializeToArray(frame.data() + 4, static_cast<int>(size))) {
+    throw ControlError("to " + peer + ": cannot serialise " + message.GetTypeName());
+  }
+  return frame;
+}
+
+uint32_t decode_control_frame_length(const unsigned char (&prefix)[4], const std::string& peer) {
+  const uint32_t size = uint32_t{prefix[0]} | uint32_t{prefix[1]} << 8 | uint32_t{prefix[2]} << 16 |
+                        uint32_t{prefix[3]} << 24;
+  if (size > kMaxControlMessageBytes) {
+    throw ControlError("from " + peer + ": message of " + std::to_string(size) +
+                       " bytes exceeds the " + std::to_string(kMaxControlMessageBytes) +
+                       "-byte limit");
+  }
+  return size;
+}
+
+void decode_control_frame_body(const unsigned char* body, size_t size,
+                               google::protobuf::MessageLite& message, const std::string& peer) {
+  if (size > kMaxControlMessageBytes || !message.ParseFromArray(body, static_cast<int>(size))) {
+    throw ControlError("from " + peer + ": a " + std::to_string(size) +
+                       "-byte message does not parse as " + message.GetTypeName());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // ControlChannel.
 
 ControlChannel::ControlChannel(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
@@ -92,17 +130,7 @@ ControlChannel ControlChannel::connect(const std::string& socket_path) {
 }
 
 void ControlChannel::send(const google::protobuf::MessageLite& message) {
-  const size_t size = message.ByteSizeLong();
-  if (size > kMaxControlMessageBytes) {
-    throw ControlError("to " + peer_ + ": message of " + std::to_string(size) +
-                       " bytes exceeds the " + std::to_string(kMaxControlMessageBytes) +
-                       "-byte limit");
-  }
-  std::vector<unsigned char> frame(4 + size);
-  for (int i = 0; i < 4; ++i) frame[i] = static_cast<unsigned char>(size >> (8 * i));
-  if (!message.SerializeToArray(frame.data() + 4, static_cast<int>(size))) {
-    throw ControlError("to " + peer_ + ": cannot serialise " + message.GetTypeName());
-  }
+  const std::string frame = encode_control_frame(message, peer_);
   for (size_t sent = 0; sent < frame.size();) {
     // MSG_NOSIGNAL: a vanished peer is an error here, not a SIGPIPE.
     const ssize_t n = ::send(fd_, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
@@ -143,19 +171,10 @@ bool ControlChannel::receive(google::protobuf::MessageLite& message, double time
 
   unsigned char prefix[4];
   if (!read_exactly(prefix, 4, true)) return false;
-  const uint32_t size = uint32_t{prefix[0]} | uint32_t{prefix[1]} << 8 | uint32_t{prefix[2]} << 16 |
-                        uint32_t{prefix[3]} << 24;
-  if (size > kMaxControlMessageBytes) {
-    throw ControlError("from " + peer_ + ": message of " + std::to_string(size) +
-                       " bytes exceeds the " + std::to_string(kMaxControlMessageBytes) +
-                       "-byte limit");
-  }
+  const uint32_t size = decode_control_frame_length(prefix, peer_);
   std::vector<unsigned char> body(size);
   if (size > 0) read_exactly(body.data(), size, false);
-  if (!message.ParseFromArray(body.data(), static_cast<int>(size))) {
-    throw ControlError("from " + peer_ + ": a " + std::to_string(size) +
-                       "-byte message does not parse as " + message.GetTypeName());
-  }
+  decode_control_frame_body(body.data(), size, message, peer_);
   return true;
 }
 

@@ -4,8 +4,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "counter_rng.h"
+#include "hds/data/crc32.h"
 
 namespace hds::data {
 namespace {
@@ -36,16 +37,6 @@ constexpr uint32_t kVersion = 1;
 size_t payload_bytes(const EntryHeader& header) {
   const size_t pixels = static_cast<size_t>(header.rows) * static_cast<size_t>(header.cols);
   return header.patient_bytes + pixels * sizeof(float) + pixels;
-}
-
-uint32_t crc_of(const void* data, size_t bytes, uint32_t crc = 0) {
-  const auto* p = static_cast<const Bytef*>(data);
-  uLong value = crc;
-  constexpr size_t kPiece = 1u << 30;  // zlib takes uInt lengths
-  for (size_t at = 0; at < bytes; at += kPiece) {
-    value = crc32(value, p + at, static_cast<uInt>(std::min(kPiece, bytes - at)));
-  }
-  return static_cast<uint32_t>(value);
 }
 
 // An open, read-only mapping of a whole file; unmapped and closed on destruction.
@@ -128,7 +119,7 @@ std::optional<Film> FilmCache::load(const CacheKey& key, const std::string& id) 
                         header.patient_bytes < 4096 && header.key_high == key.high &&
                         header.key_low == key.low &&
                         file.size() == sizeof header + payload_bytes(header) &&
-                        crc_of(file.data() + sizeof header, file.size() - sizeof header) ==
+                        crc32_of(file.data() + sizeof header, file.size() - sizeof header) ==
                             header.payload_crc32;
     if (usable) {
       film.emplace();
@@ -167,9 +158,9 @@ void FilmCache::store(const CacheKey& key, const Film& film) const {
   header.key_low = key.low;
   header.mass_count = film.mass_count;
   header.patient_bytes = static_cast<uint32_t>(film.patient.size());
-  header.payload_crc32 = crc_of(film.mask.data(), pixels,
-                                crc_of(film.image.data(), pixels * sizeof(float),
-                                       crc_of(film.patient.data(), film.patient.size())));
+  header.payload_crc32 = crc32_of(film.mask.data(), pixels,
+                                  crc32_of(film.image.data(), pixels * sizeof(float),
+                                           crc32_of(film.patient.data(), film.patient.size())));
 
   // A unique temporary name per writer; rename makes the entry appear whole or not at all.
   static std::atomic<uint64_t> writes{0};

@@ -429,33 +429,26 @@ struct RingConsumer::Attached {
 
 namespace {
 
-// Opens and maps `name`, checks its ownership, mode and size, and validates every header field
-// (copied once) against the size before anything is indexed.
-RingConsumer::Mapping map_and_validate(const std::string& name, const RingShape* expected,
-                                       RingShape* shape, uint64_t* consumed) {
+// Throws RingError unless `size` bytes can hold a ring header and stay within the limit.
+void check_segment_size(const std::string& name, uint64_t size) {
   const std::string where = "ring " + name + ": ";
-  const int fd = shm_open(name.c_str(), O_RDWR, 0);
-  if (fd < 0) throw RingError(system_error(where + "cannot open"));
-  MappingGuard guard(fd);
-  struct stat status {};
-  if (fstat(fd, &status) != 0) throw RingError(system_error(where + "fstat"));
-  if (status.st_uid != geteuid()) {
-    throw RingError(where + "owned by uid " + std::to_string(status.st_uid) + ", not this user (" +
-                    std::to_string(geteuid()) + ")");
-  }
-  if ((status.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.st_mode & 07777));
-    throw RingError(where + "mode " + mode + " lets other users in; a ring must be 0600");
-  }
-  const auto size = static_cast<uint64_t>(status.st_size);
   if (size < ring_layout::kHeaderBytes || size > ring_layout::kMaxSegmentBytes) {
     throw RingError(where + "segment of " + std::to_string(size) + " bytes is not a ring (" +
                     std::to_string(ring_layout::kHeaderBytes) + " bytes of header at least, " +
                     std::to_string(ring_layout::kMaxSegmentBytes >> 30) + " GiB at most)");
   }
-  guard.map(size, PROT_READ | PROT_WRITE);
-  const auto& header = *static_cast<const RingHeader*>(guard.base());
+}
+
+}  // namespace
+
+RingHeaderCheck validate_ring_header(const void* segment, uint64_t segment_bytes,
+                                     const std::string& name, const RingShape* expected) {
+  check_segment_size(name, segment_bytes);
+  const std::string where = "ring " + name + ": ";
+  // Every field is read once into a local (read_once or one atomic load), checked, then used.
+  const auto& header = *static_cast<const RingHeader*>(segment);
+  RingHeaderCheck checked;
+  RingShape& shape = checked.shape;
 
   const std::string corrupt = where + "corrupt header: ";
   const uint64_t magic = read_once(header.magic);
@@ -476,45 +469,45 @@ RingConsumer::Mapping map_and_validate(const std::string& name, const RingShape*
     throw RingError(corrupt + "header_bytes " + std::to_string(header_bytes) + ", expected " +
                     std::to_string(ring_layout::kHeaderBytes));
   }
-  shape->slot_count = read_once(header.slot_count);
-  shape->patch_rows = read_once(header.patch_rows);
-  shape->patch_cols = read_once(header.patch_cols);
-  shape->batch_capacity = read_once(header.batch_capacity);
+  shape.slot_count = read_once(header.slot_count);
+  shape.patch_rows = read_once(header.patch_rows);
+  shape.patch_cols = read_once(header.patch_cols);
+  shape.batch_capacity = read_once(header.batch_capacity);
   try {
-    check_ring_shape(*shape);
+    check_ring_shape(shape);
   } catch (const RingError& error) {
     throw RingError(corrupt + (error.what() + std::string("ring shape: ").size()));
   }
   const uint64_t slot_bytes = read_once(header.slot_bytes);
-  if (slot_bytes != ring_slot_bytes(*shape)) {
+  if (slot_bytes != ring_slot_bytes(shape)) {
     throw RingError(corrupt + "slot_bytes " + std::to_string(slot_bytes) + " does not match " +
-                    std::to_string(shape->batch_capacity) + " patches of " +
-                    std::to_string(shape->patch_rows) + "x" + std::to_string(shape->patch_cols) +
-                    " (" + std::to_string(ring_slot_bytes(*shape)) + ")");
+                    std::to_string(shape.batch_capacity) + " patches of " +
+                    std::to_string(shape.patch_rows) + "x" + std::to_string(shape.patch_cols) +
+                    " (" + std::to_string(ring_slot_bytes(shape)) + ")");
   }
-  if (size != ring_segment_bytes(*shape)) {
-    throw RingError(corrupt + std::to_string(shape->slot_count) + " slots of " +
+  if (segment_bytes != ring_segment_bytes(shape)) {
+    throw RingError(corrupt + std::to_string(shape.slot_count) + " slots of " +
                     std::to_string(slot_bytes) + " bytes need a segment of " +
-                    std::to_string(ring_segment_bytes(*shape)) + " bytes; it has " +
-                    std::to_string(size));
+                    std::to_string(ring_segment_bytes(shape)) + " bytes; it has " +
+                    std::to_string(segment_bytes));
   }
   if (expected != nullptr &&
-      (expected->slot_count != shape->slot_count || expected->patch_rows != shape->patch_rows ||
-       expected->patch_cols != shape->patch_cols ||
-       expected->batch_capacity != shape->batch_capacity)) {
+      (expected->slot_count != shape.slot_count || expected->patch_rows != shape.patch_rows ||
+       expected->patch_cols != shape.patch_cols ||
+       expected->batch_capacity != shape.batch_capacity)) {
     throw RingError(
-        where + "holds " + std::to_string(shape->slot_count) + " slots of " +
-        std::to_string(shape->batch_capacity) + " x " + std::to_string(shape->patch_rows) + "x" +
-        std::to_string(shape->patch_cols) + "; the data service announced " +
+        where + "holds " + std::to_string(shape.slot_count) + " slots of " +
+        std::to_string(shape.batch_capacity) + " x " + std::to_string(shape.patch_rows) + "x" +
+        std::to_string(shape.patch_cols) + "; the data service announced " +
         std::to_string(expected->slot_count) + " of " + std::to_string(expected->batch_capacity) +
         " x " + std::to_string(expected->patch_rows) + "x" + std::to_string(expected->patch_cols));
   }
   const uint64_t produced = header.produced.load(std::memory_order_acquire);
-  *consumed = header.consumed.load(std::memory_order_acquire);
-  if (*consumed > produced || produced - *consumed > shape->slot_count) {
+  checked.consumed = header.consumed.load(std::memory_order_acquire);
+  if (checked.consumed > produced || produced - checked.consumed > shape.slot_count) {
     throw RingError(corrupt + "counters produced " + std::to_string(produced) + " and consumed " +
-                    std::to_string(*consumed) +
-                    " are not 0 <= produced - consumed <= " + std::to_string(shape->slot_count));
+                    std::to_string(checked.consumed) +
+                    " are not 0 <= produced - consumed <= " + std::to_string(shape.slot_count));
   }
   const int32_t producer_pid = header.producer_pid.load();
   if (producer_pid <= 0) {
@@ -525,6 +518,37 @@ RingConsumer::Mapping map_and_validate(const std::string& name, const RingShape*
     throw RingError(where + "already has a consumer (pid " +
                     std::to_string(header.consumer_pid.load()) + ")");
   }
+  return checked;
+}
+
+namespace {
+
+// Opens and maps `name`, checks its ownership and mode, and validates every header field against
+// the segment's size before anything is indexed.
+RingConsumer::Mapping map_and_validate(const std::string& name, const RingShape* expected,
+                                       RingShape* shape, uint64_t* consumed) {
+  const std::string where = "ring " + name + ": ";
+  const int fd = shm_open(name.c_str(), O_RDWR, 0);
+  if (fd < 0) throw RingError(system_error(where + "cannot open"));
+  MappingGuard guard(fd);
+  struct stat status {};
+  if (fstat(fd, &status) != 0) throw RingError(system_error(where + "fstat"));
+  if (status.st_uid != geteuid()) {
+    throw RingError(where + "owned by uid " + std::to_string(status.st_uid) + ", not this user (" +
+                    std::to_string(geteuid()) + ")");
+  }
+  if ((status.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.st_mode & 07777));
+    throw RingError(where + "mode " + mode + " lets other users in; a ring must be 0600");
+  }
+  const auto size = static_cast<uint64_t>(status.st_size);
+  // Mapped only once the size is known to be that of a ring at all.
+  check_segment_size(name, size);
+  guard.map(size, PROT_READ | PROT_WRITE);
+  const RingHeaderCheck checked = validate_ring_header(guard.base(), size, name, expected);
+  *shape = checked.shape;
+  *consumed = checked.consumed;
   return guard.release();
 }
 
@@ -608,32 +632,41 @@ RingBatch RingConsumer::read() {
 void RingConsumer::read(RingBatch& out) {
   wait(
       header().produced_signal, [&] { return checked_produced() > consumed_; }, nullptr);
-  const unsigned char* base = slot(consumed_);
-  const auto& slot_header = *reinterpret_cast<const SlotHeader*>(base);
-  const uint64_t sequence = slot_header.sequence.load(std::memory_order_acquire);
-  if (sequence != consumed_ + 1) {
-    throw RingError("ring " + name_ + ": corrupt slot " +
-                    std::to_string(consumed_ % shape().slot_count) + ": holds sequence " +
-                    std::to_string(sequence) + ", expected " + std::to_string(consumed_ + 1));
+  read_ring_slot(slot(consumed_), shape(), consumed_, name_, out);
+  ++consumed_;
+  header().consumed.store(consumed_, std::memory_order_release);
+  notify(header().consumed_signal);
+}
+
+void read_ring_slot(const unsigned char* slot, const RingShape& shape, uint64_t sequence,
+                    const std::string& name, RingBatch& out) {
+  const auto& slot_header = *reinterpret_cast<const SlotHeader*>(slot);
+  const uint64_t stored_sequence = slot_header.sequence.load(std::memory_order_acquire);
+  if (stored_sequence != sequence + 1) {
+    throw RingError("ring " + name + ": corrupt slot " +
+                    std::to_string(sequence % shape.slot_count) + ": holds sequence " +
+                    std::to_string(stored_sequence) + ", expected " + std::to_string(sequence + 1));
   }
   out.epoch = read_once(slot_header.epoch);
   out.step = read_once(slot_header.step);
   const int32_t count = read_once(slot_header.count);
-  const RingShape& s = shape();
-  if (count < 0 || count > s.batch_capacity) {
-    throw RingError("ring " + name_ + ": corrupt slot: batch of " + std::to_string(count) +
-                    " patches in slots of " + std::to_string(s.batch_capacity));
+  if (count < 0 || count > shape.batch_capacity) {
+    throw RingError("ring " + name + ": corrupt slot: batch of " + std::to_string(count) +
+                    " patches in slots of " + std::to_string(shape.batch_capacity));
   }
   PatchBatch& batch = out.batch;
   batch.count = count;
-  batch.rows = s.patch_rows;
-  batch.cols = s.patch_cols;
-  const uint64_t pixels = uint64_t(count) * s.patch_rows * s.patch_cols;
-  const ring_layout::SlotLayout& at = layout();
+  batch.rows = shape.patch_rows;
+  batch.cols = shape.patch_cols;
+  const uint64_t pixels = uint64_t(count) * shape.patch_rows * shape.patch_cols;
+  const ring_layout::SlotLayout at =
+      ring_layout::slot_layout(shape.patch_rows, shape.patch_cols, shape.batch_capacity);
+  // assign, not resize and copy: a fresh batch (RingConsumer::read() returns one each time) is
+  // not zero-filled first (7.8 MB of writes per batch at the paper's size).
   const auto copy = [&](auto& vector, uint64_t offset, uint64_t elements) {
     using Element = typename std::decay_t<decltype(vector)>::value_type;
-    vector.resize(elements);
-    copy_bytes(vector.data(), base + offset, elements * sizeof(Element));
+    const auto* first = reinterpret_cast<const Element*>(slot + offset);
+    vector.assign(first, first + elements);
   };
   copy(batch.images, at.images, pixels);
   copy(batch.masks, at.masks, pixels);
@@ -641,10 +674,6 @@ void RingConsumer::read(RingBatch& out) {
   copy(batch.sample_indices, at.sample_indices, count);
   copy(batch.crop_rows, at.crop_rows, count);
   copy(batch.crop_cols, at.crop_cols, count);
-
-  ++consumed_;
-  header().consumed.store(consumed_, std::memory_order_release);
-  notify(header().consumed_signal);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // End to end: the hds-data-service binary writes a phantom folder, and the folder reader gives
-// back exactly what make_phantom + preprocessing give in memory.
+// back exactly what make_phantom + preprocessing give in memory; `bench produce` samples that
+// folder through the film cache.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 
 #include "hds/data/dataset.h"
 #include "hds/data/phantom.h"
@@ -99,6 +101,88 @@ TEST(DataServiceCli, unwritable_output_is_reported) {
   const std::string log = dir.file("log.txt");
   EXPECT_EQ(run_service("phantom --out '" + dir.file("file/sub") + "' --count 1 --seed 1", log), 1);
   EXPECT_NE(read_all(log).find(dir.file("file/sub")), std::string::npos) << read_all(log);
+}
+
+// Writes a folder of 6 phantom films of 256x128 (4 in the training split) and a configuration
+// reading it through a cache in `dir`; returns the configuration's path.
+std::string write_tiny_folder_job(const testing::TempDir& dir) {
+  const std::string log = dir.file("phantom-log.txt");
+  const std::string folder = dir.file("phantoms");
+  EXPECT_EQ(run_service("phantom --out '" + folder + "' --count 6 --seed 3 --rows 256 --cols 128",
+                        log),
+            0)
+      << read_all(log);
+  const std::string config = dir.file("tiny.pbtxt");
+  std::ofstream(config) << "data {\n  source: \"folder\"\n  root: \"" << folder
+                        << "\"\n  cache_dir: \"" << dir.file("cache")
+                        << "\"\n  image_rows: 256\n  image_cols: 128\n  patch_rows: 128\n"
+                           "  patch_cols: 128\n}\ntrain { batch_size: 4 }\n";
+  return config;
+}
+
+// Runs `bench produce` and parses its one line of output.
+nlohmann::json run_produce_bench(const std::string& arguments, const std::string& log) {
+  EXPECT_EQ(run_service("bench produce " + arguments, log), 0) << read_all(log);
+  try {
+    return nlohmann::json::parse(read_all(log));
+  } catch (const nlohmann::json::exception& error) {
+    ADD_FAILURE() << error.what() << " in: " << read_all(log);
+    return nlohmann::json::object();
+  }
+}
+
+TEST(DataServiceCli, bench_produce_reports_rates_per_thread_from_the_film_cache) {
+  testing::TempDir dir;
+  const std::string config = write_tiny_folder_job(dir);
+  const std::string log = dir.file("log.txt");
+  const nlohmann::json cold = run_produce_bench(
+      "--config '" + config + "' --set train.batch_size=2 --threads 2 --batches 5", log);
+  EXPECT_EQ(cold.value("bench", ""), "produce");
+  EXPECT_EQ(cold.value("source", ""), "folder");
+  EXPECT_EQ(cold.value("films", 0), 4);  // the training split: films 0, 1, 2, 5
+  EXPECT_EQ(cold.value("film_rows", 0), 256);
+  EXPECT_EQ(cold.value("film_cols", 0), 128);
+  EXPECT_EQ(cold.value("patch_rows", 0), 128);
+  EXPECT_EQ(cold.value("patch_cols", 0), 128);
+  EXPECT_EQ(cold.value("batch_size", 0), 2);  // --set wins over the file
+  EXPECT_EQ(cold.value("threads", 0), 2);
+  EXPECT_EQ(cold.value("batches_per_thread", 0), 5);
+  EXPECT_EQ(cold.value("cache_misses", -1), 6);  // every split is preprocessed and stored
+  EXPECT_EQ(cold.value("cache_hits", -1), 0);
+  EXPECT_GT(cold.value("load_seconds", 0.0), 0.0);
+  EXPECT_GT(cold.value("patches_per_s_per_thread", 0.0), 0.0);
+  EXPECT_GT(cold.value("total_patches_per_s", 0.0), 0.0);
+  ASSERT_TRUE(cold.contains("thread_patches_per_s")) << cold.dump();
+  ASSERT_EQ(cold["thread_patches_per_s"].size(), 2u) << cold.dump();
+  for (const auto& rate : cold["thread_patches_per_s"]) EXPECT_GT(rate.get<double>(), 0.0);
+
+  // The second run samples the films the first one cached.
+  const nlohmann::json warm = run_produce_bench("--config '" + config + "' --batches 3", log);
+  EXPECT_EQ(warm.value("cache_hits", -1), 6) << warm.dump();
+  EXPECT_EQ(warm.value("cache_misses", -1), 0) << warm.dump();
+  EXPECT_EQ(warm.value("threads", 0), 1);
+  EXPECT_EQ(warm.value("batch_size", 0), 4);
+  ASSERT_EQ(warm["thread_patches_per_s"].size(), 1u) << warm.dump();
+  EXPECT_GT(warm.value("patches_per_s_per_thread", 0.0), 0.0);
+}
+
+TEST(DataServiceCli, bench_produce_refuses_bad_arguments_with_a_message) {
+  testing::TempDir dir;
+  const std::string config = dir.file("empty.pbtxt");
+  std::ofstream(config) << "# the paper's job\n";
+  const std::string log = dir.file("log.txt");
+  for (const char* threads : {"0", "-2", "many", "257"}) {
+    EXPECT_EQ(run_service("bench produce --config '" + config + "' --threads " + threads, log),
+              105)  // CLI11's exit code for a value that fails its check
+        << threads << ": " << read_all(log);
+    EXPECT_NE(read_all(log).find("--threads"), std::string::npos) << threads << ": "
+                                                                    << read_all(log);
+  }
+  EXPECT_NE(run_service("bench produce --threads 2", log), 0);
+  EXPECT_NE(read_all(log).find("--config"), std::string::npos) << read_all(log);
+  EXPECT_EQ(run_service("bench produce --config '" + config + "' --set data.patch_rows=100", log),
+            2);
+  EXPECT_NE(read_all(log).find("data.patch_rows"), std::string::npos) << read_all(log);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include "hds/trainer/shm_batch_source.h"
 
 #include <gtest/gtest.h>
+
+#include <future>
 #include <unistd.h>
 
 #include <filesystem>
@@ -33,8 +35,11 @@ std::string unique_job(const std::string& what) {
 // `hds-data-service serve` on `config` (written out in full), with its socket in `dir`.
 class ServiceProcess {
  public:
-  ServiceProcess(const hds::config::Config& config, const std::string& dir)
-      : job_(unique_job("trainer")), socket_((fs::path(dir) / "run" / "data.sock").string()) {
+  // `job` "" picks a fresh job id.
+  ServiceProcess(const hds::config::Config& config, const std::string& dir,
+                 const std::string& job = "")
+      : job_(job.empty() ? unique_job("trainer") : job),
+        socket_(socket_in(dir)) {
     const std::string config_file = (fs::path(dir) / "service.pbtxt").string();
     std::ofstream(config_file) << hds::config::to_text(config);
     process_ = std::make_unique<ChildProcess>(
@@ -46,6 +51,9 @@ class ServiceProcess {
   ~ServiceProcess() {
     process_->signal(SIGTERM);
     process_->wait_exit(10);
+  }
+  static std::string socket_in(const std::string& dir) {
+    return (fs::path(dir) / "run" / "data.sock").string();
   }
   bool ready() const { return ready_; }
   const std::string& job() const { return job_; }
@@ -107,6 +115,43 @@ TEST(ShmBatchSource, refuses_a_service_serving_other_patches) {
                         "trainer's configuration says 256"),
               std::string::npos)
         << error.what();
+  }
+}
+
+TEST(ShmBatchSource, waits_for_a_service_that_starts_after_the_trainer) {
+  const auto dir = hds::test::scratch_dir("shm-source-late");
+  const auto config = hds::test::tiny_config(dir);
+  ShmBatchSourceOptions options;
+  options.socket_path = ServiceProcess::socket_in(dir);
+  options.job_id = unique_job("late");
+  options.timeout_seconds = 60;
+  options.patch_rows = config.data().patch_rows();
+  options.patch_cols = config.data().patch_cols();
+  options.batch_size = config.train().batch_size();
+  // The trainer connects first, as ranks started beside the service on a Slurm node may.
+  auto first_batch = std::async(std::launch::async, [&] {
+    ShmBatchSource source(options);
+    return source.batch(1, 0).count;
+  });
+  EXPECT_EQ(first_batch.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  ServiceProcess service(config, dir, options.job_id);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+  EXPECT_EQ(first_batch.get(), config.train().batch_size());
+}
+
+TEST(ShmBatchSource, names_the_socket_when_no_service_appears_in_time) {
+  const auto dir = hds::test::scratch_dir("shm-source-absent");
+  ShmBatchSourceOptions options;
+  options.socket_path = ServiceProcess::socket_in(dir);
+  options.job_id = unique_job("absent");
+  options.timeout_seconds = 0.5;
+  try {
+    ShmBatchSource source(options);
+    FAIL() << "connected to a service that does not exist";
+  } catch (const hds::data::ControlError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find(options.socket_path), std::string::npos) << message;
+    EXPECT_NE(message.find("waited 0.5"), std::string::npos) << message;
   }
 }
 

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <google/protobuf/text_format.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "hds/data/crc32.h"
 
 namespace hds::trainer {
 namespace fs = std::filesystem;
@@ -51,17 +52,6 @@ void write_file(const fs::path& path, const std::string& bytes) {
   if (!out) throw CheckpointError(path.string() + ": write failed: " + errno_text());
 }
 
-uint32_t crc32_of(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // zlib takes uInt lengths: feed large files in pieces.
-  constexpr size_t kPiece = 1u << 30;
-  for (size_t at = 0; at < bytes.size(); at += kPiece) {
-    const size_t n = std::min(kPiece, bytes.size() - at);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
-  }
-  return static_cast<uint32_t>(crc);
-}
-
 // Writes `bytes` as `name` in `dir` and records its size and CRC-32 in `meta`.
 void write_checked(CheckpointMeta& meta, const fs::path& dir, const std::string& name,
                    const std::string& bytes) {
@@ -69,7 +59,7 @@ void write_checked(CheckpointMeta& meta, const fs::path& dir, const std::string&
   auto* file = meta.add_files();
   file->set_name(name);
   file->set_size_bytes(bytes.size());
-  file->set_crc32(crc32_of(bytes));
+  file->set_crc32(hds::data::crc32_of(bytes.data(), bytes.size()));
 }
 
 // LibTorch's archive writer throws from a destructor when its file cannot be written (a full
@@ -198,7 +188,8 @@ CheckpointMeta read_checkpoint_meta(const std::string& dir) {
   for (const auto& file : meta.files()) {
     const fs::path file_path = path / file.name();
     const std::string bytes = read_file(file_path);
-    if (bytes.size() != file.size_bytes() || crc32_of(bytes) != file.crc32()) {
+    if (bytes.size() != file.size_bytes() ||
+        hds::data::crc32_of(bytes.data(), bytes.size()) != file.crc32()) {
       throw CheckpointError(file_path.string() + ": corrupt (size or CRC-32 differs from " +
                             kCheckpointMetaFile + ")");
     }

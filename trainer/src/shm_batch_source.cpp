@@ -1,6 +1,9 @@
 #include "hds/trainer/shm_batch_source.h"
 
+#include <chrono>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace hds::trainer {
@@ -32,10 +35,31 @@ void expect_equal(int served, int configured, const std::string& what) {
   }
 }
 
+// Connects once the service listens: a launcher may start the trainers and the service together
+// (Slurm steps on many nodes), so a missing socket is waited for up to `timeout_seconds`.
+ControlChannel connect_when_listening(const std::string& socket_path, double timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(timeout_seconds));
+  for (;;) {
+    try {
+      return ControlChannel::connect(socket_path);
+    } catch (const ControlError& e) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::ostringstream message;
+        message << e.what() << "; waited " << timeout_seconds << " s (data.service_timeout_seconds)";
+        throw ControlError(message.str());
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 }  // namespace
 
 ShmBatchSource::ShmBatchSource(const ShmBatchSourceOptions& options)
-    : options_(options), channel_(ControlChannel::connect(options.socket_path)) {
+    : options_(options),
+      channel_(connect_when_listening(options.socket_path, options.timeout_seconds)) {
   hds::control::Request request;
   hds::control::Hello& hello = *request.mutable_hello();
   hello.set_protocol_version(hds::control::PROTOCOL_VERSION);

@@ -23,6 +23,19 @@ class ControlError : public std::runtime_error {
 
 constexpr uint32_t kMaxControlMessageBytes = 64 * 1024;
 
+// The framing, without a socket (ControlChannel sends and receives with these; the fuzzer and
+// tests call them directly). `peer` names the other end in errors.
+// The frame of `message`: its length in 4 little-endian bytes, then the message. Throws
+// ControlError when it exceeds kMaxControlMessageBytes or cannot be serialised.
+std::string encode_control_frame(const google::protobuf::MessageLite& message,
+                                 const std::string& peer);
+// The length a frame's 4-byte prefix announces. Throws ControlError above
+// kMaxControlMessageBytes (before anything of that size is read or allocated).
+uint32_t decode_control_frame_length(const unsigned char (&prefix)[4], const std::string& peer);
+// Parses a frame's `size`-byte body into `message`. Throws ControlError when it does not parse.
+void decode_control_frame_body(const unsigned char* body, size_t size,
+                               google::protobuf::MessageLite& message, const std::string& peer);
+
 // One connected socket. Move-only; one thread sends and receives at a time, shutdown() may be
 // called from another thread to unblock it.
 class ControlChannel {

@@ -187,6 +187,26 @@ class RingConsumer : public ShmRing {
   uint64_t consumed_ = 0;
 };
 
+// The consumer's checks as pure functions over mapped bytes: RingConsumer uses them, and tests
+// and fuzzers reach them without a segment.
+struct RingHeaderCheck {
+  RingShape shape;
+  uint64_t consumed = 0;  // the consumer counter: where reading continues
+};
+
+// Validates the header at `segment` (64-byte aligned, `segment_bytes` long): every field is read
+// once and checked against the limits of shm_ring_layout.h, the segment's size and `expected`
+// (when given) before anything is indexed. Reads the first kHeaderBytes only. Throws RingError
+// naming `name` and the field.
+RingHeaderCheck validate_ring_header(const void* segment, uint64_t segment_bytes,
+                                     const std::string& name, const RingShape* expected = nullptr);
+
+// Copies batch `sequence` out of `slot` (the slot_bytes of a ring of the validated `shape`)
+// after checking the slot's sequence number and patch count; reads nothing outside the slot.
+// Throws RingError naming `name` for a slot that does not hold that batch.
+void read_ring_slot(const unsigned char* slot, const RingShape& shape, uint64_t sequence,
+                    const std::string& name, RingBatch& out);
+
 // Calls ring.beat() every `interval` on its own thread until destroyed.
 class HeartbeatThread {
  public:
