@@ -311,6 +311,9 @@ FitResult fit(const Config& config, const FitOptions& options) {
         save_checkpoint(epoch - 1, step + 1, seg_w, cls_w, lr);
         log << "stopped at epoch " << epoch << ", step " << step + 1 << " on request\n";
         if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
+        // Ranks leave together: a launcher ends the whole job when the first rank exits with 75,
+        // which must not happen while rank 0 still writes the checkpoint.
+        world.barrier();
         return result;
       }
     }
@@ -352,6 +355,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
     if (stop && epoch < epochs) {
       log << "stopped after epoch " << epoch << " on request\n";
       if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
+      world.barrier();  // as above
       return result;
     }
   }

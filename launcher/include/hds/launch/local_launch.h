@@ -1,0 +1,56 @@
+// `hds-launch local`: one machine, N trainer ranks under mpirun, fed by one data service.
+//
+// The launcher starts `hds-data-service serve` (log: <output_dir>/data-service.log), waits for
+// its "ready: socket" line, then runs `mpirun -np N hds-trainer fit` with the service's socket and
+// job id (output: the terminal and <output_dir>/trainer.log). Signals: the first SIGINT, SIGTERM
+// or SIGHUP becomes a SIGUSR1 to mpirun, which forwards it to every rank: the ranks agree on a
+// step, rank 0 writes a checkpoint, and they exit 75; a second signal kills the ranks and mpirun
+// at once. Whatever ends the job, the launcher stops the service, removes its socket and any ring
+// it left, kills any process of the job still alive (it adopts orphaned ranks as their
+// subreaper), and prints where the checkpoints, the summary and the logs are.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace hds::launch {
+
+struct LocalLaunchOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;  // --set a.b=v, for the service and the trainers
+  int ranks = 1;
+  std::string resume;       // "" (fresh), "auto" or a checkpoint directory
+  std::string job_id;       // "" = default_job_id()
+  std::string socket_path;  // "" = data.sock in a new private (0700) directory under /tmp
+  // Absolute paths (see find_project_program / find_system_program).
+  std::string data_service;
+  std::string trainer;
+  std::string mpirun;
+  std::vector<std::string> mpirun_arguments;  // added before -np
+  double ready_timeout_seconds = 300;         // for the service's dataset load
+};
+
+// Exit codes of `hds-launch local` besides the trainers' own (0, 1, 2, 3, 75).
+constexpr int kExitLaunchFailed = 1;  // the service failed or the launch could not start
+constexpr int kExitUsage = 2;         // bad command line or configuration
+constexpr int kExitStopped = 75;      // stopped with a checkpoint (resume with --resume auto)
+
+// The mpirun command line that runs the trainers (exposed for tests and --dry-run): `cores`
+// decides --oversubscribe; Open MPI's shared-memory segments go to `segment_directory` ("" =
+// its default, /dev/shm).
+std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
+                                        const std::string& socket_path, const std::string& job_id,
+                                        int cores, const std::string& segment_directory);
+
+// The cores mpirun counts as slots here: distinct (package, core) pairs among the CPUs this
+// process may run on; hardware threads do not count.
+int physical_cores();
+
+// Runs the whole job; returns hds-launch's exit code. Progress and errors go to `messages`, the
+// trainers' output to `trainer_output` (and the trainer log), the closing summary to `report`.
+// Throws hds::config::ConfigError for a bad configuration and UsageError for bad options.
+int run_local(const LocalLaunchOptions& options, std::ostream& trainer_output,
+              std::ostream& messages, std::ostream& report);
+
+}  // namespace hds::launch

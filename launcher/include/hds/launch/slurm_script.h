@@ -1,0 +1,60 @@
+// `hds-launch sbatch`: a Slurm batch script for a data-parallel job, and its submission.
+//
+// The script runs one data service per node (`srun --overlap`, node-local socket
+// /tmp/hds-<job>-<run>/data.sock, job id slurm-<job>-<run> with run = SLURM_RESTART_COUNT, so a
+// requeued run gets fresh rings), waits until every service is ready, then runs the trainers
+// with `srun --mpi=pmix --kill-on-bad-exit=1 hds-trainer fit --resume auto`. Slurm signals the
+// batch shell with USR1 120 s before the time limit (`--signal=B:USR1@120`); the script forwards
+// it to the trainer step (srun passes it to every rank), the ranks checkpoint and exit 75, and
+// the script stops the services and runs `scontrol requeue` (`--requeue`), so the next run
+// resumes from that checkpoint. It waits for or kills every background child: with
+// proctrack/linuxproc they would otherwise outlive it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace hds::launch {
+
+struct SbatchOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;  // --set a.b=v, baked into the configuration copy
+  int nodes = 1;
+  int gpus_per_node = 0;
+  int ranks_per_node = 0;                   // 0: gpus_per_node (required when that is 0)
+  int cpus_per_task = 0;                    // 0: Slurm's default
+  std::string partition;                    // "": the cluster's default
+  std::string time;                         // "": the partition's default limit
+  std::string job_name;                     // "": hds-<output folder name>
+  std::vector<std::string> sbatch_options;  // more "#SBATCH" options, e.g. --account=proj
+  std::string script_path;                  // "": <output_dir>/hds-job.sbatch
+  // Absolute paths of the programs the job runs.
+  std::string data_service;
+  std::string trainer;
+  int ready_timeout_seconds = 600;  // for the services' dataset load
+};
+
+// A validated job: where its files go and what they hold.
+struct SbatchJob {
+  std::string script_path;       // absolute
+  std::string config_copy_path;  // the effective configuration, beside the script
+  std::string output_dir;        // absolute; Slurm's output and the service logs go here too
+  std::string config_text;
+  std::string script_text;
+};
+
+// Seconds before the time limit at which Slurm sends USR1 to the batch shell.
+constexpr int kSlurmWarningSeconds = 120;
+
+// Checks the options (UsageError naming the option and the fix) and the configuration
+// (hds::config::ConfigError), and composes the script. Writes nothing.
+SbatchJob prepare_sbatch_job(const SbatchOptions& options);
+
+// Writes the configuration copy and the script (mode 0755), creating their folders and the
+// output directory (Slurm does not create the folder of --output). Throws LaunchError.
+void write_sbatch_job(const SbatchJob& job);
+
+// Runs `sbatch --parsable SCRIPT`; returns the job id. Throws LaunchError with sbatch's message.
+std::string submit_sbatch_job(const SbatchJob& job, const std::string& sbatch);
+
+}  // namespace hds::launch

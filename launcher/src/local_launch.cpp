@@ -1,0 +1,534 @@
+#include "hds/launch/local_launch.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "hds/config/config.h"
+#include "hds/launch/process.h"
+#include "hds/launch/tools.h"
+
+namespace hds::launch {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// How long the data service may take to stop on SIGTERM, and stray processes to die on SIGKILL.
+constexpr double kServiceStopSeconds = 15;
+constexpr double kKillSeconds = 5;
+// After the data service dies the ranks notice within data.service_timeout_seconds and exit;
+// past that and this margin the launcher kills them.
+constexpr double kServiceLossMarginSeconds = 20;
+
+Clock::time_point after(double seconds) {
+  return Clock::now() +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+std::string now_text() {
+  const std::time_t now = std::time(nullptr);
+  char text[64];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  return text;
+}
+
+// SIGINT, SIGTERM and SIGHUP while alive: their handlers write the signal's number to a
+// self-pipe, read by the launcher's poll loop. SIGPIPE is ignored (a closed terminal must not
+// kill the launcher before it has cleaned up). The previous dispositions come back afterwards.
+int signal_pipe_write_fd = -1;
+extern "C" void note_signal(int number) {
+  const unsigned char byte = static_cast<unsigned char>(number);
+  const int saved_errno = errno;
+  [[maybe_unused]] const ssize_t written = ::write(signal_pipe_write_fd, &byte, 1);
+  errno = saved_errno;
+}
+
+class SignalPipe {
+ public:
+  SignalPipe() {
+    if (pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      throw LaunchError(std::string("pipe: ") + std::strerror(errno));
+    }
+    signal_pipe_write_fd = fds_[1];
+    struct sigaction action {};
+    action.sa_handler = note_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &action, &previous_[i]);
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, &previous_pipe_);
+  }
+  ~SignalPipe() {
+    for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &previous_[i], nullptr);
+    sigaction(SIGPIPE, &previous_pipe_, nullptr);
+    signal_pipe_write_fd = -1;
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  SignalPipe(const SignalPipe&) = delete;
+  SignalPipe& operator=(const SignalPipe&) = delete;
+
+  int fd() const { return fds_[0]; }
+  // The signals received since the last call, in order.
+  std::vector<int> take() {
+    std::vector<int> numbers;
+    unsigned char byte;
+    while (::read(fds_[0], &byte, 1) == 1) numbers.push_back(byte);
+    return numbers;
+  }
+
+ private:
+  static constexpr std::array<int, 3> kCaught = {SIGINT, SIGTERM, SIGHUP};
+  int fds_[2] = {-1, -1};
+  std::array<struct sigaction, 3> previous_{};
+  struct sigaction previous_pipe_ {};
+};
+
+// Ended the launch before the trainers finished: a signal while the service was starting.
+struct StoppedBySignal {
+  int number;
+};
+
+class LocalJob {
+ public:
+  LocalJob(const LocalLaunchOptions& options, std::ostream& trainer_output, std::ostream& messages,
+           std::ostream& report)
+      : options_(options),
+        trainer_output_(trainer_output),
+        messages_(messages),
+        report_(report),
+        config_(hds::config::load_config(options.config_path, options.overrides)),
+        config_path_(fs::absolute(options.config_path).string()),
+        output_dir_(absolute_output_dir(config_)),
+        service_log_((fs::path(output_dir_) / "data-service.log").string()),
+        trainer_log_path_((fs::path(output_dir_) / "trainer.log").string()),
+        job_id_(options.job_id.empty() ? default_job_id() : options.job_id) {
+    if (options.ranks < 1) throw UsageError("--np must be at least 1");
+    check_job_id(job_id_);
+    const std::string& resume = options.resume;
+    if (!resume.empty() && resume != "auto" && !fs::is_directory(resume)) {
+      throw UsageError("--resume " + resume +
+                       ": not a directory (give a checkpoint, a run's "
+                       "checkpoints/ folder, or auto)");
+    }
+  }
+  ~LocalJob() {
+    // Whatever happened, nothing of the job outlives the launcher.
+    kill_descendants(SIGKILL, -1);
+    remove_socket_and_rings();
+  }
+
+  int run() {
+    std::error_code error;
+    fs::create_directories(output_dir_, error);
+    if (error) throw LaunchError("cannot create " + output_dir_ + ": " + error.message());
+    trainer_log_.open(trainer_log_path_, std::ios::app);
+    if (!trainer_log_) throw LaunchError("cannot write " + trainer_log_path_);
+    choose_socket();
+    make_segment_directory();
+    adopt_orphans();
+    int code = kExitLaunchFailed;
+    try {
+      start_service();
+      wait_until_ready();
+      start_trainers();
+      code = supervise();
+    } catch (const StoppedBySignal& stop) {
+      say("stopped by signal " + std::to_string(stop.number) + " before the trainers started");
+      code = 128 + stop.number;
+    } catch (const LaunchError& failure) {
+      say(failure.what());
+      code = kExitLaunchFailed;
+    }
+    if (!tear_down() && code == 0) code = kExitLaunchFailed;
+    print_report(code);
+    return code;
+  }
+
+ private:
+  void say(const std::string& line) { messages_ << "hds-launch: " << line << std::endl; }
+
+  // Open MPI's shared-memory segments go to a private folder removed at the end: a rank killed
+  // with SIGKILL leaves its segment behind, and /dev/shm is memory.
+  void make_segment_directory() {
+    std::string pattern = "/dev/shm/hds-launch-XXXXXX";
+    if (fs::is_directory("/dev/shm") && mkdtemp(pattern.data()) != nullptr) {
+      segment_directory_ = pattern;
+    }
+  }
+
+  void choose_socket() {
+    if (!options_.socket_path.empty()) {
+      socket_path_ = fs::absolute(options_.socket_path).string();
+      return;
+    }
+    // A private directory of ours: no one else can put a socket where the trainers will look.
+    std::string pattern = "/tmp/hds-launch-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw LaunchError(std::string("cannot create a socket directory under /tmp: ") +
+                        std::strerror(errno));
+    }
+    socket_directory_ = pattern;
+    socket_path_ = socket_directory_ + "/data.sock";
+  }
+
+  void start_service() {
+    {
+      std::ofstream log(service_log_, std::ios::app);
+      log << "==== hds-launch " << now_text() << ": job " << job_id_ << ", socket " << socket_path_
+          << " ====" << std::endl;
+      if (!log) throw LaunchError("cannot write " + service_log_);
+    }
+    ready_offset_ = fs::file_size(service_log_);
+    std::vector<std::string> command = {options_.data_service, "serve", "--config", config_path_};
+    for (const std::string& assignment : options_.overrides) {
+      command.insert(command.end(), {"--set", assignment});
+    }
+    command.insert(command.end(), {"--socket", socket_path_, "--job-id", job_id_});
+    SpawnOptions spawn;
+    spawn.output_file = service_log_;
+    spawn.parent_death_signal = SIGTERM;  // a killed launcher still gets its rings removed
+    service_ = Process::spawn(command, spawn);
+    say("job " + job_id_ + ": data service (pid " + std::to_string(service_.pid()) +
+        ") loading the dataset; log " + service_log_);
+  }
+
+  // Until the service's log says "ready: socket", it exits, the timeout passes or a signal comes.
+  void wait_until_ready() {
+    const auto deadline = after(options_.ready_timeout_seconds);
+    std::string seen;
+    for (;;) {
+      std::ifstream log(service_log_);
+      log.seekg(static_cast<std::streamoff>(ready_offset_));
+      seen.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+      if (seen.rfind("ready: socket ", 0) == 0 ||
+          seen.find("\nready: socket ") != std::string::npos) {
+        say("data service ready: socket " + socket_path_);
+        return;
+      }
+      if (service_.poll()) {
+        throw LaunchError("the data service " + describe_wait_status(service_.wait_status()) +
+                          " before it was ready; its log " + service_log_ + " ends:\n" +
+                          last_lines(service_log_, 15));
+      }
+      if (Clock::now() > deadline) {
+        throw LaunchError("the data service was not ready after " +
+                          std::to_string(static_cast<int>(options_.ready_timeout_seconds)) +
+                          " s (--ready-timeout); its log " + service_log_ + " ends:\n" +
+                          last_lines(service_log_, 15));
+      }
+      if (const std::vector<int> numbers = signals_.take(); !numbers.empty()) {
+        throw StoppedBySignal{numbers.front()};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  void start_trainers() {
+    const std::vector<std::string> command =
+        mpirun_command(options_, socket_path_, job_id_, physical_cores(), segment_directory_);
+    trainer_log_ << "==== hds-launch " << now_text() << ": job " << job_id_ << ", "
+                 << options_.ranks << " ranks:";
+    for (const std::string& word : command) trainer_log_ << " " << shell_quote(word);
+    trainer_log_ << " ====" << std::endl;
+    SpawnOptions spawn;
+    spawn.pipe_output = true;
+    spawn.parent_death_signal = SIGTERM;  // mpirun then ends its job
+    mpirun_ = Process::spawn(command, spawn);
+    say("mpirun (pid " + std::to_string(mpirun_.pid()) + ") started " +
+        std::to_string(options_.ranks) + " trainer rank(s); output also in " + trainer_log_path_);
+  }
+
+  // Copies trainer output until mpirun exits, handling signals and a lost service. Returns the
+  // exit code the trainers' outcome calls for.
+  int supervise() {
+    std::optional<Clock::time_point> service_loss_deadline;
+    std::optional<Clock::time_point> hard_stop_deadline;
+    while (mpirun_.running()) {
+      pollfd watched[2] = {{signals_.fd(), POLLIN, 0}, {mpirun_.output_fd(), POLLIN, 0}};
+      const int ready = ::poll(watched, output_open_ ? 2 : 1, 200);
+      if (ready > 0 && output_open_ && (watched[1].revents & (POLLIN | POLLHUP))) copy_output();
+      for (int number : signals_.take()) {
+        if (++signals_received_ == 1) {
+          first_signal_ = number;
+          say("signal " + std::to_string(number) +
+              ": asking the trainers to stop at the next step with a checkpoint (signal again to "
+              "stop at once)");
+          mpirun_.signal(SIGUSR1);  // mpirun forwards SIGUSR1 to every rank
+        } else if (!hard_stopped_) {
+          say("signal " + std::to_string(number) + " again: stopping the trainers at once");
+          hard_stop_trainers();
+          hard_stop_deadline = after(kKillSeconds);
+        }
+      }
+      reap_children({&service_, &mpirun_});
+      if (!service_.running() && !service_loss_deadline) {
+        service_failed_ = true;
+        const double timeout = config_.data().service_timeout_seconds();
+        say("the data service (pid " + std::to_string(service_.pid()) + ") " +
+            describe_wait_status(service_.wait_status()) +
+            " while the trainers ran; they stop within data.service_timeout_seconds (" +
+            std::to_string(static_cast<int>(timeout)) + " s). Its log " + service_log_ +
+            " ends:\n" + last_lines(service_log_, 10));
+        service_loss_deadline = after(timeout + kServiceLossMarginSeconds);
+      }
+      if (service_loss_deadline && Clock::now() > *service_loss_deadline && !hard_stopped_) {
+        say("the trainers still run long after the data service ended: stopping them");
+        hard_stop_trainers();
+        hard_stop_deadline = after(kKillSeconds);
+      }
+      if (hard_stop_deadline && Clock::now() > *hard_stop_deadline) {
+        mpirun_.signal(SIGKILL);
+      }
+    }
+    // Ranks that outlived mpirun (e.g. killed mpirun, a rank ignoring the teardown) hold the
+    // output pipe open: end them before reading it to its end.
+    if (kill_descendants(SIGKILL, service_.running() ? service_.pid() : -1) > 0) {
+      say("killed trainer processes that outlived mpirun");
+    }
+    const auto drain_deadline = after(2);
+    while (output_open_ && Clock::now() < drain_deadline) {
+      pollfd output{mpirun_.output_fd(), POLLIN, 0};
+      if (::poll(&output, 1, 100) > 0) copy_output();
+    }
+    const int status = mpirun_.wait_status();
+    const int trainers_code = exit_code_of(status);
+    if (hard_stopped_ && signals_received_ > 1) return 128 + first_signal_;
+    if (trainers_code == kExitStopped) return kExitStopped;
+    if (trainers_code != 0) {
+      // mpirun exits 128 + N when it saw a rank die of signal N.
+      const std::string rank_death = WIFEXITED(status) && trainers_code > 128
+                                         ? ": a rank was killed by signal " +
+                                               std::to_string(trainers_code - 128) + " (" +
+                                               strsignal(trainers_code - 128) + ")"
+                                         : "";
+      say("the trainers failed: mpirun " + describe_wait_status(status) + rank_death + " (see " +
+          trainer_log_path_ + (service_failed_ ? " and " + service_log_ : std::string()) + ")");
+      return trainers_code;
+    }
+    return service_failed_ ? kExitLaunchFailed : 0;
+  }
+
+  void copy_output() {
+    char buffer[8192];
+    const ssize_t n = ::read(mpirun_.output_fd(), buffer, sizeof buffer);
+    if (n <= 0) {
+      if (n == 0 || (errno != EINTR && errno != EAGAIN)) output_open_ = false;
+      return;
+    }
+    trainer_output_.write(buffer, n);
+    trainer_output_.flush();
+    trainer_log_.write(buffer, n);
+    trainer_log_.flush();
+  }
+
+  // Kills every rank (mpirun's descendants) and mpirun with SIGKILL.
+  void hard_stop_trainers() {
+    hard_stopped_ = true;
+    for (pid_t pid : descendants_of(mpirun_.pid())) ::kill(pid, SIGKILL);
+    mpirun_.signal(SIGKILL);
+  }
+
+  // Sends `number` to every descendant of the launcher but `spared` (and its descendants);
+  // returns how many got it, after waiting for them to die (they are ours to reap, see
+  // adopt_orphans).
+  int kill_descendants(int number, pid_t spared) {
+    std::set<pid_t> keep;
+    if (spared > 0) {
+      keep.insert(spared);
+      for (pid_t pid : descendants_of(spared)) keep.insert(pid);
+    }
+    std::vector<pid_t> victims;
+    for (pid_t pid : descendants_of(getpid())) {
+      if (!keep.count(pid)) victims.push_back(pid);
+    }
+    for (pid_t pid : victims) ::kill(pid, number);
+    const auto deadline = after(kKillSeconds);
+    for (pid_t pid : victims) {
+      while (Clock::now() < deadline && ::kill(pid, 0) == 0) {
+        reap_children({&service_, &mpirun_});
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    reap_children({&service_, &mpirun_});
+    return static_cast<int>(victims.size());
+  }
+
+  // Stops the service and removes what the job left; false when the service had to be killed or
+  // ended with an error.
+  bool tear_down() {
+    bool clean = true;
+    if (service_.running()) {
+      service_.signal(SIGTERM);  // it ends its sessions, removes rings and socket, exits 0
+      if (!service_.wait_for(kServiceStopSeconds)) {
+        say("the data service did not stop within " +
+            std::to_string(static_cast<int>(kServiceStopSeconds)) + " s of SIGTERM: killed");
+        service_.signal(SIGKILL);
+        service_.wait_for(kKillSeconds);
+        clean = false;
+      } else if (service_.wait_status() != 0) {
+        say("the data service " + describe_wait_status(service_.wait_status()) +
+            " on stopping; see " + service_log_);
+        clean = false;
+      }
+    }
+    if (kill_descendants(SIGKILL, -1) > 0) say("killed processes of the job that were still alive");
+    remove_socket_and_rings();
+    return clean;
+  }
+
+  void remove_socket_and_rings() {
+    for (const std::string& ring : leftover_rings(job_id_)) {
+      say("removing ring " + ring + " left behind");
+      ::unlink(ring.c_str());
+    }
+    struct stat status {};
+    if (!socket_path_.empty() && lstat(socket_path_.c_str(), &status) == 0 &&
+        S_ISSOCK(status.st_mode)) {
+      ::unlink(socket_path_.c_str());
+    }
+    if (!socket_directory_.empty()) {
+      ::rmdir(socket_directory_.c_str());
+      socket_directory_.clear();
+    }
+    if (!segment_directory_.empty()) {
+      std::error_code error;
+      fs::remove_all(segment_directory_, error);
+      segment_directory_.clear();
+    }
+  }
+
+  void print_report(int code) {
+    const fs::path checkpoints = fs::path(output_dir_) / "checkpoints";
+    const fs::path summary = fs::path(output_dir_) / "summary.json";
+    std::error_code error;
+    const fs::path latest = fs::read_symlink(checkpoints / "latest", error);
+    std::string verdict = code == 0              ? "finished"
+                          : code == kExitStopped ? "stopped with a checkpoint (exit 75)"
+                                                 : "failed (exit " + std::to_string(code) + ")";
+    report_ << "hds-launch: job " << job_id_ << " " << verdict << "\n"
+            << "  checkpoints: " << checkpoints.string()
+            << (error ? std::string(" (none written)")
+                      : " (latest: " + latest.filename().string() + ")")
+            << "\n";
+    if (fs::exists(summary)) report_ << "  summary:     " << summary.string() << "\n";
+    report_ << "  trainer log: " << trainer_log_path_ << "\n"
+            << "  service log: " << service_log_ << "\n";
+    if (code == kExitStopped) {
+      report_ << "  resume with: hds-launch local --config " << shell_quote(options_.config_path)
+              << " --np " << options_.ranks << " --resume auto (and the same --set options)\n";
+    }
+    report_.flush();
+  }
+
+  const LocalLaunchOptions& options_;
+  std::ostream& trainer_output_;
+  std::ostream& messages_;
+  std::ostream& report_;
+  const hds::config::Config config_;
+  const std::string config_path_;
+  const std::string output_dir_;
+  const std::string service_log_;
+  const std::string trainer_log_path_;
+  const std::string job_id_;
+  std::string socket_path_;
+  std::string socket_directory_;   // ours to remove; "" when --socket was given
+  std::string segment_directory_;  // Open MPI's shared memory; ours to remove
+  uintmax_t ready_offset_ = 0;
+  std::ofstream trainer_log_;
+  SignalPipe signals_;
+  Process service_;
+  Process mpirun_;
+  bool output_open_ = true;
+  int signals_received_ = 0;
+  int first_signal_ = 0;
+  bool hard_stopped_ = false;
+  bool service_failed_ = false;
+};
+
+}  // namespace
+
+int physical_cores() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+  std::set<std::pair<std::string, std::string>> cores;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    const fs::path topology = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology";
+    std::string package, core;
+    std::ifstream(topology / "physical_package_id") >> package;
+    std::ifstream(topology / "core_id") >> core;
+    if (package.empty() || core.empty()) return CPU_COUNT(&allowed);  // no topology: count CPUs
+    cores.emplace(package, core);
+  }
+  return std::max<int>(1, static_cast<int>(cores.size()));
+}
+
+std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
+                                        const std::string& socket_path, const std::string& job_id,
+                                        int cores, const std::string& segment_directory) {
+  std::vector<std::string> command = {options.mpirun};
+  // Open MPI refuses to run as root unless told; as a user the flag is not needed.
+  if (geteuid() == 0) command.push_back("--allow-run-as-root");
+  // mpirun gives one slot per core and refuses more ranks than slots.
+  if (options.ranks > cores) command.push_back("--oversubscribe");
+  command.insert(command.end(),
+                 {
+                     // Ranks run intra-op threads of their own: binding each to one core (Open
+                     // MPI's default for up to 2 ranks) would pile those threads onto it.
+                     "--bind-to",
+                     "none",
+                     // A rank waiting in a collective yields the core instead of spinning on it, so
+                     // a rank that still computes (or the data service) gets it.
+                     "--mca",
+                     "mpi_yield_when_idle",
+                     "1",
+                 });
+  // Not set: btl_vader_single_copy_mechanism=none. Shared-memory single copy (CMA,
+  // process_vm_readv) worked here as root and as a user; containers whose seccomp profile forbids
+  // process_vm_readv need it: export OMPI_MCA_btl_vader_single_copy_mechanism=none (mpirun reads
+  // OMPI_MCA_* from its environment).
+  if (!segment_directory.empty()) {
+    command.insert(command.end(), {"--mca", "btl_vader_backing_directory", segment_directory});
+  }
+  command.insert(command.end(), options.mpirun_arguments.begin(), options.mpirun_arguments.end());
+  command.insert(command.end(), {"-np", std::to_string(options.ranks), options.trainer, "fit",
+                                 "--config", fs::absolute(options.config_path).string()});
+  for (const std::string& assignment : options.overrides) {
+    command.insert(command.end(), {"--set", assignment});
+  }
+  command.insert(command.end(), {"--set", "data.service_socket=" + socket_path, "--set",
+                                 "data.service_job_id=" + job_id});
+  if (!options.resume.empty()) command.insert(command.end(), {"--resume", options.resume});
+  return command;
+}
+
+int run_local(const LocalLaunchOptions& options, std::ostream& trainer_output,
+              std::ostream& messages, std::ostream& report) {
+  LocalJob job(options, trainer_output, messages, report);
+  return job.run();
+}
+
+}  // namespace hds::launch

@@ -1,0 +1,170 @@
+// Shared pieces of the launcher tests: a tiny job configuration, hds-launch (and other programs)
+// run as real processes with their output in a file, and checks that a job left nothing behind.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hds/launch/process.h"
+#include "hds/launch/tools.h"
+
+namespace hds::launch::testing {
+
+namespace fs = std::filesystem;
+
+// A fresh, empty directory under the system temp dir, named for the test.
+inline std::string scratch_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("hds-launch-test-" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream file(path);
+  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+// A job that trains a model of a few thousand parameters on 8 phantom films of 256x128 with
+// 128x128 patches, batch 2 per rank: 2 steps an epoch with 2 ranks, milliseconds a step. One
+// progress line per step; a checkpoint every `checkpoint_every` epochs and at the end; no
+// validation. Written to <dir>/job.pbtxt; output under <dir>/run.
+inline std::string write_tiny_job(const std::string& dir, int epochs, int checkpoint_every = 1000) {
+  const std::string path = dir + "/job.pbtxt";
+  write_text(path, R"(
+model { widths: [4, 4, 8, 8, 8, 8, 8, 8, 8, 4, 4] blocks_per_stage: 1 }
+data {
+  source: "phantom"
+  phantom { train_count: 8 val_count: 2 test_count: 0 seed: 7 }
+  image_rows: 256
+  image_cols: 128
+  patch_rows: 128
+  patch_cols: 128
+  cache_dir: ")" + dir +
+                       R"(/cache"
+}
+train {
+  epochs: )" + std::to_string(epochs) +
+                       R"(
+  batch_size: 2
+  validate_every: 1000
+  validate_from: 1000
+  checkpoint_every: )" +
+                       std::to_string(checkpoint_every) + R"(
+  log_every_steps: 1
+  threads: 1
+  output_dir: ")" + dir +
+                       R"(/run"
+}
+)");
+  return path;
+}
+
+// Polls `condition` every 50 ms for up to `seconds`; its last value.
+template <class Condition>
+bool eventually(Condition condition, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+// A program run in the background with stdout and stderr in `log_path`.
+class Command {
+ public:
+  Command(const std::vector<std::string>& argv, std::string log_path)
+      : log_path_(std::move(log_path)) {
+    fs::remove(log_path_);
+    SpawnOptions options;
+    options.output_file = log_path_;
+    process_ = Process::spawn(argv, options);
+  }
+
+  pid_t pid() const { return process_.pid(); }
+  std::string output() const { return read_text(log_path_); }
+  void signal(int number) const { process_.signal(number); }
+
+  // Polls the output for `pattern` (a regex) for up to `seconds`; the first match or none.
+  std::optional<std::smatch> wait_for_output(const std::string& pattern, double seconds) {
+    const std::regex expression(pattern);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    do {
+      output_ = output();
+      std::smatch match;
+      if (std::regex_search(output_, match, expression)) return match;
+      if (!process_.running() || process_.poll()) {
+        output_ = output();
+        if (std::regex_search(output_, match, expression)) return match;
+        return std::nullopt;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return std::nullopt;
+  }
+
+  // Waits up to `seconds` for the exit; its exit code (128 + N when killed by signal N), or none.
+  std::optional<int> wait_exit(double seconds) {
+    if (!process_.wait_for(seconds)) return std::nullopt;
+    return exit_code_of(process_.wait_status());
+  }
+
+ private:
+  std::string log_path_;
+  std::string output_;  // keeps the smatch of wait_for_output valid
+  Process process_;
+};
+
+// The processes now alive whose command line mentions `text` (a job id), this one excepted.
+inline std::vector<std::string> processes_mentioning(const std::string& text) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (pid == getpid()) continue;
+    const std::string line = command_line(pid);
+    if (line.find(text) != std::string::npos) found.push_back(name + ": " + line);
+  }
+  return found;
+}
+
+// Expects that nothing of job `job_id` is left: no process naming it, no ring.
+inline void expect_nothing_left(const std::string& job_id) {
+  // A process killed a moment ago may linger as a zombie until its parent reaps it.
+  std::vector<std::string> processes;
+  eventually([&] { return (processes = processes_mentioning(job_id)).empty(); }, 5);
+  EXPECT_TRUE(processes.empty()) << "still running:\n" << ::testing::PrintToString(processes);
+  EXPECT_TRUE(leftover_rings(job_id).empty())
+      << "rings left: " << ::testing::PrintToString(leftover_rings(job_id));
+}
+
+// The trainer ranks under `launcher` (hds-trainer processes below it).
+inline std::vector<pid_t> trainer_ranks_of(pid_t launcher) {
+  std::vector<pid_t> ranks;
+  for (pid_t pid : descendants_of(launcher)) {
+    if (command_name(pid) == "hds-trainer") ranks.push_back(pid);
+  }
+  return ranks;
+}
+
+inline std::string launch_binary() { return HDS_LAUNCH_BINARY; }
+
+inline bool trainer_built() { return fs::exists(HDS_TRAINER_BINARY_PATH); }
+
+}  // namespace hds::launch::testing

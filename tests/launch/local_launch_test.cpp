@@ -1,0 +1,274 @@
+// `hds-launch local` end to end: a real data service, mpirun and two hds-trainer ranks on the tiny
+// job; stops, kills and failures, and what each leaves behind.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "launch_test_support.h"
+
+namespace hds::launch {
+namespace {
+
+using namespace testing;  // the helpers of launch_test_support.h
+
+// Bounds on waits, generous for a loaded 2-core machine; none is a timing assertion.
+constexpr double kJobSeconds = 180;
+constexpr double kStopSeconds = 90;
+// A progress line of the running job ("epoch 3/300 step 1/2 ...").
+const std::string kProgress = R"(epoch \d+/\d+ step \d+/\d+)";
+
+nlohmann::json read_summary(const std::string& dir) {
+  return nlohmann::json::parse(read_text(dir + "/run/summary.json"));
+}
+
+int count_checkpoints(const std::string& dir) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(dir + "/run/checkpoints")) {
+    if (entry.path().filename().string().rfind("step-", 0) == 0) ++count;
+  }
+  return count;
+}
+
+class LocalLaunch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::trainer_built())
+      GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
+    try {
+      find_system_program("mpirun", "", "HDS_MPIRUN");
+    } catch (const LaunchError& error) {
+      GTEST_SKIP() << error.what() << " (Open MPI: apt-get install openmpi-bin libopenmpi-dev)";
+    }
+  }
+
+  // hds-launch local --np 2 on the job in `dir`, with job id `job_id`.
+  Command launch(const std::string& dir, const std::string& job_id,
+                 const std::vector<std::string>& extra = {},
+                 const std::string& log = "launch.log") {
+    std::vector<std::string> argv = {testing::launch_binary(),
+                                     "local",
+                                     "--config",
+                                     dir + "/job.pbtxt",
+                                     "--np",
+                                     "2",
+                                     "--job-id",
+                                     job_id};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return Command(argv, dir + "/" + log);
+  }
+
+  // Starts the tiny job "local-<name>" of `epochs` epochs and waits until it has trained a step.
+  void start_training(const std::string& name, int epochs,
+                      const std::vector<std::string>& extra = {}, int checkpoint_every = 1000) {
+    dir_ = scratch_dir("local-" + name);
+    write_tiny_job(dir_, epochs, checkpoint_every);
+    job_ = "launch-test-" + name + "-" + std::to_string(getpid());
+    run_.emplace(launch(dir_, job_, extra));
+    ASSERT_TRUE(run_->wait_for_output(kProgress, kJobSeconds)) << run_->output();
+  }
+
+  std::string dir_;
+  std::string job_;
+  std::optional<Command> run_;
+};
+
+TEST_F(LocalLaunch, two_ranks_finish_and_leave_nothing_behind) {
+  const std::string dir = scratch_dir("local-finish");
+  write_tiny_job(dir, 2);
+  const std::string job = "launch-test-finish-" + std::to_string(getpid());
+  Command run = launch(dir, job);
+  ASSERT_EQ(run.wait_exit(kJobSeconds), 0) << run.output();
+  const std::string output = run.output();
+
+  const nlohmann::json summary = read_summary(dir);
+  EXPECT_TRUE(summary["finished"].get<bool>()) << summary.dump();
+  EXPECT_EQ(summary["global_step"].get<int>(), 4) << "2 epochs of 8 films, 2 ranks x batch 2";
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoints/latest/checkpoint.pbtxt"));
+  // Both ranks were fed by the service, and rank 0 logged the run.
+  EXPECT_NE(read_text(dir + "/run/data-service.log").find("rank 1 of 2"), std::string::npos);
+  EXPECT_NE(read_text(dir + "/run/trainer.log").find("epoch 2/2 step 2/2"), std::string::npos)
+      << read_text(dir + "/run/trainer.log");
+  // The closing report says where everything is.
+  EXPECT_NE(output.find("hds-launch: job " + job + " finished"), std::string::npos) << output;
+  EXPECT_NE(output.find("checkpoints: " + dir + "/run/checkpoints (latest: step-"),
+            std::string::npos);
+  EXPECT_NE(output.find("summary:     " + dir + "/run/summary.json"), std::string::npos);
+  EXPECT_NE(output.find("trainer log: " + dir + "/run/trainer.log"), std::string::npos);
+  EXPECT_NE(output.find("service log: " + dir + "/run/data-service.log"), std::string::npos);
+
+  std::smatch socket;
+  const std::regex ready(R"(data service ready: socket (\S+))");
+  ASSERT_TRUE(std::regex_search(output, socket, ready)) << output;
+  EXPECT_FALSE(fs::exists(socket[1].str()));
+  EXPECT_FALSE(fs::exists(fs::path(socket[1].str()).parent_path())) << "the private socket folder";
+  testing::expect_nothing_left(job);
+}
+
+TEST_F(LocalLaunch, sigterm_stops_with_one_checkpoint_and_auto_resume_finishes) {
+  ASSERT_NO_FATAL_FAILURE(start_training("sigterm", 300));
+  run_->signal(SIGTERM);
+  ASSERT_EQ(run_->wait_exit(kStopSeconds), 75) << run_->output();
+  const std::string output = run_->output();
+  EXPECT_NE(output.find("asking the trainers to stop at the next step"), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("stopped with a checkpoint (exit 75)"), std::string::npos) << output;
+  EXPECT_NE(output.find("resume with: hds-launch local"), std::string::npos) << output;
+  EXPECT_EQ(count_checkpoints(dir_), 1) << "the stop writes one checkpoint (periodic ones are off)";
+  const nlohmann::json stopped = read_summary(dir_);
+  EXPECT_FALSE(stopped["finished"].get<bool>()) << stopped.dump();
+  testing::expect_nothing_left(job_);
+
+  // The resumed run continues from that checkpoint and finishes the epoch it stopped in.
+  const int epochs = stopped["completed_epochs"].get<int>() + 1;
+  Command resumed =
+      launch(dir_, job_, {"--resume", "auto", "--set", "train.epochs=" + std::to_string(epochs)},
+             "resume.log");
+  ASSERT_EQ(resumed.wait_exit(kJobSeconds), 0) << resumed.output();
+  EXPECT_NE(resumed.output().find("resumed from " + dir_ + "/run/checkpoints/step-"),
+            std::string::npos)
+      << resumed.output();
+  const nlohmann::json finished = read_summary(dir_);
+  EXPECT_TRUE(finished["finished"].get<bool>()) << finished.dump();
+  EXPECT_EQ(finished["global_step"].get<int>(), epochs * 2);
+  EXPECT_GT(finished["global_step"].get<int>(), stopped["global_step"].get<int>());
+  testing::expect_nothing_left(job_);
+}
+
+TEST_F(LocalLaunch, second_signal_stops_hung_ranks_at_once) {
+  ASSERT_NO_FATAL_FAILURE(start_training("hard-stop", 300));
+  // Hung ranks: frozen, they cannot act on the graceful stop, so only the second signal ends
+  // them (and two signals sent at once would merge into one).
+  const std::vector<pid_t> ranks = testing::trainer_ranks_of(run_->pid());
+  ASSERT_EQ(ranks.size(), 2u) << run_->output();
+  for (pid_t rank : ranks) ::kill(rank, SIGSTOP);
+  run_->signal(SIGINT);
+  ASSERT_TRUE(run_->wait_for_output("asking the trainers to stop", kStopSeconds)) << run_->output();
+  run_->signal(SIGINT);
+  ASSERT_EQ(run_->wait_exit(kStopSeconds), 128 + SIGINT) << run_->output();
+  EXPECT_NE(run_->output().find("again: stopping the trainers at once"), std::string::npos)
+      << run_->output();
+  testing::expect_nothing_left(job_);
+}
+
+TEST_F(LocalLaunch, killed_rank_ends_the_job_and_the_last_checkpoint_stays_intact) {
+  ASSERT_NO_FATAL_FAILURE(start_training("kill-rank", 300, {}, /*checkpoint_every=*/1));
+  ASSERT_TRUE(run_->wait_for_output(R"(epoch 2/300 step)", kJobSeconds)) << run_->output();
+  ASSERT_TRUE(fs::exists(dir_ + "/run/checkpoints/latest")) << "a checkpoint after epoch 1";
+  const std::vector<pid_t> ranks = testing::trainer_ranks_of(run_->pid());
+  ASSERT_EQ(ranks.size(), 2u) << run_->output();
+  ::kill(ranks.back(), SIGKILL);
+
+  const std::optional<int> code = run_->wait_exit(kStopSeconds);
+  ASSERT_TRUE(code.has_value()) << "hds-launch still runs after a rank died:\n" << run_->output();
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(*code, 75);
+  EXPECT_NE(run_->output().find("the trainers failed: mpirun exited with status 137: a rank was "
+                                "killed by signal 9"),
+            std::string::npos)
+      << run_->output();
+  testing::expect_nothing_left(job_);
+
+  // The checkpoint `latest` names is whole: export reads it and checks every file's CRC-32.
+  const std::string latest = fs::canonical(dir_ + "/run/checkpoints/latest").string();
+  Command read_back(
+      {HDS_TRAINER_BINARY_PATH, "export", "--checkpoint", latest, "--out", dir_ + "/model.pt"},
+      dir_ + "/export.log");
+  EXPECT_EQ(read_back.wait_exit(kJobSeconds), 0) << read_back.output();
+}
+
+TEST_F(LocalLaunch, ranks_of_a_killed_mpirun_are_not_left_behind) {
+  ASSERT_NO_FATAL_FAILURE(start_training("kill-mpirun", 300));
+  pid_t mpirun = -1;
+  for (pid_t pid : descendants_of(run_->pid())) {
+    if (command_name(pid) == "mpirun") mpirun = pid;
+  }
+  ASSERT_GT(mpirun, 0) << run_->output();
+  ::kill(mpirun, SIGKILL);  // its ranks lose their parent and would train on alone
+
+  const std::optional<int> code = run_->wait_exit(kStopSeconds);
+  ASSERT_TRUE(code.has_value()) << "hds-launch still runs after mpirun died:\n" << run_->output();
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(run_->output().find("killed trainer processes that outlived mpirun"), std::string::npos)
+      << run_->output();
+  testing::expect_nothing_left(job_);
+}
+
+TEST_F(LocalLaunch, dead_data_service_ends_the_job_with_a_clear_message) {
+  ASSERT_NO_FATAL_FAILURE(
+      start_training("kill-service", 300, {"--set", "data.service_timeout_seconds=3"}));
+  pid_t service = -1;
+  for (pid_t pid : descendants_of(run_->pid())) {
+    if (command_name(pid) == "hds-data-servic") service = pid;  // comm holds 15 characters
+  }
+  ASSERT_GT(service, 0) << run_->output();
+  ::kill(service, SIGKILL);
+
+  const std::optional<int> code = run_->wait_exit(kStopSeconds);
+  ASSERT_TRUE(code.has_value()) << "hds-launch still runs after the service died:\n"
+                                << run_->output();
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(run_->output().find("the data service (pid " + std::to_string(service) +
+                                ") was killed by signal 9"),
+            std::string::npos)
+      << run_->output();
+  testing::expect_nothing_left(job_);
+}
+
+// As a user, mpirun runs without --allow-run-as-root (CI runs as root: this drops to nobody).
+TEST_F(LocalLaunch, runs_as_a_user) {
+  if (geteuid() != 0) GTEST_SKIP() << "not root: every other test already runs as a user";
+  const std::string setpriv = "/usr/bin/setpriv";  // util-linux
+  if (!fs::exists(setpriv)) GTEST_SKIP() << setpriv << " is missing";
+  const std::string dir = scratch_dir("local-user");
+  write_tiny_job(dir, 1);
+  constexpr uid_t kNobody = 65534;
+  ASSERT_EQ(::chown(dir.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chown((dir + "/job.pbtxt").c_str(), kNobody, kNobody), 0);
+  const std::vector<std::string> as_nobody = {setpriv, "--reuid=65534", "--regid=65534",
+                                              "--clear-groups"};
+  auto command = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), as_nobody.begin(), as_nobody.end());
+    return argv;
+  };
+  Command reach(command({"/usr/bin/test", "-x", testing::launch_binary()}), dir + "/reach.log");
+  if (reach.wait_exit(kStopSeconds) != 0) GTEST_SKIP() << "user nobody cannot reach the build tree";
+
+  const std::string job = "launch-test-user-" + std::to_string(getpid());
+  Command run(command({testing::launch_binary(), "local", "--config", dir + "/job.pbtxt", "--np",
+                       "2", "--job-id", job}),
+              dir + "/launch.log");
+  ASSERT_EQ(run.wait_exit(kJobSeconds), 0) << run.output();
+  EXPECT_TRUE(read_summary(dir)["finished"].get<bool>());
+  const std::string trainer_log = read_text(dir + "/run/trainer.log");
+  EXPECT_NE(trainer_log.find("mpirun"), std::string::npos) << trainer_log;
+  EXPECT_EQ(trainer_log.find("--allow-run-as-root"), std::string::npos) << trainer_log;
+  struct stat status {};
+  ASSERT_EQ(::stat((dir + "/run/checkpoints/latest/model.pt").c_str(), &status), 0);
+  EXPECT_EQ(status.st_uid, kNobody);
+  testing::expect_nothing_left(job);
+}
+
+// Needs no trainer: the service fails while loading its dataset.
+TEST(LocalLaunchStartup, service_that_cannot_start_is_reported_with_its_log) {
+  const std::string dir = scratch_dir("local-service-fails");
+  write_tiny_job(dir, 1);
+  const std::string job = "launch-test-nostart-" + std::to_string(getpid());
+  Command run(
+      {testing::launch_binary(), "local", "--config", dir + "/job.pbtxt", "--np", "2", "--job-id",
+       job, "--set", "data.source=folder", "--set", "data.root=" + dir + "/no-such-dataset",
+       "--trainer", "/bin/true", "--mpirun", "/bin/true"},
+      dir + "/launch.log");
+  ASSERT_EQ(run.wait_exit(kJobSeconds), 1) << run.output();
+  const std::string output = run.output();
+  EXPECT_NE(output.find("the data service exited with status"), std::string::npos) << output;
+  EXPECT_NE(output.find("before it was ready; its log " + dir + "/run/data-service.log ends:"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("no-such-dataset"), std::string::npos) << "the log's own words: " << output;
+  testing::expect_nothing_left(job);
+}
+
+}  // namespace
+}  // namespace hds::launch

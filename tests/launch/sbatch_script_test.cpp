@@ -1,0 +1,235 @@
+// `hds-launch sbatch`: the batch script's content, the configuration copy, and the refusal of
+// arguments that cannot make a working job.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "hds/config/config.h"
+#include "hds/launch/slurm_script.h"
+#include "launch_test_support.h"
+
+namespace hds::launch {
+namespace {
+
+using namespace testing;  // the helpers of launch_test_support.h
+
+SbatchOptions gpu_options(const std::string& dir) {
+  SbatchOptions options;
+  options.config_path = write_tiny_job(dir, 3);
+  options.overrides = {"train.device=cuda"};
+  options.nodes = 2;
+  options.gpus_per_node = 4;
+  options.partition = "gpu";
+  options.time = "1-00:00:00";
+  options.script_path = dir + "/slurm/job.sbatch";
+  options.data_service = "/opt/hds/bin/hds-data-service";
+  options.trainer = "/opt/hds/bin/hds-trainer";
+  return options;
+}
+
+TEST(SbatchScript, asks_slurm_for_the_nodes_gpus_signal_and_requeue) {
+  const std::string dir = scratch_dir("sbatch-directives");
+  const SbatchJob job = prepare_sbatch_job(gpu_options(dir));
+  const std::string& script = job.script_text;
+  for (const std::string line :
+       {"#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=4\n", "#SBATCH --gpus-per-node=4\n",
+        "#SBATCH --partition=gpu\n", "#SBATCH --time=1-00:00:00\n", "#SBATCH --signal=B:USR1@120\n",
+        "#SBATCH --requeue\n", "#SBATCH --open-mode=append\n", "#SBATCH --job-name=hds-run\n"}) {
+    EXPECT_NE(script.find(line), std::string::npos) << line << "missing from\n" << script;
+  }
+  EXPECT_NE(script.find("#SBATCH --output=" + dir + "/run/slurm-%j.out\n"), std::string::npos);
+  EXPECT_NE(script.find("#SBATCH --chdir=" + fs::current_path().string() + "\n"),
+            std::string::npos);
+  EXPECT_EQ(script.rfind("#!/bin/bash\n", 0), 0u);
+}
+
+TEST(SbatchScript, runs_one_service_per_node_and_the_trainers_under_pmix) {
+  const std::string dir = scratch_dir("sbatch-steps");
+  const SbatchJob job = prepare_sbatch_job(gpu_options(dir));
+  const std::string& script = job.script_text;
+  // Absolute programs and the configuration copy, not the original file.
+  EXPECT_NE(script.find("trainer=/opt/hds/bin/hds-trainer\n"), std::string::npos);
+  EXPECT_NE(script.find("data_service=/opt/hds/bin/hds-data-service\n"), std::string::npos);
+  EXPECT_NE(script.find("config=" + dir + "/slurm/job.config.pbtxt\n"), std::string::npos);
+  // One service per node, overlapping the trainer step, node-local socket, a job id per run.
+  EXPECT_NE(script.find("srun --overlap --mpi=none --nodes=\"$SLURM_NNODES\" "
+                        "--ntasks=\"$SLURM_NNODES\" --ntasks-per-node=1"),
+            std::string::npos);
+  EXPECT_NE(script.find("socket=\"/tmp/hds-${SLURM_JOB_ID}-${run}/data.sock\""), std::string::npos);
+  EXPECT_NE(script.find("run=${SLURM_RESTART_COUNT:-0}"), std::string::npos);
+  EXPECT_NE(script.find("job_id=\"slurm-${SLURM_JOB_ID}-${run}\""), std::string::npos);
+  // Trainers: pmix, the whole step dies with a rank, resume from the latest checkpoint.
+  EXPECT_NE(script.find("srun --mpi=pmix --kill-on-bad-exit=1"), std::string::npos);
+  EXPECT_NE(script.find("--resume auto &"), std::string::npos);
+  // Signals reach the trainer step; a checkpointed stop requeues; children are ended.
+  EXPECT_NE(script.find("trap 'request_stop USR1' USR1"), std::string::npos);
+  EXPECT_NE(script.find("kill -USR1 \"$trainer_pid\""), std::string::npos);
+  EXPECT_NE(script.find("scontrol requeue \"$SLURM_JOB_ID\""), std::string::npos);
+  EXPECT_NE(script.find("trap finish EXIT"), std::string::npos);
+}
+
+TEST(SbatchScript, writes_an_executable_script_that_bash_accepts) {
+  const std::string dir = scratch_dir("sbatch-write");
+  const SbatchJob job = prepare_sbatch_job(gpu_options(dir));
+  write_sbatch_job(job);
+  struct stat status {};
+  ASSERT_EQ(stat(job.script_path.c_str(), &status), 0);
+  EXPECT_TRUE(status.st_mode & S_IXUSR);
+  EXPECT_EQ(read_text(job.script_path), job.script_text);
+  EXPECT_TRUE(fs::is_directory(dir + "/run")) << "Slurm does not create --output's folder";
+  Command syntax({"/bin/bash", "-n", job.script_path}, dir + "/bash-n.log");
+  EXPECT_EQ(syntax.wait_exit(30), 0) << syntax.output();
+}
+
+TEST(SbatchScript, config_copy_holds_the_overrides_and_an_absolute_output_dir) {
+  const std::string dir = scratch_dir("sbatch-config");
+  SbatchOptions options = gpu_options(dir);
+  options.overrides.push_back("train.epochs=7");
+  const SbatchJob job = prepare_sbatch_job(options);
+  write_sbatch_job(job);
+  const hds::config::Config copy = hds::config::load_config(job.config_copy_path);
+  EXPECT_EQ(copy.train().epochs(), 7);
+  EXPECT_EQ(copy.train().device(), "cuda");
+  EXPECT_EQ(copy.train().output_dir(), dir + "/run");
+  // A later edit of the original does not change what a requeued run reads.
+  testing::write_text(options.config_path, "train { epochs: 999 }");
+  EXPECT_EQ(hds::config::load_config(job.config_copy_path).train().epochs(), 7);
+}
+
+TEST(SbatchScript, cpu_job_runs_the_given_ranks_without_gpus) {
+  const std::string dir = scratch_dir("sbatch-cpu");
+  SbatchOptions options = gpu_options(dir);
+  options.overrides = {};
+  options.gpus_per_node = 0;
+  options.ranks_per_node = 2;
+  options.nodes = 1;
+  options.partition = "";
+  options.time = "";
+  const std::string script = prepare_sbatch_job(options).script_text;
+  EXPECT_NE(script.find("#SBATCH --ntasks-per-node=2\n"), std::string::npos);
+  EXPECT_EQ(script.find("--gpus-per-node"), std::string::npos);
+  EXPECT_EQ(script.find("--partition"), std::string::npos);
+  EXPECT_EQ(script.find("--time"), std::string::npos);
+}
+
+// prepare_sbatch_job's UsageError for `options`, or "" when it accepted them.
+std::string refusal(const SbatchOptions& options) {
+  try {
+    prepare_sbatch_job(options);
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(SbatchArguments, refuses_what_cannot_make_a_working_job) {
+  const std::string dir = scratch_dir("sbatch-refusals");
+  struct Case {
+    std::function<void(SbatchOptions&)> change;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](SbatchOptions& o) { o.nodes = 0; }, "--nodes must be at least 1"},
+      {[](SbatchOptions& o) { o.gpus_per_node = -1; }, "--gpus-per-node must be 0 or more"},
+      {[](SbatchOptions& o) {
+         o.gpus_per_node = 0;
+         o.overrides = {};
+       },
+       "--ranks-per-node is required with --gpus-per-node 0"},
+      {[](SbatchOptions& o) { o.ranks_per_node = 8; },
+       "--ranks-per-node 8 exceeds --gpus-per-node 4"},
+      {[](SbatchOptions& o) { o.overrides = {}; }, "add --set train.device=cuda"},
+      {[](SbatchOptions& o) {
+         o.gpus_per_node = 0;
+         o.ranks_per_node = 2;
+       },
+       "train.device is \"cuda\" but --gpus-per-node is 0"},
+      {[](SbatchOptions& o) { o.time = "two hours"; }, "--time \"two hours\""},
+      {[](SbatchOptions& o) { o.time = "1:2:3:4"; }, "--time \"1:2:3:4\""},
+      {[](SbatchOptions& o) { o.partition = "gpu;rm -rf /"; }, "--partition \"gpu;rm -rf /\""},
+      {[](SbatchOptions& o) { o.job_name = "my job"; }, "--job-name \"my job\""},
+      {[](SbatchOptions& o) { o.sbatch_options = {"account=x"}; }, "--sbatch-option \"account=x\""},
+      {[](SbatchOptions& o) { o.script_path = fs::temp_directory_path().string(); },
+       "is a directory"},
+  };
+  for (const Case& c : cases) {
+    SbatchOptions options = gpu_options(dir);
+    c.change(options);
+    EXPECT_NE(refusal(options).find(c.message), std::string::npos)
+        << "expected \"" << c.message << "\", got \"" << refusal(options) << "\"";
+  }
+  EXPECT_EQ(refusal(gpu_options(dir)), "");
+  for (const std::string time :
+       {"30", "10:00", "2:00:00", "1-12", "1-12:30", "7-00:00:00", "UNLIMITED"}) {
+    SbatchOptions options = gpu_options(dir);
+    options.time = time;
+    EXPECT_EQ(refusal(options), "") << time;
+  }
+}
+
+TEST(SbatchArguments, bad_configuration_names_the_field) {
+  const std::string dir = scratch_dir("sbatch-bad-config");
+  SbatchOptions options = gpu_options(dir);
+  options.overrides.push_back("data.patch_rows=500");
+  try {
+    prepare_sbatch_job(options);
+    FAIL() << "accepted data.patch_rows=500";
+  } catch (const hds::config::ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("data.patch_rows"), std::string::npos) << error.what();
+  }
+}
+
+// The command line: missing or bad options exit 2 with a message naming them.
+TEST(LaunchCommandLine, bad_arguments_exit_2_with_a_message) {
+  const std::string dir = scratch_dir("cli-errors");
+  const std::string config = write_tiny_job(dir, 1);
+  struct Case {
+    std::vector<std::string> arguments;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{}, "subcommand"},
+      {{"sbatch", "--config", config, "--gpus-per-node", "0"}, "--nodes is required"},
+      {{"sbatch", "--config", config, "--nodes", "1", "--gpus-per-node", "0"},
+       "--ranks-per-node is required"},
+      {{"local", "--config", config}, "--np is required"},
+      {{"local", "--config", config, "--np", "0"}, "--np"},
+      {{"local", "--config", config, "--np", "2", "--job-id", "a b"}, "--job-id"},
+      {{"local", "--config", config, "--np", "2", "--trainer", dir + "/none"},
+       "not an executable file"},
+      {{"local", "--config", dir + "/missing.pbtxt", "--np", "2"}, "missing.pbtxt"},
+      {{"local", "--config", config, "--np", "2", "--set", "train.epochs=0"}, "train.epochs"},
+      {{"local", "--config", config, "--np", "2", "--resume", dir + "/none"}, "--resume"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {testing::launch_binary()};
+    argv.insert(argv.end(), c.arguments.begin(), c.arguments.end());
+    // Stand-ins, so that the checks after the program search are reached in any build.
+    if (!c.arguments.empty()) argv.insert(argv.end(), {"--data-service", "/bin/true"});
+    if (!c.arguments.empty() && c.message != "not an executable file") {
+      argv.insert(argv.end(), {"--trainer", "/bin/true"});
+    }
+    Command run(argv, dir + "/cli.log");
+    EXPECT_EQ(run.wait_exit(30), 2) << ::testing::PrintToString(c.arguments) << "\n"
+                                    << run.output();
+    EXPECT_NE(run.output().find(c.message), std::string::npos)
+        << ::testing::PrintToString(c.arguments) << " said:\n"
+        << run.output();
+  }
+}
+
+TEST(LaunchCommandLine, sbatch_prints_the_script_and_config_it_wrote) {
+  const std::string dir = scratch_dir("cli-sbatch");
+  const std::string config = write_tiny_job(dir, 1);
+  Command run({testing::launch_binary(), "sbatch", "--config", config, "--nodes", "1",
+               "--gpus-per-node", "0", "--ranks-per-node", "2", "--out", dir + "/job.sbatch",
+               "--data-service", "/bin/true", "--trainer", "/bin/true"},
+              dir + "/out.log");
+  ASSERT_EQ(run.wait_exit(30), 0) << run.output();
+  EXPECT_NE(run.output().find("script: " + dir + "/job.sbatch\n"), std::string::npos)
+      << run.output();
+  EXPECT_NE(run.output().find("config: " + dir + "/job.config.pbtxt\n"), std::string::npos);
+  EXPECT_NE(read_text(dir + "/job.sbatch").find("trainer=/bin/true\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hds::launch

@@ -1,0 +1,203 @@
+// `hds-launch sbatch --submit` on a real single-node Slurm (slurmctld + slurmd on 127.0.0.1,
+// configured as ../shared/notes/machines.md records): a 2-rank CPU job is preempted with
+// `scancel --signal=USR1 --batch`, requeues itself, resumes from its checkpoint and finishes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "launch_test_support.h"
+
+namespace hds::launch {
+namespace {
+
+using namespace testing;  // the helpers of launch_test_support.h
+
+constexpr double kSlurmSeconds = 30;  // daemons starting, stopping, a job starting
+constexpr double kJobSeconds = 240;
+
+// A cluster of one node, for the life of the object. SLURM_CONF points every client at it.
+class SlurmCluster {
+ public:
+  // Why no cluster can run here, or "".
+  static std::string unavailable_reason() {
+    if (geteuid() != 0) return "needs root (slurmd starts job steps as their user)";
+    for (const std::string program :
+         {"slurmctld", "slurmd", "sbatch", "srun", "scontrol", "scancel", "sinfo", "squeue"}) {
+      if (path_of(program).empty())
+        return program + " is not installed (apt-get install slurm-wlm)";
+    }
+    return "";
+  }
+
+  explicit SlurmCluster(const std::string& dir) : dir_(dir) {
+    fs::create_directories(dir + "/state");
+    fs::create_directories(dir + "/spool");
+    conf_ = dir + "/slurm.conf";
+    testing::write_text(conf_,
+                        "ClusterName=ci\n"
+                        "SlurmctldHost=localhost(127.0.0.1)\n"
+                        "SlurmUser=root\n"
+                        "SlurmdUser=root\n"
+                        "AuthType=auth/none\n"
+                        "CredType=cred/none\n"
+                        "AuthInfo=cred_expire=10\n"
+                        "MailProg=/bin/true\n"
+                        "MpiDefault=pmix\n"
+                        "ProctrackType=proctrack/linuxproc\n"
+                        "TaskPlugin=task/none\n"
+                        "SelectType=select/cons_tres\n"
+                        "SelectTypeParameters=CR_Core\n"
+                        "SchedulerType=sched/backfill\n"
+                        "SchedulerParameters=bf_interval=1,sched_interval=2\n"
+                        "EnforcePartLimits=ALL\n"
+                        "ReturnToService=2\n"
+                        "StateSaveLocation=" +
+                            dir +
+                            "/state\n"
+                            "SlurmdSpoolDir=" +
+                            dir +
+                            "/spool\n"
+                            "SlurmctldPidFile=" +
+                            dir +
+                            "/slurmctld.pid\n"
+                            "SlurmdPidFile=" +
+                            dir +
+                            "/slurmd.pid\n"
+                            "SlurmctldLogFile=" +
+                            dir +
+                            "/slurmctld.log\n"
+                            "SlurmdLogFile=" +
+                            dir +
+                            "/slurmd.log\n"
+                            "SlurmctldPort=6817\n"
+                            "SlurmdPort=6818\n"
+                            "JobAcctGatherType=jobacct_gather/none\n"
+                            "AccountingStorageType=accounting_storage/none\n"
+                            "JobCompType=jobcomp/none\n"
+                            "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=1024\n"
+                            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE "
+                            "State=UP\n");
+    setenv("SLURM_CONF", conf_.c_str(), 1);
+    // In the foreground (-D), as our children: stopping them can then wait on them.
+    SpawnOptions options;
+    options.output_file = dir + "/daemons.log";
+    controller_ = Process::spawn({path_of("slurmctld"), "-D", "-f", conf_}, options);
+    node_daemon_ =
+        Process::spawn({path_of("slurmd"), "-D", "-f", conf_, "-N", "localhost"}, options);
+  }
+
+  ~SlurmCluster() {
+    client({"scontrol", "shutdown"});
+    for (Process* daemon : {&node_daemon_, &controller_}) {
+      if (!daemon->wait_for(kSlurmSeconds))
+        ADD_FAILURE() << "a Slurm daemon ignored scontrol shutdown";
+    }
+    unsetenv("SLURM_CONF");
+  }
+
+  // Waits until the node is idle; false (with the daemons' log in `why`) when it never gets there.
+  bool wait_until_idle(std::string& why) {
+    std::string state;
+    if (eventually(
+            [&] {
+              return (state = client({"sinfo", "-h", "-o", "%T"})) == "idle\n";
+            },
+            kSlurmSeconds)) {
+      return true;
+    }
+    why = "sinfo says \"" + state + "\"; slurmctld.log:\n" + read_text(dir_ + "/slurmctld.log") +
+          "\nslurmd.log:\n" + read_text(dir_ + "/slurmd.log") + "\n" +
+          read_text(dir_ + "/daemons.log");
+    return false;
+  }
+
+  // Runs a Slurm client (found on PATH); its output.
+  std::string client(const std::vector<std::string>& arguments) {
+    std::vector<std::string> argv = arguments;
+    argv[0] = path_of(argv[0]);
+    Command run(argv, dir_ + "/client.log");
+    run.wait_exit(kSlurmSeconds);
+    return run.output();
+  }
+
+  std::string job_field(const std::string& job, const std::string& field) {
+    const std::string text = client({"scontrol", "show", "job", job});
+    std::smatch match;
+    if (!std::regex_search(text, match, std::regex("\\b" + field + "=(\\S+)"))) return "";
+    return match[1].str();
+  }
+
+ private:
+  static std::string path_of(const std::string& program) {
+    try {
+      return find_system_program(program, "", "");
+    } catch (const LaunchError&) {
+    }
+    for (const std::string folder : {"/usr/sbin", "/sbin"}) {  // daemons, when sbin is off PATH
+      if (::access((folder + "/" + program).c_str(), X_OK) == 0) return folder + "/" + program;
+    }
+    return "";
+  }
+
+  std::string dir_;
+  std::string conf_;
+  Process controller_;
+  Process node_daemon_;
+};
+
+TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
+  if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
+  const std::string dir = scratch_dir("slurm");
+  SlurmCluster cluster(dir + "/slurm");
+  std::string why;
+  ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
+
+  const std::string config = testing::write_tiny_job(dir, 10);
+  Command submit(
+      {testing::launch_binary(), "sbatch", "--config", config, "--nodes", "1", "--gpus-per-node",
+       "0", "--ranks-per-node", "2", "--time", "10", "--out", dir + "/job.sbatch", "--submit"},
+      dir + "/submit.log");
+  ASSERT_EQ(submit.wait_exit(kSlurmSeconds), 0) << submit.output();
+  std::smatch submitted;
+  const std::string submit_output = submit.output();
+  ASSERT_TRUE(std::regex_search(submit_output, submitted, std::regex(R"(submitted job (\d+))")))
+      << submit_output;
+  const std::string job = submitted[1].str();
+  const std::string output = dir + "/run/slurm-" + job + ".out";
+
+  // Preempt the first run once it trains: USR1 to the batch shell, as --signal=B:USR1 would.
+  const std::regex progress(R"(epoch \d+/10 step \d+/2)");
+  ASSERT_TRUE(
+      eventually([&] { return std::regex_search(read_text(output), progress); }, kJobSeconds))
+      << read_text(output);
+  cluster.client({"scancel", "--signal=USR1", "--batch", job});
+
+  ASSERT_TRUE(
+      eventually([&] { return cluster.job_field(job, "JobState") == "COMPLETED"; }, kJobSeconds))
+      << "state " << cluster.job_field(job, "JobState") << "\n"
+      << read_text(output);
+  const std::string log = read_text(output);
+  EXPECT_NE(log.find("run 0 of job " + job), std::string::npos) << log;
+  EXPECT_NE(log.find("SIGUSR1: asking the trainers to stop with a checkpoint"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("requeueing job " + job), std::string::npos) << log;
+  // The second run saw SLURM_RESTART_COUNT=1, resumed from the checkpoint and finished.
+  EXPECT_NE(log.find("run 1 of job " + job), std::string::npos) << log;
+  EXPECT_EQ(cluster.job_field(job, "Restarts"), "1");
+  EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
+  EXPECT_NE(log.find("finished; summary"), std::string::npos) << log;
+  const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
+  EXPECT_TRUE(summary["finished"].get<bool>()) << summary.dump();
+  EXPECT_EQ(summary["global_step"].get<int>(), 20);
+
+  // Nothing of either run is left: processes, rings, socket folders.
+  for (const std::string run : {"0", "1"}) {
+    testing::expect_nothing_left("slurm-" + job + "-" + run);
+    EXPECT_FALSE(fs::exists("/tmp/hds-" + job + "-" + run)) << "socket folder of run " << run;
+  }
+}
+
+}  // namespace
+}  // namespace hds::launch
