@@ -247,7 +247,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
   model->train();
   const auto run_start = Clock::now();
   int64_t steps_this_run = 0;
-  int64_t patches_this_run = 0;
+  int64_t patches_this_run = 0;  // on all ranks: the job's throughput
   for (int epoch = start_epoch; epoch <= epochs; ++epoch) {
     const auto seg_w = seg_head_weights(config, epoch);
     const auto cls_w = cls_head_weights(config, epoch);
@@ -275,7 +275,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
       optimizer.step();
       ++result.global_step;
       ++steps_this_run;
-      patches_this_run += batch.count;
+      patches_this_run += step_patches;
       result.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
       if (options.on_step) {
         StepReport report;
