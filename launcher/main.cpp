@@ -119,7 +119,8 @@ int run_sbatch_command(SbatchArguments& arguments) {
   const hds::launch::SbatchJob job = hds::launch::prepare_sbatch_job(options);
   hds::launch::write_sbatch_job(job);
   std::cout << "script: " << job.script_path << "\n"
-            << "config: " << job.config_copy_path << "\n";
+            << "config: " << job.config_copy_path << "\n"
+            << "metrics: " << job.metrics << "\n";
   if (arguments.submit) {
     const std::string sbatch = find_system_program("sbatch", arguments.sbatch, "HDS_SBATCH");
     std::cout << "submitted job " << hds::launch::submit_sbatch_job(job, sbatch) << "\n"

@@ -303,6 +303,7 @@ class Validator {
   void check_data_service();
   void check_train();
   void check_distributed();
+  void check_monitoring();
 
   const std::vector<Issue>& issues() const { return issues_; }
 
@@ -492,6 +493,17 @@ void Validator::check_distributed() {
           "distributed.backend", "NCCL needs train.device = \"cuda\"");
 }
 
+void Validator::check_monitoring() {
+  const MonitoringConfig& monitoring = config_.monitoring();
+  // Ports below 1024 need privileges; each local rank adds one to the port (checked by the
+  // trainer, which knows how many ranks share its node).
+  require(monitoring.metrics_port() == 0 ||
+              (monitoring.metrics_port() >= 1024 && monitoring.metrics_port() <= 65535),
+          "monitoring.metrics_port", "must be 0 (no metrics) or a port in 1024..65535");
+  require(!monitoring.metrics_address().empty(), "monitoring.metrics_address",
+          "must not be empty (127.0.0.1: this machine only; 0.0.0.0: every interface)");
+}
+
 // Validates `config`; throws one ConfigError listing every problem, one per line, those with a
 // line of the text first (in line order), then overrides, then defaults.
 void validate_with_origin(const Config& config, const Origin* origin) {
@@ -503,6 +515,7 @@ void validate_with_origin(const Config& config, const Origin* origin) {
   validator.check_data_service();
   validator.check_train();
   validator.check_distributed();
+  validator.check_monitoring();
   if (validator.issues().empty()) return;
 
   std::vector<Located> located;
@@ -724,6 +737,23 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 void validate(const Config& config) { validate_with_origin(config, nullptr); }
+
+int metrics_port(const MonitoringConfig& monitoring, int local_rank) {
+  return monitoring.metrics_port() == 0 ? 0 : monitoring.metrics_port() + local_rank;
+}
+
+std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int local_ranks) {
+  if (monitoring.metrics_port() == 0) return "off (monitoring.metrics_port = 0)";
+  const int first = metrics_port(monitoring, 0);
+  std::string text =
+      "http://" + monitoring.metrics_address() + ":" + std::to_string(first) + "/metrics";
+  if (local_ranks > 1) {
+    text += " (local ranks 0-" + std::to_string(local_ranks - 1) + ": ports " +
+            std::to_string(first) + "-" + std::to_string(metrics_port(monitoring, local_ranks - 1)) +
+            ")";
+  }
+  return text;
+}
 
 std::string to_text(const Config& config) {
   Config full = config;

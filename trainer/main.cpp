@@ -18,6 +18,7 @@
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/cpu_allocator.h"
 #include "hds/trainer/export.h"
+#include "hds/trainer/metrics.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/training.h"
 #include "hds/trainer/world.h"
@@ -70,6 +71,24 @@ int fit(const hds::config::Config& config, const std::string& resume, int64_t st
   options.resume_from = resume_path(config, resume);
   options.stop_at_step = stop_at_step;
   options.stop_requested = [] { return stop_signal.load(); };
+  // Every rank serves its own metrics (port + local rank) for as long as it trains.
+  std::unique_ptr<hds::trainer::TrainerMetrics> metrics;
+  if (config.monitoring().metrics_port() != 0) {
+    metrics = std::make_unique<hds::trainer::TrainerMetrics>(
+        config.monitoring(),
+        hds::trainer::RankIdentity{world.rank(), world.local_rank(), world.size()});
+    options.on_step = [&](const hds::trainer::StepReport& step) { metrics->record_step(step); };
+    options.on_validation = [&](const hds::checkpoint::ValidationResult& validation) {
+      metrics->record_validation(validation);
+    };
+    options.on_checkpoint = [&](double seconds) { metrics->record_checkpoint(seconds); };
+  }
+  if (world.is_root()) {
+    std::cout << "metrics: "
+              << hds::config::describe_metrics_endpoints(config.monitoring(), world.local_size())
+              << (metrics && world.size() > world.local_size() ? " on every node" : "")
+              << std::endl;
+  }
   const auto result = hds::trainer::fit(config, options);
   if (!world.is_root()) return result.finished ? 0 : kExitStopped;
   auto line = [](const char* what, const hds::checkpoint::ValidationResult& v) {

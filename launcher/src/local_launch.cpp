@@ -121,7 +121,8 @@ class LocalJob {
         output_dir_(absolute_output_dir(config_)),
         service_log_((fs::path(output_dir_) / "data-service.log").string()),
         trainer_log_path_((fs::path(output_dir_) / "trainer.log").string()),
-        job_id_(options.job_id.empty() ? default_job_id() : options.job_id) {
+        job_id_(options.job_id.empty() ? default_job_id() : options.job_id),
+        metrics_(hds::config::describe_metrics_endpoints(config_.monitoring(), options.ranks)) {
     if (options.ranks < 1) throw UsageError("--np must be at least 1");
     check_job_id(job_id_);
     const std::string& resume = options.resume;
@@ -256,6 +257,7 @@ class LocalJob {
     mpirun_ = Process::spawn(command, spawn);
     say("mpirun (pid " + std::to_string(mpirun_.pid()) + ") started " +
         std::to_string(options_.ranks) + " trainer rank(s); output also in " + trainer_log_path_);
+    say("metrics: " + metrics_);
   }
 
   // Copies trainer output until mpirun exits, handling signals and a lost service. Returns the
@@ -431,7 +433,8 @@ class LocalJob {
                       : " (latest: " + latest.filename().string() + ")")
             << "\n";
     if (fs::exists(summary)) report_ << "  summary:     " << summary.string() << "\n";
-    report_ << "  trainer log: " << trainer_log_path_ << "\n"
+    report_ << "  metrics:     " << metrics_ << "\n"
+            << "  trainer log: " << trainer_log_path_ << "\n"
             << "  service log: " << service_log_ << "\n";
     if (code == kExitStopped) {
       report_ << "  resume with: hds-launch local --config " << shell_quote(options_.config_path)
@@ -450,6 +453,7 @@ class LocalJob {
   const std::string service_log_;
   const std::string trainer_log_path_;
   const std::string job_id_;
+  const std::string metrics_;  // where the ranks serve their metrics
   std::string socket_path_;
   std::string socket_directory_;   // ours to remove; "" when --socket was given
   std::string segment_directory_;  // Open MPI's shared memory; ours to remove

@@ -295,6 +295,8 @@ SbatchJob prepare_sbatch_job(const SbatchOptions& options) {
                   options.job_name.empty() ? "hds-" + folder_name : options.job_name};
   require_plain("the job name", plan.job_name);
   job.script_text = script_text(plan);
+  job.metrics = hds::config::describe_metrics_endpoints(config.monitoring(), plan.ranks_per_node);
+  if (config.monitoring().metrics_port() != 0) job.metrics += " on every node";
   return job;
 }
 

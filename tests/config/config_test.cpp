@@ -396,5 +396,42 @@ TEST(DataFolds, a_rotation_outside_the_folds_names_data_fold) {
   EXPECT_NE(error_of_text("", {"data.folds=2"}).find("data.folds"), std::string::npos);
 }
 
+TEST(Monitoring, defaults_to_port_9400_on_loopback) {
+  const Config config = paper_config();
+  EXPECT_EQ(config.monitoring().metrics_port(), 9400);
+  EXPECT_EQ(config.monitoring().metrics_address(), "127.0.0.1");
+}
+
+TEST(Monitoring, port_must_be_0_or_unprivileged) {
+  for (const std::string value : {"-1", "80", "1023", "65536"}) {
+    const std::string message = error_of_text("", {"monitoring.metrics_port=" + value});
+    EXPECT_NE(message.find("monitoring.metrics_port = " + value +
+                           ": must be 0 (no metrics) or a port in 1024..65535"),
+              std::string::npos)
+        << message;
+  }
+  for (const std::string value : {"0", "1024", "65535"}) {
+    EXPECT_NO_THROW(parse_config("", "x", {"monitoring.metrics_port=" + value})) << value;
+  }
+}
+
+TEST(Monitoring, address_must_not_be_empty) {
+  const std::string message = error_of_text("monitoring { metrics_address: \"\" }");
+  EXPECT_NE(message.find("bad.pbtxt:1: monitoring.metrics_address"), std::string::npos) << message;
+}
+
+TEST(Monitoring, endpoints_are_described_per_local_rank) {
+  MonitoringConfig monitoring;
+  EXPECT_EQ(describe_metrics_endpoints(monitoring, 1), "http://127.0.0.1:9400/metrics");
+  monitoring.set_metrics_address("0.0.0.0");
+  monitoring.set_metrics_port(9500);
+  EXPECT_EQ(metrics_port(monitoring, 3), 9503);
+  EXPECT_EQ(describe_metrics_endpoints(monitoring, 4),
+            "http://0.0.0.0:9500/metrics (local ranks 0-3: ports 9500-9503)");
+  monitoring.set_metrics_port(0);
+  EXPECT_EQ(metrics_port(monitoring, 3), 0);
+  EXPECT_EQ(describe_metrics_endpoints(monitoring, 4), "off (monitoring.metrics_port = 0)");
+}
+
 }  // namespace
 }  // namespace hds::config

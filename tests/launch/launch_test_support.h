@@ -42,7 +42,7 @@ inline void write_text(const std::string& path, const std::string& text) {
 // A job that trains a model of a few thousand parameters on 8 phantom films of 256x128 with
 // 128x128 patches, batch 2 per rank: 2 steps an epoch with 2 ranks, milliseconds a step. One
 // progress line per step; a checkpoint every `checkpoint_every` epochs and at the end; no
-// validation. Written to <dir>/job.pbtxt; output under <dir>/run.
+// validation; no metrics export. Written to <dir>/job.pbtxt; output under <dir>/run.
 inline std::string write_tiny_job(const std::string& dir, int epochs, int checkpoint_every = 1000) {
   const std::string path = dir + "/job.pbtxt";
   write_text(path, R"(
@@ -70,6 +70,7 @@ train {
   output_dir: ")" + dir +
                        R"(/run"
 }
+monitoring { metrics_port: 0 }
 )");
   return path;
 }

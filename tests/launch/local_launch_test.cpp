@@ -97,6 +97,8 @@ TEST_F(LocalLaunch, two_ranks_finish_and_leave_nothing_behind) {
   EXPECT_NE(output.find("summary:     " + dir + "/run/summary.json"), std::string::npos);
   EXPECT_NE(output.find("trainer log: " + dir + "/run/trainer.log"), std::string::npos);
   EXPECT_NE(output.find("service log: " + dir + "/run/data-service.log"), std::string::npos);
+  EXPECT_NE(output.find("metrics:     off (monitoring.metrics_port = 0)"), std::string::npos)
+      << output;
 
   std::smatch socket;
   const std::regex ready(R"(data service ready: socket (\S+))");

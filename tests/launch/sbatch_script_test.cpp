@@ -42,6 +42,14 @@ TEST(SbatchScript, asks_slurm_for_the_nodes_gpus_signal_and_requeue) {
   EXPECT_EQ(script.rfind("#!/bin/bash\n", 0), 0u);
 }
 
+TEST(SbatchScript, says_where_each_node_serves_its_ranks_metrics) {
+  const std::string dir = scratch_dir("sbatch-metrics");
+  SbatchOptions options = gpu_options(dir);
+  options.overrides.push_back("monitoring.metrics_port=9500");
+  EXPECT_EQ(prepare_sbatch_job(options).metrics,
+            "http://127.0.0.1:9500/metrics (local ranks 0-3: ports 9500-9503) on every node");
+}
+
 TEST(SbatchScript, runs_one_service_per_node_and_the_trainers_under_pmix) {
   const std::string dir = scratch_dir("sbatch-steps");
   const SbatchJob job = prepare_sbatch_job(gpu_options(dir));

@@ -178,6 +178,34 @@ TEST(ShmBatchSource, reports_a_killed_service_naming_its_pid) {
   }
 }
 
+TEST(ShmBatchSource, fit_checkpoints_the_steps_done_when_the_service_dies) {
+  const auto dir = hds::test::scratch_dir("fit-service-dies");
+  const auto config = hds::test::tiny_config(dir, {"train.epochs=50"});
+  ServiceProcess service(config, dir);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+  auto remote = hds::test::tiny_config(
+      dir, {"train.epochs=50", "data.service_socket=" + service.socket(),
+            "data.service_job_id=" + service.job(), "data.service_timeout_seconds=2"});
+  std::ostringstream log;
+  FitOptions options;
+  options.log = &log;
+  // After three steps the service is killed; the batches already in the ring still train.
+  int64_t last_step = 0;
+  options.on_step = [&](const hds::trainer::StepReport& report) {
+    last_step = report.global_step;
+    if (report.global_step == 3) service.process().kill_and_reap();
+  };
+  EXPECT_THROW(fit(remote, options), hds::data::RingPeerError) << log.str();
+  ASSERT_GE(last_step, 3);
+  // The checkpoint holds every step done: resuming from it loses nothing (2 steps an epoch).
+  const auto meta =
+      hds::trainer::read_checkpoint_meta((fs::path(dir) / "checkpoints" / "latest").string());
+  EXPECT_EQ(meta.global_step(), last_step) << log.str();
+  EXPECT_EQ(meta.completed_epochs(), last_step / 2);
+  EXPECT_EQ(meta.step_in_epoch(), last_step % 2);
+  EXPECT_NE(log.str().find("data source failed"), std::string::npos) << log.str();
+}
+
 TEST(ShmBatchSource, fit_through_the_service_trains_exactly_as_in_process) {
   const auto local_dir = hds::test::scratch_dir("fit-local");
   const auto remote_dir = hds::test::scratch_dir("fit-remote");

@@ -10,7 +10,8 @@
 namespace hds::test {
 
 // A model small enough that a training step takes milliseconds on CPU, on 256x128 phantom films
-// with 128x128 patches. Dropout stays on (as in the paper).
+// with 128x128 patches. Dropout stays on (as in the paper). No metrics export (tests run side by
+// side; one that wants metrics sets monitoring.metrics_port to a free port).
 inline hds::config::Config tiny_config(const std::string& output_dir,
                                        std::vector<std::string> extra = {}) {
   std::vector<std::string> overrides = {
@@ -30,6 +31,7 @@ inline hds::config::Config tiny_config(const std::string& output_dir,
       "train.log_every_steps=1000",
       "train.threads=1",
       "train.output_dir=" + output_dir,
+      "monitoring.metrics_port=0",
   };
   overrides.insert(overrides.end(), extra.begin(), extra.end());
   return hds::config::parse_config("", "<tiny test config>", overrides);

@@ -222,6 +222,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
   }
 
   // Only rank 0 writes checkpoints; it returns "" elsewhere.
+  int64_t checkpointed_step = result.global_step;  // the step of the last checkpoint written
   auto save_checkpoint = [&](int completed_epochs, int step_in_epoch, const std::vector<double>& seg_w,
                              const std::vector<double>& cls_w, double lr) -> std::string {
     if (!world.is_root()) return "";
@@ -238,9 +239,14 @@ FitResult fit(const Config& config, const FitOptions& options) {
     *meta.mutable_best_accuracy() = result.best_accuracy;
     *meta.mutable_last_validation() = result.last_validation;
     meta.set_last_loss(result.last_loss);
+    const auto save_start = Clock::now();
     result.last_checkpoint = store.save(model, optimizer, meta);
+    if (options.on_checkpoint) {
+      options.on_checkpoint(std::chrono::duration<double>(Clock::now() - save_start).count());
+    }
     store.prune(train.keep_checkpoints());
     log << "checkpoint " << result.last_checkpoint << "\n";
+    checkpointed_step = result.global_step;
     return result.last_checkpoint;
   };
 
@@ -256,7 +262,19 @@ FitResult fit(const Config& config, const FitOptions& options) {
     const int first_step = epoch == start_epoch ? start_step : 0;
     for (int step = first_step; step < steps; ++step) {
       const auto step_start = Clock::now();
-      const auto batch = source.batch(epoch, step);
+      hds::data::PatchBatch batch;
+      try {
+        batch = source.batch(epoch, step);
+      } catch (const std::exception& e) {
+        // A data service that died (or a film that cannot be read) loses no training: rank 0
+        // checkpoints the steps done so far before the error ends the run.
+        if (world.is_root() && result.global_step > checkpointed_step) {
+          log << "data source failed: " << e.what() << "\n";
+          save_checkpoint(epoch - 1, step, seg_w, cls_w, lr);
+        }
+        throw;
+      }
+      const double data_wait = std::chrono::duration<double>(Clock::now() - step_start).count();
       LossTerms terms;
       optimizer.zero_grad();
       // This rank's gradient counts by its share of the step's patches (the last step of an
@@ -271,7 +289,9 @@ FitResult fit(const Config& config, const FitOptions& options) {
         check_finite(terms, epoch, step + 1, result.global_step + 1, result.last_checkpoint);
         terms.total.backward();
       }
+      const auto sync_start = Clock::now();
       if (sync) sync->finish_step();
+      const double sync_wait = std::chrono::duration<double>(Clock::now() - sync_start).count();
       optimizer.step();
       ++result.global_step;
       ++steps_this_run;
@@ -289,7 +309,11 @@ FitResult fit(const Config& config, const FitOptions& options) {
         report.seg = terms.seg;
         report.cls = terms.cls;
         report.learning_rate = lr;
+        report.seg_weights = seg_w;
+        report.cls_weights = cls_w;
         report.seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
+        report.data_wait_seconds = data_wait;
+        report.sync_wait_seconds = sync_wait;
         options.on_step(report);
       }
 
@@ -331,6 +355,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
       improved_dice = !result.best_dice.has_epoch() || evaluation.dice >= result.best_dice.dice();
       improved_accuracy = !result.best_accuracy.has_epoch() ||
                           evaluation.accuracy >= result.best_accuracy.accuracy();
+      if (options.on_validation) options.on_validation(result.last_validation);
       if (improved_dice) result.best_dice = result.last_validation;
       if (improved_accuracy) result.best_accuracy = result.last_validation;
       log << "validation epoch " << epoch << ": dice " << std::setprecision(4) << evaluation.dice

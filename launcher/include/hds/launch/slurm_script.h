@@ -41,6 +41,7 @@ struct SbatchJob {
   std::string output_dir;        // absolute; Slurm's output and the service logs go here too
   std::string config_text;
   std::string script_text;
+  std::string metrics;  // where each node's trainer ranks serve their metrics, for messages
 };
 
 // Seconds before the time limit at which Slurm sends USR1 to the batch shell.

@@ -39,4 +39,13 @@ void validate(const Config& config);
 // Text format of `config`, every field written (what checkpoints and exports store).
 std::string to_text(const Config& config);
 
+// The port the trainer rank of `local_rank` serves its metrics on (monitoring.metrics_port +
+// local rank), or 0 when the export is off.
+int metrics_port(const MonitoringConfig& monitoring, int local_rank);
+
+// Where the `local_ranks` trainer ranks of one node serve their metrics, for messages:
+// "http://127.0.0.1:9400/metrics", with " (local ranks 0-1: ports 9400-9401)" for several ranks,
+// or "off (monitoring.metrics_port = 0)".
+std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int local_ranks);
+
 }  // namespace hds::config

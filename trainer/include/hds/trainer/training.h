@@ -12,6 +12,7 @@
 
 #include "checkpoint.pb.h"
 #include "config.pb.h"
+#include "hds/trainer/step_report.h"
 #include "hds/trainer/world.h"
 
 namespace hds::trainer {
@@ -23,21 +24,6 @@ class NonFiniteLossError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// What one training step did, for progress reporting and metrics.
-struct StepReport {
-  int epoch = 0;  // 1-based
-  int step = 0;   // 1-based within the epoch
-  int steps_per_epoch = 0;
-  int64_t global_step = 0;
-  int patches = 0;
-  double loss = 0;           // total weighted loss
-  std::vector<int> heads;    // built heads, coarsest first
-  std::vector<double> seg;   // unweighted per-head segmentation loss (0 where off)
-  std::vector<double> cls;   // unweighted per-head MIL loss (0 where off)
-  double learning_rate = 0;
-  double seconds = 0;        // wall time of the step, data included
-};
-
 struct FitOptions {
   // A checkpoint directory (or a run's checkpoints root) to continue from; "" starts afresh.
   std::string resume_from;
@@ -45,8 +31,11 @@ struct FitOptions {
   std::function<bool()> stop_requested;
   // Stop (with a checkpoint) once this many global steps are done; <= 0 means never.
   int64_t stop_at_step = 0;
-  // Called after every step.
+  // Called after every step (on every rank).
   std::function<void(const StepReport&)> on_step;
+  // Called after each validation (rank 0) and each checkpoint written (rank 0, its seconds).
+  std::function<void(const hds::checkpoint::ValidationResult&)> on_validation;
+  std::function<void(double)> on_checkpoint;
   // Progress lines go here (on rank 0; other ranks print nothing).
   std::ostream* log = nullptr;
   // The ranks of a data-parallel run (world.h); null trains alone. Every rank calls fit with the

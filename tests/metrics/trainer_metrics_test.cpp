@@ -1,0 +1,179 @@
+// TrainerMetrics served for real: steps recorded, /metrics fetched over a TCP socket, names,
+// labels and values checked, and the text checked by `promtool check metrics` where installed.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "hds/trainer/metrics.h"
+#include "metrics_test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using hds::metrics_test::free_ports;
+using hds::metrics_test::http_get;
+using hds::metrics_test::parse_exposition;
+using hds::metrics_test::value_of;
+using hds::trainer::RankIdentity;
+using hds::trainer::TrainerMetrics;
+
+hds::config::MonitoringConfig monitoring_on(int port) {
+  hds::config::MonitoringConfig monitoring;
+  monitoring.set_metrics_port(port);
+  return monitoring;
+}
+
+// A step of a model with heads 3 and 5 (weights indexed by head 0..5).
+hds::trainer::StepReport step(int64_t global_step, double loss) {
+  hds::trainer::StepReport report;
+  report.epoch = 2;
+  report.step = 1;
+  report.steps_per_epoch = 4;
+  report.global_step = global_step;
+  report.patches = 4;
+  report.loss = loss;
+  report.heads = {3, 5};
+  report.seg = {0.5, 0.25};
+  report.cls = {0.125, 0.0625};
+  report.learning_rate = 0.01;
+  report.seg_weights = {3.5, 3.0, 2.5, 2.0, 1.5, 1.0};
+  report.cls_weights = {0, 0, 0, 0.5, 0, 0.75};
+  report.seconds = 0.5;
+  report.data_wait_seconds = 0.125;
+  report.sync_wait_seconds = 0.0625;
+  return report;
+}
+
+std::string scrape(const TrainerMetrics& metrics, int port) {
+  const auto response = http_get(port, "/metrics");
+  EXPECT_EQ(response.status, 200) << metrics.url();
+  return response.body;
+}
+
+TEST(TrainerMetrics, serves_what_the_steps_recorded_with_the_rank_labels) {
+  const int port = free_ports();
+  TrainerMetrics metrics(monitoring_on(port), RankIdentity{0, 0, 2});
+  EXPECT_EQ(metrics.url(), "http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  metrics.record_step(step(11, 2.0));
+  metrics.record_step(step(12, 1.5));
+  const std::string text = scrape(metrics, port);
+  const auto samples = parse_exposition(text);
+  const std::map<std::string, std::string> rank{{"rank", "0"}, {"local_rank", "0"}};
+  EXPECT_EQ(value_of(samples, "hds_train_steps_total", rank), 2) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_patches_total", rank), 8) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_global_step", rank), 12) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_epoch", rank), 2) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_weighted_loss", rank), 1.5) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_learning_rate", rank), 0.01) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_patches_per_second", rank), 8) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_world_size", rank), 2) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_loss", {{"head", "3"}, {"term", "seg"}}), 0.5) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_loss", {{"head", "5"}, {"term", "cls"}}), 0.0625) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_head_weight", {{"head", "5"}, {"term", "seg"}}), 1.0)
+      << text;
+  EXPECT_EQ(value_of(samples, "hds_train_head_weight", {{"head", "3"}, {"term", "cls"}}), 0.5)
+      << text;
+  // Only built heads have series.
+  EXPECT_FALSE(value_of(samples, "hds_train_loss", {{"head", "0"}}).has_value()) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_step_seconds_count", rank), 2) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_step_seconds_sum", rank), 1.0) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_step_seconds_bucket", {{"le", "0.5"}}), 2) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_step_seconds_bucket", {{"le", "0.25"}}), 0) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_data_wait_seconds_sum", rank), 0.25) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_gradient_sync_seconds_sum", rank), 0.125) << text;
+  const auto last_step = value_of(samples, "hds_train_last_step_timestamp_seconds", rank);
+  ASSERT_TRUE(last_step.has_value()) << text;
+  EXPECT_NEAR(*last_step, static_cast<double>(std::time(nullptr)), 60) << text;
+  EXPECT_GT(value_of(samples, "hds_process_resident_memory_bytes", rank).value_or(0), 1 << 20)
+      << text;
+  // Ours all carry the rank (prometheus-cpp adds exposer_* series of its own).
+  for (const auto& sample : samples) {
+    if (sample.name.rfind("hds_", 0) != 0) continue;
+    EXPECT_EQ(sample.labels.count("rank"), 1u) << sample.name << " has no rank label";
+  }
+}
+
+TEST(TrainerMetrics, rank_0_alone_reports_validation_and_checkpoints) {
+  const int port = free_ports(2);
+  TrainerMetrics root(monitoring_on(port), RankIdentity{0, 0, 2});
+  // The second rank of the node serves on the next port.
+  TrainerMetrics other(monitoring_on(port), RankIdentity{1, 1, 2});
+  EXPECT_EQ(other.url(), "http://127.0.0.1:" + std::to_string(port + 1) + "/metrics");
+  hds::checkpoint::ValidationResult validation;
+  validation.set_epoch(10);
+  validation.set_dice(0.75);
+  validation.set_accuracy(0.5);
+  validation.set_auc(0.625);
+  for (TrainerMetrics* metrics : {&root, &other}) {
+    metrics->record_validation(validation);
+    metrics->record_checkpoint(0.2);
+  }
+  const auto root_samples = parse_exposition(scrape(root, port));
+  EXPECT_EQ(value_of(root_samples, "hds_validation_epoch"), 10);
+  EXPECT_EQ(value_of(root_samples, "hds_validation_dice"), 0.75);
+  EXPECT_EQ(value_of(root_samples, "hds_validation_accuracy"), 0.5);
+  EXPECT_EQ(value_of(root_samples, "hds_validation_auc"), 0.625);
+  EXPECT_EQ(value_of(root_samples, "hds_checkpoint_seconds_count"), 1);
+  const std::string other_text = scrape(other, port + 1);
+  const auto other_samples = parse_exposition(other_text);
+  EXPECT_EQ(value_of(other_samples, "hds_train_steps_total", {{"rank", "1"}, {"local_rank", "1"}}),
+            0)
+      << other_text;
+  EXPECT_EQ(other_text.find("hds_validation"), std::string::npos) << other_text;
+  EXPECT_EQ(other_text.find("hds_checkpoint"), std::string::npos) << other_text;
+}
+
+TEST(TrainerMetrics, a_taken_port_is_an_error_naming_the_address_and_the_field) {
+  const int port = free_ports();
+  const int holder = hds::metrics_test::bind_loopback(port);
+  ASSERT_GE(holder, 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  try {
+    TrainerMetrics metrics(monitoring_on(port), RankIdentity{});
+    FAIL() << "served on a taken port";
+  } catch (const hds::trainer::MetricsError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << message;
+    EXPECT_NE(message.find("monitoring.metrics_port"), std::string::npos) << message;
+  }
+  close(holder);
+}
+
+TEST(TrainerMetrics, a_local_rank_past_the_last_port_is_an_error) {
+  try {
+    TrainerMetrics metrics(monitoring_on(65535), RankIdentity{1, 1, 2});
+    FAIL() << "served past port 65535";
+  } catch (const hds::trainer::MetricsError& error) {
+    EXPECT_NE(std::string(error.what()).find("65536"), std::string::npos) << error.what();
+  }
+}
+
+TEST(TrainerMetrics, promtool_accepts_the_exposition) {
+  const std::string promtool = hds::metrics_test::find_program("promtool");
+  if (promtool.empty()) {
+    GTEST_SKIP()
+        << "promtool not installed (Debian package prometheus; deploy/setup.sh installs it)";
+  }
+  const int port = free_ports();
+  TrainerMetrics metrics(monitoring_on(port), RankIdentity{0, 0, 1});
+  metrics.record_step(step(1, 2.0));
+  hds::checkpoint::ValidationResult validation;
+  validation.set_epoch(1);
+  metrics.record_validation(validation);
+  metrics.record_checkpoint(0.5);
+  const fs::path dir = fs::temp_directory_path() / "hds-test-promtool";
+  fs::create_directories(dir);
+  std::ofstream(dir / "metrics.txt") << scrape(metrics, port);
+  const std::string command = promtool + " check metrics < " + (dir / "metrics.txt").string() +
+                              " > " + (dir / "promtool.txt").string() + " 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream report(dir / "promtool.txt");
+  const std::string problems((std::istreambuf_iterator<char>(report)), {});
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << problems;
+  EXPECT_EQ(problems, "") << problems;
+}
+
+}  // namespace

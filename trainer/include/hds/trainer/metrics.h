@@ -1,0 +1,76 @@
+// Prometheus metrics of one trainer rank (DESIGN §6): every rank serves its own
+// http://monitoring.metrics_address:(monitoring.metrics_port + local rank)/metrics. Names follow
+// Prometheus conventions (hds_ prefix, base units, _total counters, _seconds histograms); every
+// series carries the labels rank and local_rank. No LibTorch: fit() reports through StepReport and
+// the FitOptions callbacks (training.h).
+//
+//   hds_train_steps_total                counter   steps done by this rank since it started
+//   hds_train_patches_total              counter   patches this rank trained on
+//   hds_train_global_step                gauge     the job's global step (continues on resume)
+//   hds_train_epoch                      gauge     1-based epoch of the last step
+//   hds_train_last_step_timestamp_seconds gauge    Unix time the last step ended
+//   hds_train_loss{head,term}            gauge     unweighted loss of head 0..5, term seg or cls
+//   hds_train_weighted_loss              gauge     the total weighted loss that is minimised
+//   hds_train_learning_rate              gauge
+//   hds_train_head_weight{head,term}     gauge     the epoch's head weights
+//   hds_train_patches_per_second         gauge     this rank's patches / wall time of the last step
+//   hds_train_step_seconds               histogram wall time of a step, data included
+//   hds_train_data_wait_seconds          histogram waiting for the batch
+//   hds_train_gradient_sync_seconds      histogram waiting for the gradient sync after backward
+//   hds_train_world_size                 gauge     ranks in the job
+//   hds_process_resident_memory_bytes    gauge     this process's resident memory, read per scrape
+//   rank 0 only:
+//   hds_validation_epoch, hds_validation_dice, hds_validation_accuracy, hds_validation_auc
+//   hds_checkpoint_seconds               histogram time to write a checkpoint
+//
+// Thread-safe: the HTTP server's threads read while the training thread records.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "checkpoint.pb.h"
+#include "config.pb.h"
+#include "hds/trainer/step_report.h"
+
+namespace hds::trainer {
+
+// The metrics server could not start (e.g. its port is taken). what() names the address, the
+// port and the configuration field to change.
+class MetricsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Who this rank is, for the labels.
+struct RankIdentity {
+  int rank = 0;
+  int local_rank = 0;
+  int world_size = 1;
+};
+
+class TrainerMetrics {
+ public:
+  // Starts serving at metrics_address:(metrics_port + local_rank). Throws MetricsError when the
+  // port is out of range or cannot be bound. metrics_port must not be 0 (export off: construct
+  // nothing).
+  TrainerMetrics(const hds::config::MonitoringConfig& monitoring, const RankIdentity& identity);
+  ~TrainerMetrics();
+  TrainerMetrics(const TrainerMetrics&) = delete;
+  TrainerMetrics& operator=(const TrainerMetrics&) = delete;
+
+  // "http://127.0.0.1:9400/metrics"
+  const std::string& url() const;
+
+  void record_step(const StepReport& report);
+  // Rank 0 only (ignored elsewhere).
+  void record_validation(const hds::checkpoint::ValidationResult& validation);
+  void record_checkpoint(double seconds);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace hds::trainer

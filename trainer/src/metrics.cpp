@@ -1,0 +1,234 @@
+#include "hds/trainer/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <array>
+#include <fstream>
+
+#include "hds/config/config.h"
+
+namespace hds::trainer {
+
+namespace {
+
+namespace pm = prometheus;
+
+constexpr std::array<const char*, 2> kTerms = {"seg", "cls"};
+
+// From a millisecond (a tiny model's step, an idle ring) to minutes (a stalled data service).
+const pm::Histogram::BucketBoundaries kStepBuckets = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+// A checkpoint of a small model takes milliseconds; the paper's, on a network file system, can
+// take minutes.
+const pm::Histogram::BucketBoundaries kCheckpointBuckets = {0.01, 0.05, 0.1, 0.25, 0.5, 1,  2.5,
+                                                            5,    10,   30,  60,   120, 300};
+
+// Families with the rank's labels on every series: Prometheus tells the ranks apart by them even
+// when one scrape job collects the ranks of several nodes.
+template <class Builder>
+auto& family(Builder builder, pm::Registry& registry, const pm::Labels& labels,
+             const std::string& name, const std::string& help) {
+  return builder.Name(name).Help(help).Labels(labels).Register(registry);
+}
+
+// Resident memory of this process, read from /proc/self/statm at every scrape, so it stays
+// current while the training thread is busy (validation, a checkpoint).
+class ResidentMemory : public pm::Collectable {
+ public:
+  explicit ResidentMemory(pm::Labels labels) : labels_(std::move(labels)) {}
+
+  std::vector<pm::MetricFamily> Collect() const override {
+    long size_pages = 0, resident_pages = 0;
+    std::ifstream statm("/proc/self/statm");
+    if (!(statm >> size_pages >> resident_pages)) return {};
+    pm::ClientMetric metric;
+    for (const auto& [name, value] : labels_) metric.label.push_back({name, value});
+    metric.gauge.value =
+        static_cast<double>(resident_pages) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    pm::MetricFamily memory;
+    memory.name = "hds_process_resident_memory_bytes";
+    memory.help = "Resident memory of this trainer process (/proc/self/statm)";
+    memory.type = pm::MetricType::Gauge;
+    memory.metric.push_back(std::move(metric));
+    return {std::move(memory)};
+  }
+
+ private:
+  pm::Labels labels_;
+};
+
+}  // namespace
+
+struct TrainerMetrics::State {
+  explicit State(const RankIdentity& identity)
+      : is_root(identity.rank == 0),
+        labels{{"rank", std::to_string(identity.rank)},
+               {"local_rank", std::to_string(identity.local_rank)}},
+        registry(std::make_shared<pm::Registry>()),
+        resident_memory(std::make_shared<ResidentMemory>(labels)) {}
+
+  bool is_root;
+  pm::Labels labels;
+  std::string url;
+  std::shared_ptr<pm::Registry> registry;
+  std::shared_ptr<ResidentMemory> resident_memory;
+  // Started last and destroyed first: no scrape sees a half-built or destroyed registry.
+  std::unique_ptr<pm::Exposer> exposer;
+
+  pm::Counter* steps = nullptr;
+  pm::Counter* patches = nullptr;
+  pm::Gauge* global_step = nullptr;
+  pm::Gauge* epoch = nullptr;
+  pm::Gauge* last_step_time = nullptr;
+  pm::Gauge* weighted_loss = nullptr;
+  pm::Gauge* learning_rate = nullptr;
+  pm::Gauge* patches_per_second = nullptr;
+  pm::Histogram* step_seconds = nullptr;
+  pm::Histogram* data_wait_seconds = nullptr;
+  pm::Histogram* sync_seconds = nullptr;
+  pm::Family<pm::Gauge>* loss = nullptr;         // {head, term}
+  pm::Family<pm::Gauge>* head_weight = nullptr;  // {head, term}
+
+  pm::Gauge* validation_epoch = nullptr;  // rank 0 only, like the rest of this block
+  pm::Gauge* validation_dice = nullptr;
+  pm::Gauge* validation_accuracy = nullptr;
+  pm::Gauge* validation_auc = nullptr;
+  pm::Histogram* checkpoint_seconds = nullptr;
+};
+
+TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
+                               const RankIdentity& identity)
+    : state_(std::make_unique<State>(identity)) {
+  State& s = *state_;
+  const int port = hds::config::metrics_port(monitoring, identity.local_rank);
+  const std::string where = monitoring.metrics_address() + ":" + std::to_string(port);
+  if (monitoring.metrics_port() <= 0) {
+    throw MetricsError("metrics: monitoring.metrics_port is " +
+                       std::to_string(monitoring.metrics_port()) + ": no port to serve on");
+  }
+  if (port > 65535) {
+    throw MetricsError("metrics: local rank " + std::to_string(identity.local_rank) +
+                       " would serve on port " + std::to_string(port) +
+                       ", above 65535: lower monitoring.metrics_port (" +
+                       std::to_string(monitoring.metrics_port()) + " + local rank)");
+  }
+
+  pm::Registry& registry = *s.registry;
+  const pm::Labels& labels = s.labels;
+  auto counter = [&](const std::string& name, const std::string& help) -> pm::Counter* {
+    return &family(pm::BuildCounter(), registry, labels, name, help).Add({});
+  };
+  auto gauges = [&](const std::string& name, const std::string& help) -> pm::Family<pm::Gauge>* {
+    return &family(pm::BuildGauge(), registry, labels, name, help);
+  };
+  auto gauge = [&](const std::string& name, const std::string& help) -> pm::Gauge* {
+    return &gauges(name, help)->Add({});
+  };
+  auto histogram = [&](const std::string& name, const std::string& help,
+                       const pm::Histogram::BucketBoundaries& buckets) -> pm::Histogram* {
+    return &family(pm::BuildHistogram(), registry, labels, name, help).Add({}, buckets);
+  };
+  s.steps = counter("hds_train_steps_total", "Training steps this rank has done since it started");
+  s.patches =
+      counter("hds_train_patches_total", "Patches this rank has trained on since it started");
+  s.global_step =
+      gauge("hds_train_global_step", "Global step of the job (all epochs, continued on resume)");
+  s.epoch = gauge("hds_train_epoch", "1-based epoch of the last training step");
+  s.last_step_time = gauge("hds_train_last_step_timestamp_seconds",
+                           "Unix time at which this rank's last training step ended");
+  s.weighted_loss =
+      gauge("hds_train_weighted_loss", "Total weighted loss of the last step (the one minimised)");
+  s.loss = gauges("hds_train_loss",
+                  "Unweighted loss of one head in the last step: term seg (cross-entropy) or cls "
+                  "(MIL); 0 where the loss variant turns the term off");
+  s.head_weight = gauges("hds_train_head_weight", "Weight of one head's loss term in this epoch");
+  s.learning_rate = gauge("hds_train_learning_rate", "Learning rate of this epoch");
+  s.patches_per_second =
+      gauge("hds_train_patches_per_second", "This rank's patches per second over its last step");
+  s.step_seconds =
+      histogram("hds_train_step_seconds", "Wall time of a training step, waiting for data included",
+                kStepBuckets);
+  s.data_wait_seconds =
+      histogram("hds_train_data_wait_seconds",
+                "Time a step waited for its batch (sampler or data service ring)", kStepBuckets);
+  s.sync_seconds =
+      histogram("hds_train_gradient_sync_seconds",
+                "Time a step waited for the gradient sync after backward", kStepBuckets);
+  gauge("hds_train_world_size", "Ranks of the data-parallel job")->Set(identity.world_size);
+  if (s.is_root) {
+    s.validation_epoch = gauge("hds_validation_epoch", "Epoch of the last validation");
+    s.validation_dice = gauge("hds_validation_dice", "Mean Dice of the last validation");
+    s.validation_accuracy =
+        gauge("hds_validation_accuracy", "Whole-image accuracy of the last validation");
+    s.validation_auc = gauge("hds_validation_auc", "Whole-image ROC AUC of the last validation");
+    s.checkpoint_seconds =
+        histogram("hds_checkpoint_seconds", "Time to write a checkpoint", kCheckpointBuckets);
+  }
+
+  s.url = "http://" + where + "/metrics";
+  try {
+    s.exposer = std::make_unique<pm::Exposer>(where);
+  } catch (const std::exception& error) {
+    throw MetricsError("metrics: cannot serve on " + where + " (" + error.what() +
+                       "): the port is probably taken by another program or job; choose another "
+                       "with monitoring.metrics_port (local rank r uses metrics_port + r) or 0 to "
+                       "turn metrics off");
+  }
+  s.exposer->RegisterCollectable(s.registry);
+  s.exposer->RegisterCollectable(s.resident_memory);
+}
+
+TrainerMetrics::~TrainerMetrics() = default;
+
+const std::string& TrainerMetrics::url() const { return state_->url; }
+
+void TrainerMetrics::record_step(const StepReport& report) {
+  State& s = *state_;
+  s.steps->Increment();
+  s.patches->Increment(report.patches);
+  s.global_step->Set(static_cast<double>(report.global_step));
+  s.epoch->Set(report.epoch);
+  s.last_step_time->SetToCurrentTime();
+  s.learning_rate->Set(report.learning_rate);
+  s.step_seconds->Observe(report.seconds);
+  s.data_wait_seconds->Observe(report.data_wait_seconds);
+  s.sync_seconds->Observe(report.sync_wait_seconds);
+  if (report.seconds > 0) s.patches_per_second->Set(report.patches / report.seconds);
+  // A rank that got no patches in the last step of an epoch has no losses to report.
+  if (report.heads.empty()) return;
+  s.weighted_loss->Set(report.loss);
+  const std::array<const std::vector<double>*, 2> losses = {&report.seg, &report.cls};
+  const std::array<const std::vector<double>*, 2> weights = {&report.seg_weights,
+                                                             &report.cls_weights};
+  for (size_t i = 0; i < report.heads.size(); ++i) {
+    const int head = report.heads[i];
+    for (size_t term = 0; term < kTerms.size(); ++term) {
+      const pm::Labels labels{{"head", std::to_string(head)}, {"term", kTerms[term]}};
+      if (i < losses[term]->size()) s.loss->Add(labels).Set((*losses[term])[i]);
+      if (head >= 0 && static_cast<size_t>(head) < weights[term]->size()) {
+        s.head_weight->Add(labels).Set((*weights[term])[head]);
+      }
+    }
+  }
+}
+
+void TrainerMetrics::record_validation(const hds::checkpoint::ValidationResult& validation) {
+  State& s = *state_;
+  if (!s.is_root) return;
+  s.validation_epoch->Set(validation.epoch());
+  s.validation_dice->Set(validation.dice());
+  s.validation_accuracy->Set(validation.accuracy());
+  s.validation_auc->Set(validation.auc());
+}
+
+void TrainerMetrics::record_checkpoint(double seconds) {
+  State& s = *state_;
+  if (s.is_root) s.checkpoint_seconds->Observe(seconds);
+}
+
+}  // namespace hds::trainer
