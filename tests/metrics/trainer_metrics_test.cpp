@@ -44,6 +44,7 @@ hds::trainer::StepReport step(int64_t global_step, double loss) {
   report.seconds = 0.5;
   report.data_wait_seconds = 0.125;
   report.sync_wait_seconds = 0.0625;
+  report.gradient_norm = 2.5 * loss;
   return report;
 }
 
@@ -68,6 +69,7 @@ TEST(TrainerMetrics, serves_what_the_steps_recorded_with_the_rank_labels) {
   EXPECT_EQ(value_of(samples, "hds_train_epoch", rank), 2) << text;
   EXPECT_EQ(value_of(samples, "hds_train_weighted_loss", rank), 1.5) << text;
   EXPECT_EQ(value_of(samples, "hds_train_learning_rate", rank), 0.01) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_gradient_norm", rank), 2.5 * 1.5) << text;
   EXPECT_EQ(value_of(samples, "hds_train_patches_per_second", rank), 8) << text;
   EXPECT_EQ(value_of(samples, "hds_train_world_size", rank), 2) << text;
   EXPECT_EQ(value_of(samples, "hds_train_loss", {{"head", "3"}, {"term", "seg"}}), 0.5) << text;

@@ -1,11 +1,13 @@
 // The training loop on phantom data: it learns, resumes bit-identically, and stops on NaN.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <sstream>
 
 #include "hds/trainer/checkpoint.h"
+#include "hds/trainer/schedule.h"
 #include "hds/trainer/training.h"
 #include "test_support.h"
 
@@ -44,6 +46,29 @@ TEST(Fit, a_few_dozen_steps_on_phantoms_lower_the_full_resolution_loss) {
   EXPECT_TRUE(fs::exists(fs::path(dir) / "checkpoints" / "best-dice"));
   EXPECT_TRUE(fs::exists(fs::path(dir) / "checkpoints" / "best-accuracy"));
   EXPECT_TRUE(fs::exists(fs::path(dir) / "summary.json"));
+}
+
+TEST(Fit, reports_the_norm_of_the_gradient_it_applied) {
+  const auto dir = hds::test::scratch_dir("fit-gradient-norm");
+  // Plain SGD: one step moves the weights by exactly -lr * gradient.
+  const auto config = hds::test::tiny_config(
+      dir, {"optimizer.momentum=0", "optimizer.weight_decay=0", "train.epochs=1"});
+  torch::manual_seed(config.train().seed());  // fit's initialisation
+  HdsNet initial(config.model());
+  double reported = -1;
+  FitOptions options;
+  options.stop_at_step = 1;
+  options.on_step = [&](const StepReport& r) { reported = r.gradient_norm; };
+  quiet_fit(config, options);
+  HdsNet stepped(config.model());
+  load_checkpoint((fs::path(dir) / "checkpoints").string(), stepped, nullptr);
+  double moved = 0;
+  const auto before = initial->parameters();
+  const auto after = stepped->parameters();
+  for (size_t i = 0; i < before.size(); ++i) moved += (after[i] - before[i]).pow(2).sum().item<double>();
+  const double lr = learning_rate(config.optimizer(), 1);
+  ASSERT_GT(reported, 0);
+  EXPECT_NEAR(std::sqrt(moved) / lr, reported, 1e-3 * reported);
 }
 
 TEST(Fit, stop_and_resume_gives_bit_identical_parameters) {

@@ -87,6 +87,7 @@ struct TrainerMetrics::State {
   pm::Gauge* last_step_time = nullptr;
   pm::Gauge* weighted_loss = nullptr;
   pm::Gauge* learning_rate = nullptr;
+  pm::Gauge* gradient_norm = nullptr;
   pm::Gauge* patches_per_second = nullptr;
   pm::Histogram* step_seconds = nullptr;
   pm::Histogram* data_wait_seconds = nullptr;
@@ -148,6 +149,8 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
                   "(MIL); 0 where the loss variant turns the term off");
   s.head_weight = gauges("hds_train_head_weight", "Weight of one head's loss term in this epoch");
   s.learning_rate = gauge("hds_train_learning_rate", "Learning rate of this epoch");
+  s.gradient_norm = gauge("hds_train_gradient_norm",
+                          "L2 norm of the gradient applied in the last step (averaged over ranks)");
   s.patches_per_second =
       gauge("hds_train_patches_per_second", "This rank's patches per second over its last step");
   s.step_seconds =
@@ -195,6 +198,7 @@ void TrainerMetrics::record_step(const StepReport& report) {
   s.epoch->Set(report.epoch);
   s.last_step_time->SetToCurrentTime();
   s.learning_rate->Set(report.learning_rate);
+  s.gradient_norm->Set(report.gradient_norm);
   s.step_seconds->Observe(report.seconds);
   s.data_wait_seconds->Observe(report.data_wait_seconds);
   s.sync_seconds->Observe(report.sync_wait_seconds);

@@ -72,6 +72,15 @@ StepTensors to_tensors(const hds::data::PatchBatch& batch, const torch::Device& 
   return t;
 }
 
+double l2_norm_of_gradients(const torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  double sum_of_squares = 0;
+  for (const auto& parameter : model.parameters()) {
+    if (parameter.grad().defined()) sum_of_squares += parameter.grad().pow(2).sum().item<double>();
+  }
+  return std::sqrt(sum_of_squares);
+}
+
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto total = static_cast<int64_t>(seconds + 0.5);
@@ -292,6 +301,8 @@ FitResult fit(const Config& config, const FitOptions& options) {
       const auto sync_start = Clock::now();
       if (sync) sync->finish_step();
       const double sync_wait = std::chrono::duration<double>(Clock::now() - sync_start).count();
+      // Only for reporting: one pass over the gradients and a device sync.
+      const double gradient_norm = options.on_step ? l2_norm_of_gradients(*model) : 0;
       optimizer.step();
       ++result.global_step;
       ++steps_this_run;
@@ -314,6 +325,7 @@ FitResult fit(const Config& config, const FitOptions& options) {
         report.seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
         report.data_wait_seconds = data_wait;
         report.sync_wait_seconds = sync_wait;
+        report.gradient_norm = gradient_norm;
         options.on_step(report);
       }
 

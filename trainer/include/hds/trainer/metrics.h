@@ -12,6 +12,7 @@
 //   hds_train_loss{head,term}            gauge     unweighted loss of head 0..5, term seg or cls
 //   hds_train_weighted_loss              gauge     the total weighted loss that is minimised
 //   hds_train_learning_rate              gauge
+//   hds_train_gradient_norm              gauge     L2 norm of the gradient applied in the last step
 //   hds_train_head_weight{head,term}     gauge     the epoch's head weights
 //   hds_train_patches_per_second         gauge     this rank's patches / wall time of the last step
 //   hds_train_step_seconds               histogram wall time of a step, data included

@@ -24,6 +24,7 @@ struct StepReport {
   double seconds = 0;            // wall time of the step, data included
   double data_wait_seconds = 0;  // waiting for the batch (sampling, or the data service's ring)
   double sync_wait_seconds = 0;  // waiting for the gradient sync after backward (0 alone)
+  double gradient_norm = 0;      // L2 norm of the gradient the optimizer applied (all ranks')
 };
 
 }  // namespace hds::trainer
