@@ -72,13 +72,14 @@ StepTensors to_tensors(const hds::data::PatchBatch& batch, const torch::Device& 
   return t;
 }
 
+// One device-to-host copy for the whole model, not one per parameter (each is a GPU sync).
 double l2_norm_of_gradients(const torch::nn::Module& model) {
   torch::NoGradGuard no_grad;
-  double sum_of_squares = 0;
+  std::vector<torch::Tensor> squares;
   for (const auto& parameter : model.parameters()) {
-    if (parameter.grad().defined()) sum_of_squares += parameter.grad().pow(2).sum().item<double>();
+    if (parameter.grad().defined()) squares.push_back(parameter.grad().pow(2).sum());
   }
-  return std::sqrt(sum_of_squares);
+  return squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
 }
 
 std::string format_duration(double seconds) {
