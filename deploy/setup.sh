@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
+  clang-format                         # the tree's style (.clang-format), checked by the tests
   libtorch-dev                         # the model, autograd, SGD (CPU LibTorch 1.13)
   libprotobuf-dev protobuf-compiler    # configuration schema and text format, checkpoint metadata
   libcli11-dev                         # command lines

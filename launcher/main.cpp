@@ -1,41 +1,24 @@
-// hds-launch: local | sbatch. Thin: parses the command line and calls the hds_launch library.
-// Exit codes: those of the trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss,
-// 75 stopped with a checkpoint), 1 when the launch itself fails, 2 for a bad command line or
-// configuration, 128 + N when a second signal N stopped the job at once.
+// hds-launch: local | sbatch. Parses the command line and calls one function of
+// hds/launch/commands.h per subcommand. Exit codes (hds/common/exit_codes.h): those of the
+// trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss, 75 stopped with a
+// checkpoint), 1 when the launch itself fails, 2 for a bad command line or configuration,
+// 128 + N when a second signal N stopped the job at once.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "hds/config/config.h"
-#include "hds/launch/local_launch.h"
+#include "hds/common/command_line.h"
+#include "hds/common/exit_codes.h"
+#include "hds/launch/commands.h"
 #include "hds/launch/process.h"
-#include "hds/launch/slurm_script.h"
-#include "hds/launch/tools.h"
 
 namespace {
-
-using hds::launch::find_project_program;
-using hds::launch::find_system_program;
-
-struct LocalArguments {
-  hds::launch::LocalLaunchOptions options;
-  bool dry_run = false;
-};
-
-struct SbatchArguments {
-  hds::launch::SbatchOptions options;
-  bool submit = false;
-  std::string sbatch;
-};
 
 // A subcommand with the options both share: the configuration and the programs they run.
 template <class Options>
 CLI::App* add_job_command(CLI::App& app, const std::string& name, const std::string& description,
                           Options& options) {
   CLI::App* command = app.add_subcommand(name, description);
-  command->add_option("--config", options.config_path, "Job configuration (text format)")
-      ->required();
-  command->add_option("--set", options.overrides,
-                      "Override a field for the service and the trainers: --set train.epochs=5");
+  hds::common::add_config_options(*command, options.config_path, options.overrides);
   command->add_option(
       "--data-service", options.data_service,
       "hds-data-service to run (default: $HDS_DATA_SERVICE, else beside hds-launch)");
@@ -44,7 +27,7 @@ CLI::App* add_job_command(CLI::App& app, const std::string& name, const std::str
   return command;
 }
 
-void add_local_command(CLI::App& app, LocalArguments& arguments) {
+CLI::App* add_local_command(CLI::App& app, hds::launch::LocalCommand& arguments) {
   hds::launch::LocalLaunchOptions& options = arguments.options;
   CLI::App* local = add_job_command(
       app, "local", "Run a job on this machine: the data service and N trainer ranks under mpirun",
@@ -65,9 +48,10 @@ void add_local_command(CLI::App& app, LocalArguments& arguments) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   local->add_flag("--dry-run", arguments.dry_run, "Print the mpirun command line and exit");
+  return local;
 }
 
-void add_sbatch_command(CLI::App& app, SbatchArguments& arguments) {
+CLI::App* add_sbatch_command(CLI::App& app, hds::launch::SbatchCommand& arguments) {
   hds::launch::SbatchOptions& options = arguments.options;
   CLI::App* sbatch = add_job_command(
       app, "sbatch", "Write a Slurm batch script for the job (and submit it with --submit)",
@@ -93,69 +77,34 @@ void add_sbatch_command(CLI::App& app, SbatchArguments& arguments) {
   sbatch->add_flag("--submit", arguments.submit, "Submit the script with sbatch");
   sbatch->add_option("--sbatch", arguments.sbatch,
                      "sbatch to use (default: $HDS_SBATCH, else PATH)");
-}
-
-int run_local_command(LocalArguments& arguments) {
-  hds::launch::LocalLaunchOptions& options = arguments.options;
-  options.data_service = find_project_program("hds-data-service", "data_service",
-                                              options.data_service, "HDS_DATA_SERVICE");
-  options.trainer = find_project_program("hds-trainer", "trainer", options.trainer, "HDS_TRAINER");
-  options.mpirun = find_system_program("mpirun", options.mpirun, "HDS_MPIRUN");
-  if (arguments.dry_run) {
-    const auto command =
-        hds::launch::mpirun_command(options, "SOCKET", "JOB_ID", hds::launch::physical_cores(), "");
-    for (const std::string& word : command) std::cout << hds::launch::shell_quote(word) << " ";
-    std::cout << std::endl;
-    return 0;
-  }
-  return hds::launch::run_local(options, std::cout, std::cerr, std::cout);
-}
-
-int run_sbatch_command(SbatchArguments& arguments) {
-  hds::launch::SbatchOptions& options = arguments.options;
-  options.data_service = find_project_program("hds-data-service", "data_service",
-                                              options.data_service, "HDS_DATA_SERVICE");
-  options.trainer = find_project_program("hds-trainer", "trainer", options.trainer, "HDS_TRAINER");
-  const hds::launch::SbatchJob job = hds::launch::prepare_sbatch_job(options);
-  hds::launch::write_sbatch_job(job);
-  std::cout << "script: " << job.script_path << "\n"
-            << "config: " << job.config_copy_path << "\n"
-            << "metrics: " << job.metrics << "\n";
-  if (arguments.submit) {
-    const std::string sbatch = find_system_program("sbatch", arguments.sbatch, "HDS_SBATCH");
-    std::cout << "submitted job " << hds::launch::submit_sbatch_job(job, sbatch) << "\n"
-              << "output: " << job.output_dir << "/slurm-<job>.out\n";
-  }
-  return 0;
+  return sbatch;
 }
 
 }  // namespace
 
+// UsageError exits 2 with its message alone; any other failure of the launch exits 1.
+hds::common::Failure classify(const std::exception& error) {
+  if (dynamic_cast<const hds::launch::UsageError*>(&error) != nullptr) {
+    return {hds::launch::kExitUsage, ""};
+  }
+  hds::common::Failure failure = hds::common::classify_failure(error);
+  if (failure.exit_code == hds::common::kExitError)
+    failure.exit_code = hds::launch::kExitLaunchFailed;
+  return failure;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"hds-launch: run HDS training jobs on this machine (mpirun) or on Slurm"};
-  LocalArguments local;
-  add_local_command(app, local);
-  SbatchArguments sbatch;
-  add_sbatch_command(app, sbatch);
-  try {
-    app.parse(argc, argv);
-    if (app.get_subcommands().empty()) throw CLI::RequiredError("a subcommand (local, sbatch)");
-  } catch (const CLI::ParseError& error) {
-    const int code = app.exit(error);
-    return code == 0 ? 0 : hds::launch::kExitUsage;
-  }
-  try {
-    if (app.got_subcommand("local")) return run_local_command(local);
-    if (app.got_subcommand("sbatch")) return run_sbatch_command(sbatch);
-  } catch (const hds::config::ConfigError& error) {
-    std::cerr << "hds-launch: configuration error: " << error.what() << "\n";
-    return hds::launch::kExitUsage;
-  } catch (const hds::launch::UsageError& error) {
-    std::cerr << "hds-launch: " << error.what() << "\n";
-    return hds::launch::kExitUsage;
-  } catch (const std::exception& error) {
-    std::cerr << "hds-launch: error: " << error.what() << "\n";
-    return hds::launch::kExitLaunchFailed;
-  }
-  return hds::launch::kExitUsage;
+  hds::launch::LocalCommand local;
+  CLI::App* local_command = add_local_command(app, local);
+  hds::launch::SbatchCommand sbatch;
+  CLI::App* sbatch_command = add_sbatch_command(app, sbatch);
+  hds::common::MainOptions options;
+  options.program = "hds-launch";
+  options.classify = classify;
+  return hds::common::run_main(app, argc, argv, options, [&] {
+    if (*local_command) return hds::launch::run_local_command(local, std::cout, std::cerr);
+    if (*sbatch_command) hds::launch::run_sbatch_command(sbatch, std::cout);
+    return hds::common::kExitFinished;
+  });
 }

@@ -1,225 +1,110 @@
-// hds-trainer: describe | fit | export | bench. Thin: parses the command line and calls the
-// hds_trainer library. Exit codes: 0 done, 1 error, 2 bad command line or configuration,
-// 3 non-finite loss, 75 stopped on request (SIGTERM/SIGUSR1) with a checkpoint written.
+// hds-trainer: describe | fit | export | bench. Parses the command line and calls one function of
+// hds/trainer/commands.h per subcommand. Exit codes: hds/common/exit_codes.h (0 done, 1 error,
+// 2 bad command line or configuration, 3 non-finite loss, 75 stopped with a checkpoint).
 // Started by mpirun or `srun --mpi=pmix`, `fit` and `bench` are one rank of a data-parallel job
 // (world.h); an error on any rank then ends every rank with that rank's exit code.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
-#include <atomic>
-#include <csignal>
-#include <filesystem>
-#include <memory>
 #include <iostream>
+#include <memory>
 
+#include "hds/common/command_line.h"
+#include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
-#include "hds/data/dataset.h"
-#include "hds/trainer/bench.h"
-#include "hds/trainer/checkpoint.h"
+#include "hds/trainer/commands.h"
 #include "hds/trainer/cpu_allocator.h"
-#include "hds/trainer/export.h"
-#include "hds/trainer/metrics.h"
-#include "hds/trainer/model.h"
 #include "hds/trainer/training.h"
-#include "hds/trainer/world.h"
 
 namespace {
 
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNonFiniteLoss = 3;
-constexpr int kExitStopped = 75;
+using hds::common::add_config_options;
 
-std::atomic<bool> stop_signal{false};
-extern "C" void request_stop(int) { stop_signal = true; }
-
-hds::config::Config load(const std::string& path, const std::vector<std::string>& overrides) {
-  return path.empty() ? hds::config::parse_config("", "<paper defaults>", overrides)
-                      : hds::config::load_config(path, overrides);
+CLI::App* add_fit(CLI::App& app, std::string& config_path, std::vector<std::string>& overrides,
+                  hds::trainer::FitCommand& fit) {
+  CLI::App* command = app.add_subcommand("fit", "train");
+  add_config_options(*command, config_path, overrides);
+  command->add_option("--resume", fit.resume,
+                      "checkpoint directory, run checkpoints root, or auto (the run's latest "
+                      "checkpoint when there is one)");
+  command->add_option("--stop-at-step", fit.stop_at_step,
+                      "write a checkpoint and stop after this global step");
+  return command;
 }
 
-int describe(const hds::config::Config& config) {
-  hds::trainer::HdsNet model(config.model());
-  std::cout << hds::trainer::describe_modules(*model);
-  const auto [train_rows, train_cols] = hds::trainer::HdsNetImpl::cls_map_size(
-      config.data().patch_rows(), config.data().patch_cols());
-  const auto [test_rows, test_cols] = hds::trainer::HdsNetImpl::cls_map_size(
-      config.data().image_rows(), config.data().image_cols());
-  std::cout << "parameters: " << hds::trainer::count_parameters(*model) << "\n"
-            << "trunk_conv3x3: "
-            << hds::trainer::count_convs(*model->named_children()["trunk"], 3) << "\n"
-            << "conv3x3: " << hds::trainer::count_convs(*model, 3) << "\n"
-            << "cls_map_train: " << train_rows << "x" << train_cols << "\n"
-            << "cls_map_test: " << test_rows << "x" << test_cols << "\n";
-  return 0;
+CLI::App* add_export(CLI::App& app, hds::trainer::ExportCommand& export_command) {
+  CLI::App* command = app.add_subcommand("export", "write the weights for Python's torch.load");
+  CLI::Option* checkpoint =
+      command->add_option("--checkpoint", export_command.checkpoint, "checkpoint directory");
+  command->add_flag("--init", export_command.init, "a freshly initialised model of --config")
+      ->excludes(checkpoint);
+  add_config_options(*command, export_command.config_path, export_command.overrides, false);
+  command->add_option("--out", export_command.out, "output file")->required();
+  command->add_option("--layout", export_command.layout, "native or reference")
+      ->check(CLI::IsMember({"native", "reference"}));
+  command->add_flag("--probe", export_command.probe,
+                    "add a probe input and the heads' logits for it");
+  return command;
 }
 
-// "auto": the run's latest checkpoint when there is one (a requeued job), else a fresh start.
-std::string resume_path(const hds::config::Config& config, const std::string& resume) {
-  if (resume != "auto") return resume;
-  const std::filesystem::path latest =
-      std::filesystem::path(config.train().output_dir()) / "checkpoints" / "latest";
-  return std::filesystem::exists(latest) ? latest.string() : "";
+CLI::App* add_bench(CLI::App& app, std::string& config_path, std::vector<std::string>& overrides,
+                    hds::trainer::BenchOptions& bench) {
+  CLI::App* command = app.add_subcommand("bench", "time a full training step");
+  add_config_options(*command, config_path, overrides, false);
+  command->add_option("--batch", bench.batch, "patches per step");
+  command->add_option("--height", bench.height, "patch rows (multiple of 128)");
+  command->add_option("--width", bench.width, "patch cols (multiple of 128)");
+  command->add_option("--steps", bench.steps, "timed steps");
+  command->add_option("--warmup", bench.warmup, "untimed steps first");
+  command->add_option("--threads", bench.threads, "intra-op threads (0: LibTorch's choice)");
+  command->add_flag("--sync", bench.sync,
+                    "also time the gradient sync over the MPI ranks (run under mpirun)");
+  command->add_option("--device", bench.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  return command;
 }
 
-int fit(const hds::config::Config& config, const std::string& resume, int64_t stop_at_step,
-        const hds::trainer::World& world) {
-  std::signal(SIGTERM, request_stop);
-  std::signal(SIGUSR1, request_stop);
-  hds::trainer::FitOptions options;
-  options.world = &world;
-  options.resume_from = resume_path(config, resume);
-  options.stop_at_step = stop_at_step;
-  options.stop_requested = [] { return stop_signal.load(); };
-  // Every rank serves its own metrics (port + local rank) for as long as it trains.
-  std::unique_ptr<hds::trainer::TrainerMetrics> metrics;
-  if (config.monitoring().metrics_port() != 0) {
-    metrics = std::make_unique<hds::trainer::TrainerMetrics>(
-        config.monitoring(),
-        hds::trainer::RankIdentity{world.rank(), world.local_rank(), world.size()});
-    options.on_step = [&](const hds::trainer::StepReport& step) { metrics->record_step(step); };
-    options.on_validation = [&](const hds::checkpoint::ValidationResult& validation) {
-      metrics->record_validation(validation);
-    };
-    options.on_checkpoint = [&](double seconds) { metrics->record_checkpoint(seconds); };
+// NonFiniteLossError exits 3; the rest as every program does.
+hds::common::Failure classify(const std::exception& error) {
+  if (dynamic_cast<const hds::trainer::NonFiniteLossError*>(&error) != nullptr) {
+    return {hds::common::kExitNonFiniteLoss, "training stopped: "};
   }
-  if (world.is_root()) {
-    std::cout << "metrics: "
-              << hds::config::describe_metrics_endpoints(config.monitoring(), world.local_size())
-              << (metrics && world.size() > world.local_size() ? " on every node" : "")
-              << std::endl;
-  }
-  const auto result = hds::trainer::fit(config, options);
-  if (!world.is_root()) return result.finished ? 0 : kExitStopped;
-  auto line = [](const char* what, const hds::checkpoint::ValidationResult& v) {
-    std::cout << what << ": epoch " << v.epoch() << " dice " << v.dice() << " accuracy "
-              << v.accuracy() << " auc " << v.auc() << "\n";
-  };
-  std::cout << "summary: " << result.completed_epochs << " epochs, " << result.global_step
-            << " steps, last loss " << result.last_loss << "\n";
-  if (result.last_validation.has_epoch()) {
-    line("last validation", result.last_validation);
-    line("best dice", result.best_dice);
-    line("best accuracy", result.best_accuracy);
-  }
-  std::cout << "checkpoint: " << result.last_checkpoint << "\n";
-  return result.finished ? 0 : kExitStopped;
+  return hds::common::classify_failure(error);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"hds-trainer: train, evaluate and export the HDS U-ResNet"};
-  app.require_subcommand(1);
   std::string config_path;
   std::vector<std::string> overrides;
-  auto add_config_options = [&](CLI::App* cmd, bool required) {
-    auto* option = cmd->add_option("--config", config_path, "configuration (.pbtxt)");
-    if (required) option->required();
-    cmd->add_option("--set", overrides, "override a field, e.g. train.epochs=5 (repeatable)");
-  };
-
-  auto* describe_cmd = app.add_subcommand("describe", "print the model summary and its counts");
-  add_config_options(describe_cmd, false);
-
-  auto* fit_cmd = app.add_subcommand("fit", "train");
-  add_config_options(fit_cmd, true);
-  std::string resume;
-  int64_t stop_at_step = 0;
-  fit_cmd->add_option("--resume", resume,
-                      "checkpoint directory, run checkpoints root, or auto (the run's latest "
-                      "checkpoint when there is one)");
-  fit_cmd->add_option("--stop-at-step", stop_at_step,
-                      "write a checkpoint and stop after this global step");
-
-  auto* export_cmd = app.add_subcommand("export", "write the weights for Python's torch.load");
-  std::string checkpoint, out, layout_name = "native";
-  bool init = false, probe = false;
-  auto* checkpoint_opt = export_cmd->add_option("--checkpoint", checkpoint, "checkpoint directory");
-  auto* init_opt = export_cmd->add_flag("--init", init, "a freshly initialised model of --config");
-  checkpoint_opt->excludes(init_opt);
-  export_cmd->add_option("--config", config_path, "configuration for --init (.pbtxt)");
-  export_cmd->add_option("--set", overrides, "override a field (with --init)");
-  export_cmd->add_option("--out", out, "output file")->required();
-  export_cmd->add_option("--layout", layout_name, "native or reference")
-      ->check(CLI::IsMember({"native", "reference"}));
-  export_cmd->add_flag("--probe", probe, "add a probe input and the heads' logits for it");
-
-  auto* bench_cmd = app.add_subcommand("bench", "time a full training step");
-  add_config_options(bench_cmd, false);
+  CLI::App* describe = app.add_subcommand("describe", "print the model summary and its counts");
+  add_config_options(*describe, config_path, overrides, false);
+  hds::trainer::FitCommand fit;
+  CLI::App* fit_command = add_fit(app, config_path, overrides, fit);
+  hds::trainer::ExportCommand export_options;
+  CLI::App* export_command = add_export(app, export_options);
   hds::trainer::BenchOptions bench;
-  bench_cmd->add_option("--batch", bench.batch, "patches per step");
-  bench_cmd->add_option("--height", bench.height, "patch rows (multiple of 128)");
-  bench_cmd->add_option("--width", bench.width, "patch cols (multiple of 128)");
-  bench_cmd->add_option("--steps", bench.steps, "timed steps");
-  bench_cmd->add_option("--warmup", bench.warmup, "untimed steps first");
-  bench_cmd->add_option("--threads", bench.threads, "intra-op threads (0: LibTorch's choice)");
-  bench_cmd->add_flag("--sync", bench.sync,
-                     "also time the gradient sync over the MPI ranks (run under mpirun)");
-  bench_cmd->add_option("--device", bench.device, "cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  CLI::App* bench_command = add_bench(app, config_path, overrides, bench);
 
   // Before any tensor exists: every step reuses its activations' memory instead of faulting it in.
   hds::trainer::install_caching_cpu_allocator();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : kExitUsage;
-  }
-
   std::unique_ptr<hds::trainer::World> world;
-  std::string where;  // "rank r/n: " in a distributed run's error messages
+  const auto distributed = [&] { return world && world->size() > 1; };
+  hds::common::MainOptions options;
+  options.classify = classify;
+  options.context = [&] { return distributed() ? world->describe() + ": " : std::string(); };
   // After an error in a job of several ranks, the others may wait in a collective for ever:
   // end them all with this rank's code instead of finalising MPI.
-  auto finish = [&](int code) {
-    if (code != 0 && code != kExitStopped && world && world->size() > 1) world->abort(code);
-    return code;
+  options.on_failure = [&](int code) {
+    if (distributed()) world->abort(code);
   };
-  try {
-    if (*describe_cmd) return describe(load(config_path, overrides));
-    if (*fit_cmd || *bench_cmd) {
-      world = hds::trainer::World::from_environment();
-      if (world->size() > 1) where = world->describe() + ": ";
-    }
-    if (*fit_cmd) return finish(fit(load(config_path, overrides), resume, stop_at_step, *world));
-    if (*bench_cmd) {
-      const auto result =
-          hds::trainer::bench_training_step(load(config_path, overrides), bench, *world);
-      if (world->is_root()) std::cout << hds::trainer::to_json(bench, result).dump() << std::endl;
-      return 0;
-    }
-    if (*export_cmd) {
-      if (checkpoint.empty() && !init) {
-        std::cerr << "export: give --checkpoint DIR or --init --config FILE\n";
-        return kExitUsage;
-      }
-      hds::config::Config config;
-      if (init) {
-        config = load(config_path, overrides);
-        torch::manual_seed(config.train().seed());
-      } else {
-        const auto meta = hds::trainer::read_checkpoint_meta(checkpoint);
-        config = hds::config::parse_config(meta.config_text(), checkpoint + " (saved config)");
-      }
-      hds::trainer::HdsNet model(config.model());
-      if (!init) hds::trainer::load_checkpoint(checkpoint, model, nullptr);
-      const auto layout = layout_name == "reference" ? hds::trainer::ExportLayout::kReference
-                                                     : hds::trainer::ExportLayout::kNative;
-      hds::trainer::export_model(model, config, out, layout, probe);
-      std::cout << "wrote " << out << " (" << layout_name << " layout"
-                << (probe ? ", with probe" : "") << ")\n";
-      return 0;
-    }
-  } catch (const hds::config::ConfigError& e) {
-    std::cerr << where << "configuration error: " << e.what() << "\n";
-    return finish(kExitUsage);
-  } catch (const hds::trainer::NonFiniteLossError& e) {
-    std::cerr << where << "training stopped: " << e.what() << "\n";
-    return finish(kExitNonFiniteLoss);
-  } catch (const std::exception& e) {
-    std::cerr << where << "error: " << e.what() << "\n";
-    return finish(kExitError);
-  }
-  return kExitUsage;
+  return hds::common::run_main(app, argc, argv, options, [&] {
+    const auto config = [&] { return hds::config::load_config_or_paper(config_path, overrides); };
+    if (*describe) hds::trainer::run_describe_command(config(), std::cout);
+    if (*export_command) hds::trainer::run_export_command(export_options, std::cout);
+    if (!*fit_command && !*bench_command) return hds::common::kExitFinished;
+    world = hds::trainer::World::from_environment();
+    if (*bench_command) hds::trainer::run_bench_command(config(), bench, *world, std::cout);
+    return *fit_command ? hds::trainer::run_fit_command(config(), fit, *world, std::cout)
+                        : hds::common::kExitFinished;
+  });
 }

@@ -15,12 +15,18 @@
 #include <utility>
 #include <vector>
 
-#include "hds/data/shm_ring.h"
+#include "hds/transport/shm_ring.h"
 
 namespace hds::data {
 
 using hds::control::Reply;
 using hds::control::Request;
+using hds::transport::ControlChannel;
+using hds::transport::ControlError;
+using hds::transport::HeartbeatThread;
+using hds::transport::ring_name;
+using hds::transport::RingProducer;
+using hds::transport::RingShape;
 
 // One trainer rank's connection: its Hello, its ring and the workers filling the ring. The
 // session thread owns everything; workers only touch the ring and the publish order.

@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iostream>
-#include <optional>
-
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
+#include <optional>
 
 #include "hds/data/film_cache.h"
 #include "hds/data/film_reader.h"
@@ -47,7 +46,8 @@ std::string default_cache_dir() {
 std::string preprocessing_signature(const hds::config::DataConfig& config) {
   return "hds-film v1 source=" + config.source() +
          " mias_other=" + std::to_string(config.mias_other_abnormalities()) +
-         " rows=" + std::to_string(config.image_rows()) + " cols=" + std::to_string(config.image_cols()) +
+         " rows=" + std::to_string(config.image_rows()) +
+         " cols=" + std::to_string(config.image_cols()) +
          " blank=" + std::to_string(config.blank_threshold());
 }
 
@@ -60,7 +60,7 @@ std::optional<CacheKey> film_key(const FilmReader& reader, const std::string& id
   std::vector<std::string> contents = {signature, id};
   for (const std::string& file : files) {
     contents.push_back(std::filesystem::path(file).filename().string());
-    contents.push_back(std::filesystem::exists(file) ? detail::read_whole_file(file) : "<absent>");
+    contents.push_back(std::filesystem::exists(file) ? detail::read_data_file(file) : "<absent>");
   }
   return make_cache_key(std::vector<std::string_view>(contents.begin(), contents.end()));
 }
@@ -163,8 +163,8 @@ void split_by_folds(std::vector<Film> films, const hds::config::DataConfig& conf
   if (std::filesystem::exists(path)) {
     assignment = read_split_file(path);
     if (assignment.folds != config.folds())
-      throw DataError(path + ": holds " + std::to_string(assignment.folds) + " folds but data.folds = " +
-                      std::to_string(config.folds()));
+      throw DataError(path + ": holds " + std::to_string(assignment.folds) +
+                      " folds but data.folds = " + std::to_string(config.folds()));
     for (const FilmKey& key : keys) {
       if (assignment.film_fold.count(key.film) == 0)
         throw DataError(path + ": film " + key.film + " has no fold (the split file belongs to " +
@@ -180,9 +180,15 @@ void split_by_folds(std::vector<Film> films, const hds::config::DataConfig& conf
     const int fold = assignment.film_fold.at(film.id);
     dataset.film_fold[film.id] = fold;
     switch (fold_role(fold, config.fold(), config.folds())) {
-      case SplitRole::kTrain: dataset.train.push_back(std::move(film)); break;
-      case SplitRole::kValidation: dataset.val.push_back(std::move(film)); break;
-      case SplitRole::kTest: dataset.test.push_back(std::move(film)); break;
+      case SplitRole::kTrain:
+        dataset.train.push_back(std::move(film));
+        break;
+      case SplitRole::kValidation:
+        dataset.val.push_back(std::move(film));
+        break;
+      case SplitRole::kTest:
+        dataset.test.push_back(std::move(film));
+        break;
     }
   }
   dataset.folds = config.folds();
@@ -206,7 +212,8 @@ Dataset load_dataset(const hds::config::DataConfig& config) {
   for (const std::string& warning : films.report.warnings) warn(dataset.report, warning);
 
   std::optional<FilmCache> cache;
-  const std::string cache_dir = config.cache_dir().empty() ? default_cache_dir() : config.cache_dir();
+  const std::string cache_dir =
+      config.cache_dir().empty() ? default_cache_dir() : config.cache_dir();
   if (config.use_cache()) {
     cache.emplace(cache_dir);
     dataset.cache_dir = cache_dir;

@@ -104,7 +104,9 @@ FilmCache::FilmCache(std::string dir) : dir_(std::move(dir)) {
   std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, ec);
 }
 
-std::string FilmCache::path_of(const CacheKey& key) const { return dir_ + "/" + key.hex() + ".film"; }
+std::string FilmCache::path_of(const CacheKey& key) const {
+  return dir_ + "/" + key.hex() + ".film";
+}
 
 std::optional<Film> FilmCache::load(const CacheKey& key, const std::string& id) const {
   const std::string path = path_of(key);
@@ -113,14 +115,12 @@ std::optional<Film> FilmCache::load(const CacheKey& key, const std::string& id) 
     const MappedFile file(path);
     EntryHeader header{};
     if (file.size() >= sizeof header) std::memcpy(&header, file.data(), sizeof header);
-    const bool usable = file.size() >= sizeof header &&
-                        std::memcmp(header.magic, kMagic, sizeof kMagic) == 0 &&
-                        header.version == kVersion && header.rows > 0 && header.cols > 0 &&
-                        header.patient_bytes < 4096 && header.key_high == key.high &&
-                        header.key_low == key.low &&
-                        file.size() == sizeof header + payload_bytes(header) &&
-                        crc32_of(file.data() + sizeof header, file.size() - sizeof header) ==
-                            header.payload_crc32;
+    const bool usable =
+        file.size() >= sizeof header && std::memcmp(header.magic, kMagic, sizeof kMagic) == 0 &&
+        header.version == kVersion && header.rows > 0 && header.cols > 0 &&
+        header.patient_bytes < 4096 && header.key_high == key.high && header.key_low == key.low &&
+        file.size() == sizeof header + payload_bytes(header) &&
+        crc32_of(file.data() + sizeof header, file.size() - sizeof header) == header.payload_crc32;
     if (usable) {
       film.emplace();
       const char* payload = file.data() + sizeof header;
@@ -133,7 +133,8 @@ std::optional<Film> FilmCache::load(const CacheKey& key, const std::string& id) 
       payload += header.patient_bytes;
       film->image.resize(pixels);
       std::memcpy(film->image.data(), payload, pixels * sizeof(float));
-      film->mask.assign(payload + pixels * sizeof(float), payload + pixels * sizeof(float) + pixels);
+      film->mask.assign(payload + pixels * sizeof(float),
+                        payload + pixels * sizeof(float) + pixels);
     } else if (file.size() > 0) {
       std::error_code ignored;
       std::filesystem::remove(path, ignored);  // damaged: rebuilt by the caller
@@ -164,7 +165,8 @@ void FilmCache::store(const CacheKey& key, const Film& film) const {
 
   // A unique temporary name per writer; rename makes the entry appear whole or not at all.
   static std::atomic<uint64_t> writes{0};
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
+  const std::string temp =
+      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) throw DataError(temp + ": cannot create cache entry: " + std::strerror(errno));
   auto write_all = [fd](const void* data, size_t bytes) {
@@ -178,10 +180,9 @@ void FilmCache::store(const CacheKey& key, const Film& film) const {
     }
     return true;
   };
-  const bool written = write_all(&header, sizeof header) &&
-                       write_all(film.patient.data(), film.patient.size()) &&
-                       write_all(film.image.data(), pixels * sizeof(float)) &&
-                       write_all(film.mask.data(), pixels);
+  const bool written =
+      write_all(&header, sizeof header) && write_all(film.patient.data(), film.patient.size()) &&
+      write_all(film.image.data(), pixels * sizeof(float)) && write_all(film.mask.data(), pixels);
   const std::string why = written ? "" : std::strerror(errno);
   ::close(fd);
   if (!written || std::rename(temp.c_str(), path.c_str()) != 0) {

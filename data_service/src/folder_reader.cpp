@@ -3,8 +3,8 @@
 //   <root>/label/<id>.png    mask of the same size; any non-zero value is a mass (0/1 or 0/255)
 //   <root>/split/{train,val,test}.txt   one id per line; train.txt is required, the others not
 // An optional <root>/meanstd.txt (8-bit scale) is not read: the statistics come from the
-// training split or the configuration (DESIGN §4). A film's patient is its id; its mass count is
-// the number of separate regions of its mask.
+// training split or the configuration (docs/design.md §4). A film's patient is its id; its mass
+// count is the number of separate regions of its mask.
 #include <filesystem>
 #include <fstream>
 #include <map>

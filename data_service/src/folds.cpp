@@ -25,11 +25,14 @@ void shuffle(std::vector<std::string>& items, uint64_t seed, uint64_t stratum) {
 }  // namespace
 
 FoldAssignment assign_folds(const std::vector<FilmKey>& films, int folds, uint64_t seed) {
-  if (folds < 3) throw DataError("folds: need at least 3 folds (train, validation, test), got " + std::to_string(folds));
+  if (folds < 3)
+    throw DataError("folds: need at least 3 folds (train, validation, test), got " +
+                    std::to_string(folds));
   std::map<std::string, bool> patient_has_mass;
   std::set<std::string> seen_films;
   for (const auto& film : films) {
-    if (!seen_films.insert(film.film).second) throw DataError("folds: film " + film.film + " listed twice");
+    if (!seen_films.insert(film.film).second)
+      throw DataError("folds: film " + film.film + " listed twice");
     patient_has_mass[film.patient] = patient_has_mass[film.patient] || film.has_mass;
   }
   if (static_cast<int>(patient_has_mass.size()) < folds) {
@@ -60,8 +63,9 @@ FoldAssignment assign_folds(const std::vector<FilmKey>& films, int folds, uint64
 
 SplitRole fold_role(int fold, int rotation, int folds) {
   if (folds < 3 || fold < 0 || fold >= folds || rotation < 0 || rotation >= folds) {
-    throw DataError("folds: fold " + std::to_string(fold) + " / rotation " + std::to_string(rotation) +
-                    " out of range for " + std::to_string(folds) + " folds");
+    throw DataError("folds: fold " + std::to_string(fold) + " / rotation " +
+                    std::to_string(rotation) + " out of range for " + std::to_string(folds) +
+                    " folds");
   }
   if (fold == rotation) return SplitRole::kTest;
   if (fold == (rotation + 1) % folds) return SplitRole::kValidation;
@@ -114,9 +118,11 @@ FoldAssignment read_split_file(const std::string& path) {
       throw error(number, "expected \"film patient fold\"");
     }
     if (fold < 0 || fold >= assignment.folds) {
-      throw error(number, "fold " + std::to_string(fold) + " outside 0.." + std::to_string(assignment.folds - 1));
+      throw error(number, "fold " + std::to_string(fold) + " outside 0.." +
+                              std::to_string(assignment.folds - 1));
     }
-    if (!assignment.film_fold.emplace(film, fold).second) throw error(number, "film " + film + " listed twice");
+    if (!assignment.film_fold.emplace(film, fold).second)
+      throw error(number, "film " + film + " listed twice");
     const auto [known, inserted] = patient_fold.emplace(patient, fold);
     if (!inserted && known->second != fold) {
       throw error(number, "patient " + patient + " is in folds " + std::to_string(known->second) +

@@ -93,7 +93,7 @@ class InbreastReader final : public FilmReader {
     film.mask.assign(film.image.pixels.size(), 0);
     const fs::path xml = root_ / "AllXML" / (id + ".xml");
     if (!fs::exists(xml)) return film;  // no ROI file: no mass
-    for (const OsirixRoi& roi : parse_osirix_rois(read_whole_file(xml.string()), xml.string())) {
+    for (const OsirixRoi& roi : parse_osirix_rois(read_data_file(xml.string()), xml.string())) {
       if (!is_inbreast_mass(roi)) continue;
       draw_mass(roi, film, xml.string(), dicom_path);
       ++film.mass_count;

@@ -64,7 +64,8 @@ std::string describe_dataset(const Dataset& dataset, const hds::config::DataConf
     out << "folds: " << dataset.folds << " (rotation " << dataset.fold << ": test fold "
         << dataset.fold << ", validation fold " << (dataset.fold + 1) % dataset.folds << ")\n"
         << "split_file: " << dataset.split_file << "\n";
-    for (const auto& [fold, tally] : per_fold) out << "fold " << fold << ": " << tally.text() << "\n";
+    for (const auto& [fold, tally] : per_fold)
+      out << "fold " << fold << ": " << tally.text() << "\n";
   }
   return out.str();
 }

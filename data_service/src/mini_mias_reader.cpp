@@ -38,7 +38,7 @@ class MiniMiasReader final : public FilmReader {
   MiniMiasReader(const fs::path& root, DataConfig::MiasOtherAbnormalities other_abnormalities)
       : root_(root), info_path_((root / "Info.txt").string()) {
     std::map<std::string, std::vector<MiasAnnotation>> rows_of_film;  // ordered by film id
-    for (MiasAnnotation& row : parse_mias_info(read_whole_file(info_path_), info_path_))
+    for (MiasAnnotation& row : parse_mias_info(read_data_file(info_path_), info_path_))
       rows_of_film[row.film_id].push_back(std::move(row));
     if (rows_of_film.empty())
       throw DataError(info_path_ + ": lists no films (no row starts with an id mdbNNN)");

@@ -153,7 +153,7 @@ GreyImage decode_pgm(const std::string& bytes, const std::string& name) {
 }
 
 GreyImage read_pgm(const std::string& path) {
-  return decode_pgm(detail::read_whole_file(path), path);
+  return decode_pgm(detail::read_data_file(path), path);
 }
 
 }  // namespace hds::data

@@ -1,11 +1,12 @@
-// Whole-file reading for the text and binary formats parsed in memory (PGM, Info.txt, plist).
+// hds::common::read_whole_file for the dataset readers: the same bytes, its failure as a
+// DataError (what the readers' bad-sample policy catches), with the same message.
 #pragma once
 
 #include <string>
 
 namespace hds::data::detail {
 
-// The bytes of the file at `path`. Throws DataError naming the file and the system's reason.
-std::string read_whole_file(const std::string& path);
+// Throws DataError "<path>: <problem>".
+std::string read_data_file(const std::string& path);
 
 }  // namespace hds::data::detail

@@ -10,12 +10,19 @@
 #include <cstring>
 #include <vector>
 
-#include "hds/data/shm_ring.h"
+#include "hds/transport/shm_ring.h"
 
 namespace hds::data {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using hds::transport::HeartbeatThread;
+using hds::transport::PatchBatch;
+using hds::transport::RingBatch;
+using hds::transport::RingConsumer;
+using hds::transport::RingError;
+using hds::transport::RingProducer;
+using hds::transport::RingShape;
 
 constexpr int kWarmupBatches = 16;
 
@@ -125,7 +132,8 @@ RingBenchResult run_ring_benchmark(const RingBenchOptions& options) {
   shape.patch_rows = options.rows;
   shape.patch_cols = options.cols;
   shape.batch_capacity = options.patches;
-  RingProducer producer("/hds-bench-" + std::to_string(getpid()) + "-r0", shape, 10.0);
+  RingProducer producer(hds::transport::ring_name("bench-" + std::to_string(getpid()), 0), shape,
+                        10.0);
   int result_pipe[2];
   if (pipe(result_pipe) != 0) throw RingError("bench: pipe failed");
   const pid_t child = fork();

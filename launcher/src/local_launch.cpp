@@ -20,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
 #include "hds/launch/process.h"
 #include "hds/launch/tools.h"
@@ -49,59 +50,6 @@ std::string now_text() {
   std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
   return text;
 }
-
-// SIGINT, SIGTERM and SIGHUP while alive: their handlers write the signal's number to a
-// self-pipe, read by the launcher's poll loop. SIGPIPE is ignored (a closed terminal must not
-// kill the launcher before it has cleaned up). The previous dispositions come back afterwards.
-int signal_pipe_write_fd = -1;
-extern "C" void note_signal(int number) {
-  const unsigned char byte = static_cast<unsigned char>(number);
-  const int saved_errno = errno;
-  [[maybe_unused]] const ssize_t written = ::write(signal_pipe_write_fd, &byte, 1);
-  errno = saved_errno;
-}
-
-class SignalPipe {
- public:
-  SignalPipe() {
-    if (pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
-      throw LaunchError(std::string("pipe: ") + std::strerror(errno));
-    }
-    signal_pipe_write_fd = fds_[1];
-    struct sigaction action {};
-    action.sa_handler = note_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &action, &previous_[i]);
-    struct sigaction ignore {};
-    ignore.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &ignore, &previous_pipe_);
-  }
-  ~SignalPipe() {
-    for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &previous_[i], nullptr);
-    sigaction(SIGPIPE, &previous_pipe_, nullptr);
-    signal_pipe_write_fd = -1;
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-  }
-  SignalPipe(const SignalPipe&) = delete;
-  SignalPipe& operator=(const SignalPipe&) = delete;
-
-  int fd() const { return fds_[0]; }
-  // The signals received since the last call, in order.
-  std::vector<int> take() {
-    std::vector<int> numbers;
-    unsigned char byte;
-    while (::read(fds_[0], &byte, 1) == 1) numbers.push_back(byte);
-    return numbers;
-  }
-
- private:
-  static constexpr std::array<int, 3> kCaught = {SIGINT, SIGTERM, SIGHUP};
-  int fds_[2] = {-1, -1};
-  std::array<struct sigaction, 3> previous_{};
-  struct sigaction previous_pipe_ {};
-};
 
 // Ended the launch before the trainers finished: a signal while the service was starting.
 struct StoppedBySignal {
@@ -155,7 +103,7 @@ class LocalJob {
       code = supervise();
     } catch (const StoppedBySignal& stop) {
       say("stopped by signal " + std::to_string(stop.number) + " before the trainers started");
-      code = 128 + stop.number;
+      code = hds::common::kExitSignalBase + stop.number;
     } catch (const LaunchError& failure) {
       say(failure.what());
       code = kExitLaunchFailed;
@@ -314,14 +262,15 @@ class LocalJob {
     }
     const int status = mpirun_.wait_status();
     const int trainers_code = exit_code_of(status);
-    if (hard_stopped_ && signals_received_ > 1) return 128 + first_signal_;
+    if (hard_stopped_ && signals_received_ > 1) return hds::common::kExitSignalBase + first_signal_;
     if (trainers_code == kExitStopped) return kExitStopped;
     if (trainers_code != 0) {
       // mpirun exits 128 + N when it saw a rank die of signal N.
-      const std::string rank_death = WIFEXITED(status) && trainers_code > 128
+      const int rank_signal = trainers_code - hds::common::kExitSignalBase;
+      const std::string rank_death = WIFEXITED(status) && rank_signal > 0
                                          ? ": a rank was killed by signal " +
-                                               std::to_string(trainers_code - 128) + " (" +
-                                               strsignal(trainers_code - 128) + ")"
+                                               std::to_string(rank_signal) + " (" +
+                                               strsignal(rank_signal) + ")"
                                          : "";
       say("the trainers failed: mpirun " + describe_wait_status(status) + rank_death + " (see " +
           trainer_log_path_ + (service_failed_ ? " and " + service_log_ : std::string()) + ")");
@@ -350,29 +299,9 @@ class LocalJob {
     mpirun_.signal(SIGKILL);
   }
 
-  // Sends `number` to every descendant of the launcher but `spared` (and its descendants);
-  // returns how many got it, after waiting for them to die (they are ours to reap, see
-  // adopt_orphans).
+  // Signal `number` to every process of the job but `spared` and its descendants; how many got it.
   int kill_descendants(int number, pid_t spared) {
-    std::set<pid_t> keep;
-    if (spared > 0) {
-      keep.insert(spared);
-      for (pid_t pid : descendants_of(spared)) keep.insert(pid);
-    }
-    std::vector<pid_t> victims;
-    for (pid_t pid : descendants_of(getpid())) {
-      if (!keep.count(pid)) victims.push_back(pid);
-    }
-    for (pid_t pid : victims) ::kill(pid, number);
-    const auto deadline = after(kKillSeconds);
-    for (pid_t pid : victims) {
-      while (Clock::now() < deadline && ::kill(pid, 0) == 0) {
-        reap_children({&service_, &mpirun_});
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
-    reap_children({&service_, &mpirun_});
-    return static_cast<int>(victims.size());
+    return kill_descendants_except(number, spared, {&service_, &mpirun_}, kKillSeconds);
   }
 
   // Stops the service and removes what the job left; false when the service had to be killed or
@@ -424,9 +353,10 @@ class LocalJob {
     const fs::path summary = fs::path(output_dir_) / "summary.json";
     std::error_code error;
     const fs::path latest = fs::read_symlink(checkpoints / "latest", error);
-    std::string verdict = code == 0              ? "finished"
-                          : code == kExitStopped ? "stopped with a checkpoint (exit 75)"
-                                                 : "failed (exit " + std::to_string(code) + ")";
+    std::string verdict = code == 0 ? "finished"
+                          : code == kExitStopped
+                              ? "stopped with a checkpoint (exit " + std::to_string(code) + ")"
+                              : "failed (exit " + std::to_string(code) + ")";
     report_ << "hds-launch: job " << job_id_ << " " << verdict << "\n"
             << "  checkpoints: " << checkpoints.string()
             << (error ? std::string(" (none written)")

@@ -12,9 +12,12 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
+
+#include "hds/common/exit_codes.h"
 
 namespace hds::launch {
 
@@ -180,7 +183,7 @@ std::string describe_wait_status(int status) {
 
 int exit_code_of(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  if (WIFSIGNALED(status)) return hds::common::kExitSignalBase + WTERMSIG(status);
   return 1;
 }
 
@@ -258,6 +261,74 @@ std::string command_line(pid_t pid) {
     if (c == '\0') c = ' ';
   }
   return text;
+}
+
+int kill_descendants_except(int number, pid_t spared, const std::vector<Process*>& known,
+                            double seconds) {
+  std::set<pid_t> keep;
+  if (spared > 0) {
+    keep.insert(spared);
+    for (pid_t pid : descendants_of(spared)) keep.insert(pid);
+  }
+  std::vector<pid_t> victims;
+  for (pid_t pid : descendants_of(getpid())) {
+    if (!keep.count(pid)) victims.push_back(pid);
+  }
+  for (pid_t pid : victims) ::kill(pid, number);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(seconds));
+  for (pid_t pid : victims) {
+    while (std::chrono::steady_clock::now() < deadline && ::kill(pid, 0) == 0) {
+      reap_children(known);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  reap_children(known);
+  return static_cast<int>(victims.size());
+}
+
+namespace {
+
+int signal_pipe_write_fd = -1;
+
+extern "C" void note_signal(int number) {
+  const unsigned char byte = static_cast<unsigned char>(number);
+  const int saved_errno = errno;
+  [[maybe_unused]] const ssize_t written = ::write(signal_pipe_write_fd, &byte, 1);
+  errno = saved_errno;
+}
+
+}  // namespace
+
+SignalPipe::SignalPipe() {
+  if (pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
+    throw LaunchError(std::string("pipe: ") + std::strerror(errno));
+  }
+  signal_pipe_write_fd = fds_[1];
+  struct sigaction action {};
+  action.sa_handler = note_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &action, &previous_[i]);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &previous_pipe_);
+}
+
+SignalPipe::~SignalPipe() {
+  for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &previous_[i], nullptr);
+  sigaction(SIGPIPE, &previous_pipe_, nullptr);
+  signal_pipe_write_fd = -1;
+  ::close(fds_[0]);
+  ::close(fds_[1]);
+}
+
+std::vector<int> SignalPipe::take() {
+  std::vector<int> numbers;
+  unsigned char byte;
+  while (::read(fds_[0], &byte, 1) == 1) numbers.push_back(byte);
+  return numbers;
 }
 
 }  // namespace hds::launch

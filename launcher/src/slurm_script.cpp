@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
 #include "hds/launch/process.h"
 #include "hds/launch/tools.h"
@@ -108,7 +109,8 @@ std::string script_text(const Plan& plan) {
     << " s before the time limit, or\n"
     << "# `scancel --signal=USR1 --batch JOB` at once. The script forwards it to the trainers, "
        "which\n"
-    << "# agree on a step; rank 0 writes a checkpoint; they exit 75; the script stops the data\n"
+    << "# agree on a step; rank 0 writes a checkpoint; they exit " << hds::common::kExitStopped
+    << "; the script stops the data\n"
     << "# services and requeues the job, whose next run resumes from that checkpoint.\n";
   s << sbatch_line("--job-name=" + plan.job_name)
     << sbatch_line("--nodes=" + std::to_string(options.nodes))
@@ -141,6 +143,10 @@ ranks_per_node=)SH"
     << plan.ranks_per_node << R"SH(
 ready_timeout=)SH"
     << options.ready_timeout_seconds << R"SH(
+# hds-trainer's exit code for "stopped with a checkpoint" (hds/common/exit_codes.h); the job
+# exits with it too when it requeues itself.
+exit_stopped=)SH"
+    << hds::common::kExitStopped << R"SH(
 
 # Each run of the job (a requeued one too) has its own job id (ring names) and socket directory.
 run=${SLURM_RESTART_COUNT:-0}
@@ -203,7 +209,7 @@ requeue() {
   stop_services
   log "requeueing job $SLURM_JOB_ID; its next run resumes from $output_dir/checkpoints/latest"
   scontrol requeue "$SLURM_JOB_ID"
-  exit 75
+  exit "$exit_stopped"
 }
 
 log "run $run of job $SLURM_JOB_ID on $SLURM_JOB_NODELIST: $SLURM_NNODES data service(s), log ${service_log}-<node>.log"
@@ -246,7 +252,7 @@ case $trainers in
     stop_services
     log "finished; summary $output_dir/summary.json, checkpoints $output_dir/checkpoints"
     exit 0 ;;
-  75)
+  "$exit_stopped")
     requeue ;;
   *)
     stop_services

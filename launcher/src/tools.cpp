@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "hds/data/shm_ring.h"
+#include "hds/common/job_id.h"
 #include "hds/launch/process.h"
 
 namespace hds::launch {
@@ -106,17 +106,13 @@ std::string default_job_id() {
 }
 
 void check_job_id(const std::string& job_id) {
-  try {
-    hds::data::ring_name(job_id, 0);
-  } catch (const std::exception& error) {
-    throw UsageError(std::string("--job-id: ") + error.what());
+  if (!hds::common::is_valid_job_id(job_id)) {
+    throw UsageError("--job-id: job id \"" + job_id + "\": must be " + hds::common::kJobIdRule);
   }
 }
 
 std::vector<std::string> leftover_rings(const std::string& job_id) {
-  // ring_name(job, 0) is "/hds-<job>-r0": the prefix is that without its rank.
-  std::string prefix = hds::data::ring_name(job_id, 0);
-  prefix = prefix.substr(1, prefix.size() - 2);
+  const std::string prefix = hds::common::ring_file_prefix(job_id);
   std::vector<std::string> found;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator("/dev/shm", error)) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The HDS U-ResNet of DESIGN §3 written independently in Python PyTorch.
+"""The HDS U-ResNet of docs/design.md §3 written independently in Python PyTorch.
 
 Two uses:
   check-export FILE [--reference-names F]

@@ -277,9 +277,9 @@ TEST(DataSwitches, default_to_stop_and_no_mass) {
 }
 
 TEST(DataSwitches, are_read_from_text_and_overrides) {
-  const Config config = parse_config(
-      "data { source: \"mini-mias\" root: \"/data/mias\" on_bad_sample: SKIP }", "x",
-      {"data.mias_other_abnormalities=EXCLUDE"});
+  const Config config =
+      parse_config("data { source: \"mini-mias\" root: \"/data/mias\" on_bad_sample: SKIP }", "x",
+                   {"data.mias_other_abnormalities=EXCLUDE"});
   EXPECT_EQ(config.data().on_bad_sample(), DataConfig::SKIP);
   EXPECT_EQ(config.data().mias_other_abnormalities(), DataConfig::EXCLUDE);
 }
@@ -289,10 +289,8 @@ TEST(DataSwitches, unknown_values_name_file_line_and_field) {
   const std::string message = error_of_text("\ndata { on_bad_sample: MAYBE }\n");
   EXPECT_EQ(message.rfind("bad.pbtxt:2:", 0), 0u) << message;
   EXPECT_NE(message.find("data.on_bad_sample"), std::string::npos) << message;
-  const std::string override_message =
-      error_of_text("", {"data.mias_other_abnormalities=IGNORE"});
-  EXPECT_NE(override_message.find("--set data.mias_other_abnormalities=IGNORE"),
-            std::string::npos)
+  const std::string override_message = error_of_text("", {"data.mias_other_abnormalities=IGNORE"});
+  EXPECT_NE(override_message.find("--set data.mias_other_abnormalities=IGNORE"), std::string::npos)
       << override_message;
 }
 
@@ -329,9 +327,10 @@ TEST(DataService, is_off_by_default_with_a_ten_second_timeout) {
 }
 
 TEST(DataService, a_socket_and_job_id_are_accepted) {
-  const Config config = parse_config(
-      "", "x", {"data.service_socket=/run/hds/job-7/data.sock", "data.service_job_id=job-7",
-                "data.service_timeout_seconds=2.5"});
+  const Config config =
+      parse_config("", "x",
+                   {"data.service_socket=/run/hds/job-7/data.sock", "data.service_job_id=job-7",
+                    "data.service_timeout_seconds=2.5"});
   EXPECT_EQ(config.data().service_socket(), "/run/hds/job-7/data.sock");
   EXPECT_DOUBLE_EQ(config.data().service_timeout_seconds(), 2.5);
 }

@@ -18,19 +18,27 @@
 #include <thread>
 
 #include "hds/config/config.h"
-#include "hds/data/shm_ring.h"
-#include "process_helpers.h"
-#include "batch_expectations.h"
+#include "hds/test/batch_expectations.h"
+#include "hds/test/child_process.h"
+#include "hds/test/eventually.h"
+#include "hds/transport/shm_ring.h"
 #include "test_helpers.h"
 
 namespace hds::data {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::expect_same_batch;
-using testing::ChildProcess;
-using testing::eventually;
-using testing::shm_exists;
+using hds::test::ChildProcess;
+using hds::test::eventually;
+using hds::test::expect_same_batch;
+using hds::test::shm_exists;
+using hds::transport::ControlChannel;
+using hds::transport::HeartbeatThread;
+using hds::transport::ring_name;
+using hds::transport::RingBatch;
+using hds::transport::RingConsumer;
+using hds::transport::RingPeerError;
+using hds::transport::RingShape;
 
 // 6 training films of 256 x 128, patches of 128 x 128, 2 a batch: 3 steps an epoch.
 const std::vector<std::string> kTinyOverrides = {
@@ -282,7 +290,8 @@ TEST_F(DataServerTest, shutdown_with_stop_service_stops_the_server) {
 TEST_F(DataServerTest, another_user_is_refused) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
   // The server thread creates the socket; under a loaded machine that can take a moment.
-  for (int i = 0; i < 500 && !fs::exists(socket()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && !fs::exists(socket()); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_EQ(chmod(fs::path(socket()).parent_path().c_str(), 0755), 0);
   ASSERT_EQ(chmod(socket().c_str(), 0666), 0);
   int result[2];

@@ -108,9 +108,9 @@ TEST(DataServiceCli, unwritable_output_is_reported) {
 std::string write_tiny_folder_job(const testing::TempDir& dir) {
   const std::string log = dir.file("phantom-log.txt");
   const std::string folder = dir.file("phantoms");
-  EXPECT_EQ(run_service("phantom --out '" + folder + "' --count 6 --seed 3 --rows 256 --cols 128",
-                        log),
-            0)
+  EXPECT_EQ(
+      run_service("phantom --out '" + folder + "' --count 6 --seed 3 --rows 256 --cols 128", log),
+      0)
       << read_all(log);
   const std::string config = dir.file("tiny.pbtxt");
   std::ofstream(config) << "data {\n  source: \"folder\"\n  root: \"" << folder
@@ -175,8 +175,8 @@ TEST(DataServiceCli, bench_produce_refuses_bad_arguments_with_a_message) {
     EXPECT_EQ(run_service("bench produce --config '" + config + "' --threads " + threads, log),
               105)  // CLI11's exit code for a value that fails its check
         << threads << ": " << read_all(log);
-    EXPECT_NE(read_all(log).find("--threads"), std::string::npos) << threads << ": "
-                                                                    << read_all(log);
+    EXPECT_NE(read_all(log).find("--threads"), std::string::npos)
+        << threads << ": " << read_all(log);
   }
   EXPECT_NE(run_service("bench produce --threads 2", log), 0);
   EXPECT_NE(read_all(log).find("--config"), std::string::npos) << read_all(log);

@@ -158,9 +158,9 @@ TEST_F(TinyFolder, skip_policy_loads_the_other_films_and_reports_the_corrupt_one
   EXPECT_EQ(dataset.test.size(), 1u);
   EXPECT_EQ(dataset.report.skipped_films, 1);
   ASSERT_EQ(dataset.report.warnings.size(), 1u);
-  EXPECT_EQ(dataset.report.warnings[0], "skipped film b (data.on_bad_sample SKIP): " +
-                                            dir_.file("img/b.png") +
-                                            ": not a PNG file (no PNG signature)");
+  EXPECT_EQ(dataset.report.warnings[0],
+            "skipped film b (data.on_bad_sample SKIP): " + dir_.file("img/b.png") +
+                ": not a PNG file (no PNG signature)");
   EXPECT_EQ(printed, "warning: " + dataset.report.warnings[0] + "\n");
   // Statistics come from the films kept: a alone (0.2 0.4 0.6 0.8).
   EXPECT_NEAR(dataset.mean, 0.5, 1e-7);

@@ -1,5 +1,7 @@
 // The preprocessing cache: hits and misses by key, damaged entries, concurrent writers from two
 // processes, and a full disk.
+#include "hds/data/film_cache.h"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -8,8 +10,6 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-
-#include "hds/data/film_cache.h"
 
 namespace hds::data {
 namespace {

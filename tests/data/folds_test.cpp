@@ -1,5 +1,7 @@
 // Patient-level folds: no patient straddles folds, strata are balanced, the rotation is 3/1/1,
 // and the split file round-trips and rejects damage with file and line.
+#include "hds/data/folds.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,7 +10,6 @@
 #include <set>
 
 #include "hds/data/dataset.h"
-#include "hds/data/folds.h"
 
 namespace hds::data {
 namespace {
@@ -81,11 +82,11 @@ TEST(Folds, too_few_patients_or_a_repeated_film_is_an_error) {
 class SplitFileTest : public ::testing::Test {
  protected:
   // Named for the test: ctest runs test cases in parallel processes.
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("hds-test-split-" +
-                       std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                       ".txt"))
-                         .string();
+  std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("hds-test-split-" +
+        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".txt"))
+          .string();
   void write(const std::string& text) { std::ofstream(path) << text; }
   std::string error_of() {
     try {
@@ -108,7 +109,8 @@ TEST_F(SplitFileTest, round_trips) {
 
 TEST_F(SplitFileTest, damage_is_reported_with_file_and_line) {
   write("# hds split file v1\nfolds 5\nf1 p1 0\nf2 p1 3\n");
-  EXPECT_NE(error_of().find(path + ":4: patient p1 is in folds 0 and 3"), std::string::npos) << error_of();
+  EXPECT_NE(error_of().find(path + ":4: patient p1 is in folds 0 and 3"), std::string::npos)
+      << error_of();
   write("# hds split file v1\nfolds 5\nf1 p1 7\n");
   EXPECT_NE(error_of().find(path + ":3: fold 7 outside 0..4"), std::string::npos) << error_of();
   write("not a split file\n");

@@ -16,7 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string run(const std::string& arguments) {
-  const std::string command = std::string(HDS_DATA_SERVICE_BINARY) + " " + arguments + " 2>/dev/null";
+  const std::string command =
+      std::string(HDS_DATA_SERVICE_BINARY) + " " + arguments + " 2>/dev/null";
   std::string output;
   FILE* pipe = popen(command.c_str(), "r");
   char buffer[4096];
@@ -35,8 +36,8 @@ std::string field(const std::string& text, const std::string& name) {
 }
 
 struct InfoCounts {
-  int films = 0;                // distinct ids
-  int masses = 0;               // CIRC/SPIC/MISC rows with x, y, radius
+  int films = 0;   // distinct ids
+  int masses = 0;  // CIRC/SPIC/MISC rows with x, y, radius
   int films_with_masses = 0;
   int masses_without_coordinates = 0;
 };
@@ -51,7 +52,8 @@ InfoCounts count_info(const std::string& path) {
     for (std::string w; fields >> w;) words.push_back(w);
     if (words.empty() || words[0].size() != 6 || words[0].rfind("mdb", 0) != 0) continue;
     ids.insert(words[0]);
-    if (words.size() < 3 || (words[2] != "CIRC" && words[2] != "SPIC" && words[2] != "MISC")) continue;
+    if (words.size() < 3 || (words[2] != "CIRC" && words[2] != "SPIC" && words[2] != "MISC"))
+      continue;
     if (words.size() >= 7) {
       ++counts.masses;
       with_mass.insert(words[0]);
@@ -67,7 +69,8 @@ InfoCounts count_info(const std::string& path) {
 class MiniMiasInspect : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(fs::path(HDS_MINI_MIAS_DIR) / "Info.txt")) GTEST_SKIP() << "mini-MIAS not present";
+    if (!fs::exists(fs::path(HDS_MINI_MIAS_DIR) / "Info.txt"))
+      GTEST_SKIP() << "mini-MIAS not present";
     // Named for the test: ctest runs test cases in parallel processes.
     cache = (fs::temp_directory_path() /
              ("hds-test-inspect-cache-" +
@@ -85,7 +88,8 @@ TEST_F(MiniMiasInspect, counts_agree_with_info_txt_and_the_cache_serves_the_seco
   const InfoCounts info = count_info(std::string(HDS_MINI_MIAS_DIR) + "/Info.txt");
   const std::string first = run(arguments);
   // Films whose only mass has no coordinates are left out (their label would be wrong).
-  EXPECT_EQ(field(first, "films"), std::to_string(info.films - info.masses_without_coordinates)) << first;
+  EXPECT_EQ(field(first, "films"), std::to_string(info.films - info.masses_without_coordinates))
+      << first;
   EXPECT_EQ(field(first, "skipped_masses"), std::to_string(info.masses_without_coordinates));
   EXPECT_EQ(field(first, "masses"), std::to_string(info.masses));
   EXPECT_EQ(field(first, "films_with_masses"), std::to_string(info.films_with_masses));
@@ -93,7 +97,8 @@ TEST_F(MiniMiasInspect, counts_agree_with_info_txt_and_the_cache_serves_the_seco
   EXPECT_NE(field(first, "cache").find("0 hits"), std::string::npos) << first;
 
   const std::string second = run(arguments);
-  EXPECT_NE(field(second, "cache").find(field(first, "films") + " hits, 0 misses"), std::string::npos)
+  EXPECT_NE(field(second, "cache").find(field(first, "films") + " hits, 0 misses"),
+            std::string::npos)
       << second;
   EXPECT_EQ(field(second, "mean"), field(first, "mean"));
   EXPECT_EQ(field(second, "split_file"), field(first, "split_file"));
@@ -101,7 +106,8 @@ TEST_F(MiniMiasInspect, counts_agree_with_info_txt_and_the_cache_serves_the_seco
 }
 
 TEST_F(MiniMiasInspect, folds_keep_each_patient_in_one_split_and_rotate) {
-  std::vector<std::string> overrides = {"data.source=mini-mias", std::string("data.root=") + HDS_MINI_MIAS_DIR,
+  std::vector<std::string> overrides = {"data.source=mini-mias",
+                                        std::string("data.root=") + HDS_MINI_MIAS_DIR,
                                         "data.cache_dir=" + cache};
   std::map<std::string, std::set<std::string>> test_patients;  // rotation -> patients tested
   for (int rotation : {0, 1}) {
@@ -110,18 +116,22 @@ TEST_F(MiniMiasInspect, folds_keep_each_patient_in_one_split_and_rotate) {
     overrides.pop_back();
     const auto dataset = hds::data::load_dataset(config.data());
     std::map<std::string, std::string> split_of_patient;
-    for (const auto& [name, split] : {std::pair{"train", &dataset.train}, {"val", &dataset.val}, {"test", &dataset.test}}) {
+    for (const auto& [name, split] :
+         {std::pair{"train", &dataset.train}, {"val", &dataset.val}, {"test", &dataset.test}}) {
       for (const auto& film : *split) {
         const auto [known, added] = split_of_patient.emplace(film.patient, name);
-        EXPECT_TRUE(added || known->second == name) << film.patient << " in " << known->second << " and " << name;
-        if (std::string(name) == "test") test_patients[std::to_string(rotation)].insert(film.patient);
+        EXPECT_TRUE(added || known->second == name)
+            << film.patient << " in " << known->second << " and " << name;
+        if (std::string(name) == "test")
+          test_patients[std::to_string(rotation)].insert(film.patient);
       }
     }
     EXPECT_GT(dataset.val.size(), 40u);
     EXPECT_GT(dataset.test.size(), 40u);
   }
   // Rotation 1 tests other patients than rotation 0.
-  for (const auto& patient : test_patients["1"]) EXPECT_EQ(test_patients["0"].count(patient), 0u) << patient;
+  for (const auto& patient : test_patients["1"])
+    EXPECT_EQ(test_patients["0"].count(patient), 0u) << patient;
 }
 
 }  // namespace

@@ -15,8 +15,12 @@
 #include <vector>
 
 #include "hds/data/dataset.h"
+#include "hds/test/files.h"
 
 namespace hds::data::testing {
+
+using hds::test::TempDir;
+using hds::test::write_text;
 
 // Expects `call` to throw a DataError whose message contains every string of `parts`.
 template <class Call>
@@ -30,32 +34,6 @@ void expect_data_error(Call call, std::initializer_list<std::string> parts) {
           << "message \"" << error.what() << "\" lacks \"" << part << "\"";
   }
 }
-
-// A fresh folder under the system temp dir, removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    const std::string name = std::string("hds-data-") + (test ? test->name() : "test") + "-" +
-                             std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& relative) const { return (path_ / relative).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 namespace detail {
 inline bool write_png_rows(png_structp png, png_infop info, std::FILE* file, int width, int height,
@@ -97,14 +75,6 @@ inline bool write_png16_grey(const std::string& path, int rows, int cols,
     bytes.push_back(static_cast<uint8_t>(level & 0xFF));
   }
   return write_png_raw(path, cols, rows, 16, PNG_COLOR_TYPE_GRAY, bytes);
-}
-
-inline void write_text(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::create_directories(path.parent_path());
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr) << path;
-  std::fwrite(text.data(), 1, text.size(), file);
-  std::fclose(file);
 }
 
 // The bytes of a binary PGM ("P5"): one byte per level for maxval <= 255, else two, big-endian.

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "control.pb.h"
-#include "hds/data/control_channel.h"
+#include "hds/transport/control_channel.h"
 
 namespace {
 
@@ -21,25 +21,26 @@ template <class Message>
 void check_message(const unsigned char* body, size_t size) {
   Message message;
   try {
-    hds::data::decode_control_frame_body(body, size, message, kPeer);
-  } catch (const hds::data::ControlError&) {
+    hds::transport::decode_control_frame_body(body, size, message, kPeer);
+  } catch (const hds::transport::ControlError&) {
     return;
   }
   // Re-encoding may grow a message (a negative int32 sent in 5 bytes takes 10), so one near the
   // limit may no longer fit a frame: refusing it is right, refusing a smaller one is a finding.
   std::string frame;
   try {
-    frame = hds::data::encode_control_frame(message, kPeer);
-  } catch (const hds::data::ControlError&) {
-    if (message.ByteSizeLong() <= hds::data::kMaxControlMessageBytes) __builtin_trap();
+    frame = hds::transport::encode_control_frame(message, kPeer);
+  } catch (const hds::transport::ControlError&) {
+    if (message.ByteSizeLong() <= hds::transport::kMaxControlMessageBytes) __builtin_trap();
     return;
   }
   unsigned char prefix[4];
   std::memcpy(prefix, frame.data(), 4);
-  if (hds::data::decode_control_frame_length(prefix, kPeer) != frame.size() - 4) __builtin_trap();
+  if (hds::transport::decode_control_frame_length(prefix, kPeer) != frame.size() - 4)
+    __builtin_trap();
   Message again;
-  hds::data::decode_control_frame_body(reinterpret_cast<const unsigned char*>(frame.data()) + 4,
-                                       frame.size() - 4, again, kPeer);
+  hds::transport::decode_control_frame_body(
+      reinterpret_cast<const unsigned char*>(frame.data()) + 4, frame.size() - 4, again, kPeer);
   if (again.SerializeAsString() != message.SerializeAsString()) __builtin_trap();
 }
 
@@ -52,11 +53,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(prefix, data + at, 4);
     uint32_t length = 0;
     try {
-      length = hds::data::decode_control_frame_length(prefix, kPeer);
-    } catch (const hds::data::ControlError&) {
+      length = hds::transport::decode_control_frame_length(prefix, kPeer);
+    } catch (const hds::transport::ControlError&) {
       return 0;  // the receiver drops the connection
     }
-    if (length > hds::data::kMaxControlMessageBytes) __builtin_trap();
+    if (length > hds::transport::kMaxControlMessageBytes) __builtin_trap();
     at += 4;
     if (size - at < length) return 0;  // truncated: "connection closed in the middle"
     check_message<hds::control::Request>(data + at, length);

@@ -9,7 +9,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const auto image = hds::data::decode_pgm(std::string(reinterpret_cast<const char*>(data), size), "fuzz.pgm");
+    const auto image =
+        hds::data::decode_pgm(std::string(reinterpret_cast<const char*>(data), size), "fuzz.pgm");
     if (image.pixels.size() != static_cast<size_t>(image.rows) * image.cols) __builtin_trap();
     for (uint16_t level : image.pixels) {
       if (level > image.max_level) __builtin_trap();

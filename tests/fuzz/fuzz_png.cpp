@@ -9,8 +9,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const auto image =
-        hds::data::decode_grey_png(std::string(reinterpret_cast<const char*>(data), size), "fuzz.png");
+    const auto image = hds::data::decode_grey_png(
+        std::string(reinterpret_cast<const char*>(data), size), "fuzz.png");
     if (image.pixels.size() != static_cast<size_t>(image.rows) * image.cols) __builtin_trap();
   } catch (const hds::data::DataError&) {
   }

@@ -1,5 +1,5 @@
 // libFuzzer target: what a trainer does with a hostile shared-memory ring segment
-// (hds/data/shm_ring_layout.h). The input is the segment's first bytes: its header (the first
+// (hds/transport/shm_ring_layout.h). The input is the segment's first bytes: its header (the first
 // 4096 bytes, zero-padded) and then the start of the slot area. The segment is allocated exactly
 // as long as the header claims (4096 + slot_count x slot_bytes, when that is at most 16 MiB;
 // otherwise as long as the input, or shorter than a header for inputs under 64 bytes), so ASan
@@ -11,11 +11,11 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "hds/data/shm_ring.h"
+#include "hds/transport/shm_ring.h"
 
 namespace {
 
-namespace layout = hds::data::ring_layout;
+namespace layout = hds::transport::ring_layout;
 
 constexpr uint64_t kMaxFuzzSegmentBytes = uint64_t{16} << 20;
 
@@ -38,7 +38,7 @@ uint64_t segment_bytes_for(const uint8_t* data, size_t size) {
   return size < layout::kHeaderBytes ? layout::kHeaderBytes : size;
 }
 
-void check_batch(const hds::data::RingBatch& got, const hds::data::RingShape& shape) {
+void check_batch(const hds::transport::RingBatch& got, const hds::transport::RingShape& shape) {
   const auto& batch = got.batch;
   const uint64_t pixels = uint64_t(batch.count) * shape.patch_rows * shape.patch_cols;
   if (batch.count < 0 || batch.count > shape.batch_capacity || batch.rows != shape.patch_rows ||
@@ -62,28 +62,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(segment, data, size < segment_bytes ? size : segment_bytes);
 
   try {
-    const hds::data::RingHeaderCheck checked =
-        hds::data::validate_ring_header(segment, segment_bytes, "/hds-fuzz-r0");
-    const hds::data::RingShape& shape = checked.shape;
-    if (segment_bytes != hds::data::ring_segment_bytes(shape)) __builtin_trap();
+    const hds::transport::RingHeaderCheck checked =
+        hds::transport::validate_ring_header(segment, segment_bytes, "/hds-fuzz-r0");
+    const hds::transport::RingShape& shape = checked.shape;
+    if (segment_bytes != hds::transport::ring_segment_bytes(shape)) __builtin_trap();
     // As RingConsumer::read: the queued batches consumed .. produced - 1, each in its slot.
     const auto& header = *reinterpret_cast<const layout::RingHeader*>(segment);
     const uint64_t produced = header.produced.load();
     if (produced < checked.consumed || produced - checked.consumed > shape.slot_count) {
       __builtin_trap();  // validation let inconsistent counters through
     }
-    const uint64_t slot_bytes = hds::data::ring_slot_bytes(shape);
-    hds::data::RingBatch got;
+    const uint64_t slot_bytes = hds::transport::ring_slot_bytes(shape);
+    hds::transport::RingBatch got;
     for (uint64_t sequence = checked.consumed; sequence < produced; ++sequence) {
       const unsigned char* slot =
           segment + layout::kHeaderBytes + (sequence % shape.slot_count) * slot_bytes;
       try {
-        hds::data::read_ring_slot(slot, shape, sequence, "/hds-fuzz-r0", got);
+        hds::transport::read_ring_slot(slot, shape, sequence, "/hds-fuzz-r0", got);
         check_batch(got, shape);
-      } catch (const hds::data::RingError&) {
+      } catch (const hds::transport::RingError&) {
       }
     }
-  } catch (const hds::data::RingError&) {
+  } catch (const hds::transport::RingError&) {
   }
   std::free(memory);
   return 0;

@@ -17,27 +17,17 @@
 
 #include "hds/launch/process.h"
 #include "hds/launch/tools.h"
+#include "hds/test/eventually.h"
+#include "hds/test/files.h"
 
 namespace hds::launch::testing {
 
 namespace fs = std::filesystem;
 
-// A fresh, empty directory under the system temp dir, named for the test.
-inline std::string scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("hds-launch-test-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-inline std::string read_text(const std::string& path) {
-  std::ifstream file(path);
-  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-}
-
-inline void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+using hds::test::eventually;
+using hds::test::read_text;
+using hds::test::scratch_dir;
+using hds::test::write_text;
 
 // A job that trains a model of a few thousand parameters on 8 phantom films of 256x128 with
 // 128x128 patches, batch 2 per rank: 2 steps an epoch with 2 ranks, milliseconds a step. One
@@ -73,17 +63,6 @@ train {
 monitoring { metrics_port: 0 }
 )");
   return path;
-}
-
-// Polls `condition` every 50 ms for up to `seconds`; its last value.
-template <class Condition>
-bool eventually(Condition condition, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
 }
 
 // A program run in the background with stdout and stderr in `log_path`.

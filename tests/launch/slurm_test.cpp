@@ -1,5 +1,5 @@
 // `hds-launch sbatch --submit` on a real single-node Slurm (slurmctld + slurmd on 127.0.0.1,
-// configured as ../shared/notes/machines.md records): a 2-rank CPU job is preempted with
+// configured as docs/design.md §8 records): a 2-rank CPU job is preempted with
 // `scancel --signal=USR1 --batch`, requeues itself, resumes from its checkpoint and finishes.
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -10,16 +10,17 @@
 #include <thread>
 
 #include "hds/config/config.h"
-#include "metrics_test_support.h"
-#include "process_helpers.h"
-#include "test_support.h"
+#include "hds/test/child_process.h"
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
+#include "hds/test/prometheus.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using hds::data::testing::ChildProcess;
-using hds::metrics_test::free_ports;
-using hds::metrics_test::http_get;
+using hds::test::ChildProcess;
+using hds::test::free_ports;
+using hds::test::http_get;
 
 // Ends a child at the end of the test, also when an assertion failed: mpirun forwards SIGTERM to
 // its ranks (a SIGKILL to mpirun alone would leave them running).
@@ -53,7 +54,7 @@ std::set<std::string> ranks_with_steps(int prometheus_port, std::string& answer)
 }
 
 TEST(PrometheusScrape, scrapes_both_ranks_of_a_two_rank_job) {
-  const std::string prometheus = hds::metrics_test::find_program("prometheus");
+  const std::string prometheus = hds::test::find_program("prometheus");
   if (prometheus.empty()) {
     GTEST_SKIP() << "the prometheus server is not installed (Debian package prometheus; "
                     "deploy/setup.sh installs it)";

@@ -7,16 +7,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include "hds/monitoring/metrics_endpoint.h"
+#include "hds/test/prometheus.h"
 #include "hds/trainer/metrics.h"
-#include "metrics_test_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using hds::metrics_test::free_ports;
-using hds::metrics_test::http_get;
-using hds::metrics_test::parse_exposition;
-using hds::metrics_test::value_of;
+using hds::test::free_ports;
+using hds::test::http_get;
+using hds::test::parse_exposition;
+using hds::test::value_of;
 using hds::trainer::RankIdentity;
 using hds::trainer::TrainerMetrics;
 
@@ -130,13 +131,13 @@ TEST(TrainerMetrics, rank_0_alone_reports_validation_and_checkpoints) {
 
 TEST(TrainerMetrics, a_taken_port_is_an_error_naming_the_address_and_the_field) {
   const int port = free_ports();
-  const int holder = hds::metrics_test::bind_loopback(port);
+  const int holder = hds::test::bind_loopback(port);
   ASSERT_GE(holder, 0);
   ASSERT_EQ(listen(holder, 1), 0);
   try {
     TrainerMetrics metrics(monitoring_on(port), RankIdentity{});
     FAIL() << "served on a taken port";
-  } catch (const hds::trainer::MetricsError& error) {
+  } catch (const hds::monitoring::MetricsError& error) {
     const std::string message = error.what();
     EXPECT_NE(message.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << message;
     EXPECT_NE(message.find("monitoring.metrics_port"), std::string::npos) << message;
@@ -148,13 +149,13 @@ TEST(TrainerMetrics, a_local_rank_past_the_last_port_is_an_error) {
   try {
     TrainerMetrics metrics(monitoring_on(65535), RankIdentity{1, 1, 2});
     FAIL() << "served past port 65535";
-  } catch (const hds::trainer::MetricsError& error) {
+  } catch (const hds::monitoring::MetricsError& error) {
     EXPECT_NE(std::string(error.what()).find("65536"), std::string::npos) << error.what();
   }
 }
 
 TEST(TrainerMetrics, promtool_accepts_the_exposition) {
-  const std::string promtool = hds::metrics_test::find_program("promtool");
+  const std::string promtool = hds::test::find_program("promtool");
   if (promtool.empty()) {
     GTEST_SKIP()
         << "promtool not installed (Debian package prometheus; deploy/setup.sh installs it)";

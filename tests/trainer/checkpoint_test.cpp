@@ -1,4 +1,6 @@
 // Checkpoints: round trip, corruption detection, atomicity when the disk is full, pruning.
+#include "hds/trainer/checkpoint.h"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -6,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "hds/trainer/checkpoint.h"
-#include "test_support.h"
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
 
 namespace hds::trainer {
 namespace {
@@ -128,7 +130,8 @@ TEST(CheckpointStore, prune_keeps_the_newest_and_every_linked_checkpoint) {
   ModelAndOptimizer run(hds::test::tiny_config(dir));
   CheckpointStore store(dir);
   std::vector<std::string> paths;
-  for (int step = 1; step <= 5; ++step) paths.push_back(store.save(run.model, run.optimizer, meta_at(step)));
+  for (int step = 1; step <= 5; ++step)
+    paths.push_back(store.save(run.model, run.optimizer, meta_at(step)));
   store.link("best-dice", paths[1]);
   store.prune(2);
   EXPECT_FALSE(fs::exists(paths[0]));

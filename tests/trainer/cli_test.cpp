@@ -11,7 +11,8 @@
 #include <fstream>
 
 #include "hds/config/config.h"
-#include "test_support.h"
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
 
 extern char** environ;
 
@@ -76,7 +77,8 @@ TEST(TrainerCli, fit_trains_validates_and_checkpoints) {
 
 TEST(TrainerCli, sigterm_stops_at_the_next_step_with_a_checkpoint_and_exit_75) {
   const auto dir = hds::test::scratch_dir("cli-sigterm");
-  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run", {"train.epochs=500", "train.log_every_steps=1"}));
+  const auto config = write_config(
+      dir, hds::test::tiny_config(dir + "/run", {"train.epochs=500", "train.log_every_steps=1"}));
   int out[2];
   ASSERT_EQ(pipe(out), 0);
   posix_spawn_file_actions_t actions;

@@ -1,11 +1,10 @@
 // The caching CPU allocator: reuse, no aliasing of live blocks, correct data, the cache limit.
-#include <gtest/gtest.h>
+#include "hds/trainer/cpu_allocator.h"
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <thread>
-
-#include "hds/trainer/cpu_allocator.h"
 
 namespace hds::trainer {
 namespace {

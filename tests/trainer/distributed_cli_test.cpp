@@ -1,21 +1,21 @@
 // `mpirun -np 2 hds-trainer fit` as a user runs it: two ranks share every step, only rank 0
 // reports and checkpoints, and a stop signal to one rank stops both at the same step with one
 // checkpoint that a `--resume auto` run continues from.
-#include <gtest/gtest.h>
-
 #include <dirent.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <regex>
 
 #include "hds/config/config.h"
-#include "process_helpers.h"
-#include "test_support.h"
+#include "hds/test/child_process.h"
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
 
 namespace {
 namespace fs = std::filesystem;
-using hds::data::testing::ChildProcess;
+using hds::test::ChildProcess;
 
 std::string write_config(const std::string& dir, const std::vector<std::string>& extra) {
   const std::string path = dir + "/job.pbtxt";
@@ -31,7 +31,7 @@ std::unique_ptr<ChildProcess> start_job(const std::vector<std::string>& fit_argu
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
   setenv("OMPI_MCA_mpi_yield_when_idle", "1", 1);
-  std::vector<std::string> arguments{"--oversubscribe", "-np", "2", "-x", "HDS_TEST_MARKER",
+  std::vector<std::string> arguments{"--oversubscribe",  "-np", "2", "-x", "HDS_TEST_MARKER",
                                      HDS_TRAINER_BINARY, "fit"};
   arguments.insert(arguments.end(), fit_arguments.begin(), fit_arguments.end());
   return std::make_unique<ChildProcess>(HDS_MPIRUN, arguments);
@@ -85,7 +85,8 @@ TEST(DistributedCli, two_ranks_share_each_step_and_rank_0_alone_reports_and_chec
   const std::string& out = job->output();
   EXPECT_NE(out.find("distributed: 2 ranks, mpi gradient sync"), std::string::npos) << out;
   EXPECT_NE(out.find("epoch 4/4 step 1/1"), std::string::npos) << out;
-  EXPECT_EQ(out.find("step 1/2"), std::string::npos) << "the ranks did not share the epoch:\n" << out;
+  EXPECT_EQ(out.find("step 1/2"), std::string::npos) << "the ranks did not share the epoch:\n"
+                                                     << out;
   EXPECT_EQ(occurrences(out, "summary: 4 epochs, 4 steps"), 1u) << out;
   std::ifstream summary(dir + "/run/summary.json");
   const std::string text((std::istreambuf_iterator<char>(summary)), {});
@@ -96,9 +97,9 @@ TEST(DistributedCli, two_ranks_share_each_step_and_rank_0_alone_reports_and_chec
 TEST(DistributedCli, a_stop_signal_to_one_rank_stops_both_at_one_step_with_one_checkpoint) {
   const auto dir = hds::test::scratch_dir("dist-stop");
   // 16 films, 2 patches per rank: 4 steps an epoch, far too many epochs to finish.
-  const auto config = write_config(
-      dir, {"data.phantom={train_count: 16 val_count: 3 test_count: 0 seed: 7}",
-            "train.epochs=500", "train.batch_size=2", "train.log_every_steps=1"});
+  const auto config =
+      write_config(dir, {"data.phantom={train_count: 16 val_count: 3 test_count: 0 seed: 7}",
+                         "train.epochs=500", "train.batch_size=2", "train.log_every_steps=1"});
   auto job = start_job({"--config", config}, dir);
   ASSERT_TRUE(job->wait_for_output("epoch 1/500 step 2/4", 180)) << job->output();
   const pid_t rank1 = find_rank(dir, 1);
@@ -118,15 +119,15 @@ TEST(DistributedCli, a_stop_signal_to_one_rank_stops_both_at_one_step_with_one_c
   // The requeued job resumes from that checkpoint and runs a few more steps.
   const auto latest = fs::read_symlink(dir + "/run/checkpoints/latest").filename().string();
   const long stopped_at = std::stol(latest.substr(latest.find('-') + 1));
-  auto resumed = start_job({"--config", config, "--resume", "auto", "--stop-at-step",
-                            std::to_string(stopped_at + 2)},
-                           dir + "-resumed");
+  auto resumed = start_job(
+      {"--config", config, "--resume", "auto", "--stop-at-step", std::to_string(stopped_at + 2)},
+      dir + "-resumed");
   const auto resumed_status = resumed->wait_exit(180);
   ASSERT_TRUE(resumed_status.has_value()) << resumed->output();
   EXPECT_TRUE(WIFEXITED(*resumed_status) && WEXITSTATUS(*resumed_status) == 75)
       << resumed->output();
-  EXPECT_NE(resumed->output().find("resumed from " + fs::canonical(dir + "/run/checkpoints").string() +
-                                   "/" + latest),
+  EXPECT_NE(resumed->output().find("resumed from " +
+                                   fs::canonical(dir + "/run/checkpoints").string() + "/" + latest),
             std::string::npos)
       << resumed->output();
   EXPECT_NE(resumed->output().find("global step " + std::to_string(stopped_at)), std::string::npos)

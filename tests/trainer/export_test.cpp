@@ -1,4 +1,6 @@
 // The export file read back: layouts, config text and the probe, recomputed from the weights.
+#include "hds/trainer/export.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -6,8 +8,8 @@
 #include <fstream>
 #include <iterator>
 
-#include "hds/trainer/export.h"
-#include "test_support.h"
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
 
 namespace hds::trainer {
 namespace {
@@ -15,7 +17,8 @@ namespace fs = std::filesystem;
 
 c10::impl::GenericDict read_export(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
   return torch::pickle_load(bytes).toGenericDict();
 }
 
@@ -41,7 +44,8 @@ TEST(Export, reference_layout_is_pytorchs_state_dict_order_and_native_is_params_
   std::vector<std::string> native_order;
   for (const auto& p : model->named_parameters()) native_order.push_back(p.key());
   for (const auto& b : model->named_buffers()) native_order.push_back(b.key());
-  EXPECT_EQ(keys_of(read_export(dir + "/native.pt").at("state_dict").toGenericDict()), native_order);
+  EXPECT_EQ(keys_of(read_export(dir + "/native.pt").at("state_dict").toGenericDict()),
+            native_order);
   EXPECT_NE(native_order, pytorch_order);
 }
 
@@ -81,8 +85,8 @@ TEST(Export, probe_logits_are_reproduced_by_a_model_loaded_from_the_exported_wei
 }
 
 TEST(Export, python_torch_load_reads_it_and_an_independent_pytorch_model_reproduces_the_probe) {
-  // tests/bench/hds_reference.py builds the network from DESIGN §3 in Python PyTorch, loads the
-  // export with load_state_dict(strict=True) and compares the probe logits.
+  // tests/bench/hds_reference.py builds the network from docs/design.md §3 in Python PyTorch, loads
+  // the export with load_state_dict(strict=True) and compares the probe logits.
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "Python PyTorch (python3-torch) not installed";
   }

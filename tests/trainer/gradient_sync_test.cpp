@@ -2,18 +2,20 @@
 // one) and once under `mpirun -np 2`. The expected gradients are computed independently: every
 // rank also runs each other rank's step on its own copy of the model, without any sync, and
 // averages the results itself. HDS_TEST_DEVICE=cuda runs the same checks with NCCL on a GPU.
+#include "hds/trainer/gradient_sync.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
 #include <memory>
 
-#include "hds/trainer/gradient_sync.h"
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/schedule.h"
 #include "hds/trainer/world.h"
-#include "test_support.h"
 
 namespace {
 
@@ -30,8 +32,8 @@ torch::Device test_device() {
 }
 
 hds::config::Config config_with_buckets(double megabytes) {
-  auto config = hds::test::tiny_config("/nonexistent", {"distributed.bucket_megabytes=" +
-                                                        std::to_string(megabytes)});
+  auto config = hds::test::tiny_config(
+      "/nonexistent", {"distributed.bucket_megabytes=" + std::to_string(megabytes)});
   return config;
 }
 
@@ -78,20 +80,23 @@ std::vector<torch::Tensor> local_gradients(const hds::config::Config& config, in
 void expect_same_on_every_rank(const std::vector<torch::Tensor>& tensors) {
   torch::Tensor mine = torch::cat([&] {
                          std::vector<torch::Tensor> flat;
-                         for (const auto& t : tensors) flat.push_back(t.detach().reshape({-1}).cpu());
+                         for (const auto& t : tensors)
+                           flat.push_back(t.detach().reshape({-1}).cpu());
                          return flat;
                        }())
                            .contiguous();
   torch::Tensor roots = mine.clone();
   the_world->broadcast_bytes(roots.data_ptr(), roots.nbytes());
-  EXPECT_TRUE(torch::equal(mine, roots)) << the_world->describe() << " differs from rank 0 by up to "
-                                         << (mine - roots).abs().max().item<float>();
+  EXPECT_TRUE(torch::equal(mine, roots))
+      << the_world->describe() << " differs from rank 0 by up to "
+      << (mine - roots).abs().max().item<float>();
 }
 
 // CPU kernels are deterministic; CUDA's convolution and pooling backward add with atomics in a
 // varying order, so two backward passes over the same batch differ in the last bits there. An
 // averaging error (a wrong weight, a missed or doubled bucket) is of the gradient's own size.
-void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
+void expect_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                  const std::string& what) {
   const bool cuda = expected.is_cuda();
   const double scale = expected.abs().max().item<double>();
   const double rtol = cuda ? 1e-3 : 1e-4;
@@ -102,8 +107,7 @@ void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, co
 }
 
 std::unique_ptr<GradientSync> make_sync(HdsNet& model, const hds::config::Config& config) {
-  return GradientSync::create(*the_world, model->parameters(), config.distributed(),
-                              test_device());
+  return GradientSync::create(*the_world, model->parameters(), config.distributed(), test_device());
 }
 
 TEST(PlanBuckets, fills_buckets_from_the_last_parameter_and_gives_big_ones_their_own) {
@@ -111,7 +115,8 @@ TEST(PlanBuckets, fills_buckets_from_the_last_parameter_and_gives_big_ones_their
   const std::vector<std::vector<int>> expected{{5, 4}, {3}, {2, 1, 0}};
   // 30+30 fit in 64; 100 alone (larger than a bucket); 10+10+40 = 60 fit.
   EXPECT_EQ(buckets, expected);
-  EXPECT_EQ(hds::trainer::plan_buckets({8, 8, 8}, 1 << 20), (std::vector<std::vector<int>>{{2, 1, 0}}));
+  EXPECT_EQ(hds::trainer::plan_buckets({8, 8, 8}, 1 << 20),
+            (std::vector<std::vector<int>>{{2, 1, 0}}));
   EXPECT_TRUE(hds::trainer::plan_buckets({}, 64).empty());
 }
 
@@ -196,7 +201,8 @@ TEST(GradientSync, parameters_stay_identical_across_ranks_over_sgd_steps) {
     optimizer.step();
   }
   expect_same_on_every_rank(model->parameters());
-  EXPECT_FALSE(torch::equal(model->parameters().front(), before.front())) << "training moved nothing";
+  EXPECT_FALSE(torch::equal(model->parameters().front(), before.front()))
+      << "training moved nothing";
 }
 
 TEST(GradientSync, a_backward_outside_a_step_is_refused) {

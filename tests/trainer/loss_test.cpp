@@ -1,10 +1,11 @@
-// Each loss against a hand computation on tiny tensors (DESIGN §3).
+// Each loss against a hand computation on tiny tensors (docs/design.md §3).
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
 #include "hds/trainer/losses.h"
-#include "test_support.h"
 
 namespace hds::trainer {
 namespace {
@@ -25,8 +26,8 @@ TEST(SegmentationLoss, is_the_pixel_mean_cross_entropy) {
   EXPECT_NEAR(segmentation_loss(logits, mask).item<double>(), expected, 1e-6);
 }
 
-// Two samples, a 1x3 map each. Sample 0: bg (0.5, -1, -1) fg (0.1, 0.3, 0.9); sample 1: bg (2, 1, 3),
-// fg (0, 0, 0).
+// Two samples, a 1x3 map each. Sample 0: bg (0.5, -1, -1) fg (0.1, 0.3, 0.9); sample 1: bg (2, 1,
+// 3), fg (0, 0, 0).
 torch::Tensor mil_logits() {
   return torch::tensor({0.5, -1.0, -1.0, 0.1, 0.3, 0.9,  //
                         2.0, 1.0, 3.0, 0.0, 0.0, 0.0},

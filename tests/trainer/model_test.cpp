@@ -1,11 +1,13 @@
-// The network against the facts of DESIGN §3 and the authors' published state dict.
+// The network against the facts of docs/design.md §3 and the authors' published state dict.
+#include "hds/trainer/model.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "hds/trainer/model.h"
-#include "test_support.h"
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
 
 namespace hds::trainer {
 namespace {
@@ -34,7 +36,8 @@ TEST(HdsNet, state_dict_matches_the_reference_names_shapes_and_order) {
     const auto& [our_name, tensor] = entries[index];
     EXPECT_EQ(our_name, name) << "entry " << index;
     std::string our_shape;
-    for (auto size : tensor.sizes()) our_shape += (our_shape.empty() ? "" : "x") + std::to_string(size);
+    for (auto size : tensor.sizes())
+      our_shape += (our_shape.empty() ? "" : "x") + std::to_string(size);
     EXPECT_EQ(our_shape.empty() ? "scalar" : our_shape, shape) << name;
     EXPECT_EQ(tensor.dtype() == torch::kLong ? "int64" : "float32", dtype) << name;
     ++index;

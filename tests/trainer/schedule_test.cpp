@@ -1,10 +1,11 @@
-// Head-weight decay and learning-rate steps of the paper's schedule (DESIGN §3).
+// Head-weight decay and learning-rate steps of the paper's schedule (docs/design.md §3).
+#include "hds/trainer/schedule.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "hds/config/config.h"
-#include "hds/trainer/schedule.h"
 
 namespace hds::trainer {
 namespace {

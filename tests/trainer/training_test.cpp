@@ -1,4 +1,6 @@
 // The training loop on phantom data: it learns, resumes bit-identically, and stops on NaN.
+#include "hds/trainer/training.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,14 +8,17 @@
 #include <numeric>
 #include <sstream>
 
+#include "hds/test/configs.h"
+#include "hds/test/files.h"
+#include "hds/test/service_process.h"
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/schedule.h"
-#include "hds/trainer/training.h"
-#include "test_support.h"
+#include "hds/transport/shm_ring.h"
 
 namespace hds::trainer {
 namespace {
 namespace fs = std::filesystem;
+using hds::test::ServiceProcess;
 
 FitResult quiet_fit(const hds::config::Config& config, FitOptions options = {}) {
   std::ostringstream log;
@@ -31,11 +36,13 @@ std::vector<std::pair<std::string, torch::Tensor>> final_state(const std::string
 TEST(Fit, a_few_dozen_steps_on_phantoms_lower_the_full_resolution_loss) {
   const auto dir = hds::test::scratch_dir("fit-learns");
   // 8 films, batch 4: 2 steps an epoch, 36 steps.
-  const auto config = hds::test::tiny_config(dir, {"train.epochs=18", "train.validate_every=6",
-                                                   "train.validate_from=6"});
+  const auto config = hds::test::tiny_config(
+      dir, {"train.epochs=18", "train.validate_every=6", "train.validate_from=6"});
   std::vector<double> last_head_loss;  // head 5 never decays: its loss moves by learning alone
   FitOptions options;
-  options.on_step = [&](const StepReport& r) { last_head_loss.push_back(r.seg.back() + r.cls.back()); };
+  options.on_step = [&](const StepReport& r) {
+    last_head_loss.push_back(r.seg.back() + r.cls.back());
+  };
   const auto result = quiet_fit(config, options);
   ASSERT_EQ(last_head_loss.size(), 36u);
   EXPECT_TRUE(result.finished);
@@ -65,7 +72,8 @@ TEST(Fit, reports_the_norm_of_the_gradient_it_applied) {
   double moved = 0;
   const auto before = initial->parameters();
   const auto after = stepped->parameters();
-  for (size_t i = 0; i < before.size(); ++i) moved += (after[i] - before[i]).pow(2).sum().item<double>();
+  for (size_t i = 0; i < before.size(); ++i)
+    moved += (after[i] - before[i]).pow(2).sum().item<double>();
   const double lr = learning_rate(config.optimizer(), 1);
   ASSERT_GT(reported, 0);
   EXPECT_NEAR(std::sqrt(moved) / lr, reported, 1e-3 * reported);
@@ -131,6 +139,56 @@ TEST(Fit, resuming_with_another_model_is_refused) {
   resume.resume_from = (fs::path(dir) / "checkpoints").string();
   EXPECT_THROW(quiet_fit(hds::test::tiny_config(dir, {"model.blocks_per_stage=2"}), resume),
                CheckpointError);
+}
+
+// Training batches from a real hds-data-service.
+TEST(Fit, checkpoints_the_steps_done_when_the_data_service_dies) {
+  const auto dir = hds::test::scratch_dir("fit-service-dies");
+  const auto config = hds::test::tiny_config(dir, {"train.epochs=50"});
+  ServiceProcess service(config, dir);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+  auto remote = hds::test::tiny_config(
+      dir, {"train.epochs=50", "data.service_socket=" + service.socket(),
+            "data.service_job_id=" + service.job(), "data.service_timeout_seconds=2"});
+  std::ostringstream log;
+  FitOptions options;
+  options.log = &log;
+  // After three steps the service is killed; the batches already in the ring still train.
+  int64_t last_step = 0;
+  options.on_step = [&](const hds::trainer::StepReport& report) {
+    last_step = report.global_step;
+    if (report.global_step == 3) service.process().kill_and_reap();
+  };
+  EXPECT_THROW(fit(remote, options), hds::transport::RingPeerError) << log.str();
+  ASSERT_GE(last_step, 3);
+  // The checkpoint holds every step done: resuming from it loses nothing (2 steps an epoch).
+  const auto meta =
+      hds::trainer::read_checkpoint_meta((fs::path(dir) / "checkpoints" / "latest").string());
+  EXPECT_EQ(meta.global_step(), last_step) << log.str();
+  EXPECT_EQ(meta.completed_epochs(), last_step / 2);
+  EXPECT_EQ(meta.step_in_epoch(), last_step % 2);
+  EXPECT_NE(log.str().find("data source failed"), std::string::npos) << log.str();
+}
+
+TEST(Fit, through_the_data_service_trains_exactly_as_in_process) {
+  const auto local_dir = hds::test::scratch_dir("fit-local");
+  const auto remote_dir = hds::test::scratch_dir("fit-remote");
+  const auto local_config = hds::test::tiny_config(local_dir, {"train.epochs=3"});
+  ServiceProcess service(local_config, remote_dir);
+  ASSERT_TRUE(service.ready()) << service.process().output();
+  const auto remote_config = hds::test::tiny_config(
+      remote_dir, {"train.epochs=3", "data.service_socket=" + service.socket(),
+                   "data.service_job_id=" + service.job()});
+
+  std::ostringstream log;
+  FitOptions options;
+  options.log = &log;
+  const FitResult local = fit(local_config, options);
+  const FitResult remote = fit(remote_config, options);
+  ASSERT_TRUE(local.finished && remote.finished);
+  EXPECT_EQ(remote.global_step, local.global_step);
+  EXPECT_EQ(remote.last_loss, local.last_loss);  // bit for bit: the same patches, in order
+  EXPECT_EQ(remote.best_dice.dice(), local.best_dice.dice());
 }
 
 }  // namespace

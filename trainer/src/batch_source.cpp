@@ -1,6 +1,6 @@
 #include "hds/trainer/batch_source.h"
 
-#include "hds/trainer/shm_batch_source.h"
+#include "hds/data_client/shm_batch_source.h"
 
 namespace hds::trainer {
 
@@ -11,7 +11,7 @@ std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config
   if (config.data().service_socket().empty()) {
     return std::make_unique<InProcessBatchSource>(train_films, options, rank, world_size);
   }
-  ShmBatchSourceOptions service;
+  hds::data_client::ShmBatchSourceOptions service;
   service.socket_path = config.data().service_socket();
   service.job_id = config.data().service_job_id();
   service.rank = rank;
@@ -20,7 +20,7 @@ std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config
   service.patch_rows = options.patch_rows;
   service.patch_cols = options.patch_cols;
   service.batch_size = options.batch_size;
-  return std::make_unique<ShmBatchSource>(service);
+  return std::make_unique<hds::data_client::ShmBatchSource>(service);
 }
 
 }  // namespace hds::trainer

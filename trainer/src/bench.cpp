@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "hds/trainer/gradient_sync.h"
@@ -33,7 +34,8 @@ void wait_for_device(const torch::Device& device) {
 BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options,
                                 const World& world) {
   if (options.steps < 1 || options.batch < 1 || options.warmup < 0) {
-    throw std::invalid_argument("bench: --steps and --batch must be at least 1, --warmup at least 0");
+    throw std::invalid_argument(
+        "bench: --steps and --batch must be at least 1, --warmup at least 0");
   }
   if (options.threads > 0) torch::set_num_threads(options.threads);
   const torch::Device device = resolve_device(options.device, world.local_rank());
@@ -80,7 +82,8 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
     world.barrier();
     for (int i = 0; i < steps; ++i) plain_ms.push_back(step(nullptr));
     if (!options.sync) continue;
-    const auto sync = GradientSync::create(world, model->parameters(), config.distributed(), device);
+    const auto sync =
+        GradientSync::create(world, model->parameters(), config.distributed(), device);
     result.backend = sync->backend_name();
     result.buckets = sync->bucket_count();
     result.gradient_bytes = 0;
@@ -114,7 +117,7 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   return result;
 }
 
-nlohmann::json to_json(const BenchOptions& options, const BenchResult& result) {
+std::string to_json_line(const BenchOptions& options, const BenchResult& result) {
   nlohmann::json json{{"device", options.device},
                       {"batch", options.batch},
                       {"height", options.height},
@@ -134,7 +137,7 @@ nlohmann::json to_json(const BenchOptions& options, const BenchResult& result) {
                  {"algorithm_gb_per_s", result.algorithm_gb_per_s},
                  {"bus_gb_per_s", result.bus_gb_per_s}});
   }
-  return json;
+  return json.dump();
 }
 
 }  // namespace hds::trainer

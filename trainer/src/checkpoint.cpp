@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "hds/common/read_file.h"
+#include "hds/config/config.h"
 #include "hds/data/crc32.h"
 
 namespace hds::trainer {
@@ -38,11 +40,11 @@ void sync_path(const fs::path& path) {
 }
 
 std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError(path.string() + ": cannot read: " + errno_text());
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
+  try {
+    return hds::common::read_whole_file(path.string());
+  } catch (const hds::common::FileReadError& error) {
+    throw CheckpointError(error.what());
+  }
 }
 
 void write_file(const fs::path& path, const std::string& bytes) {
@@ -82,7 +84,8 @@ fs::path resolve_checkpoint_dir(const std::string& dir) {
   const fs::path path(dir);
   if (fs::exists(path / kCheckpointMetaFile)) return path;
   if (fs::exists(path / "latest")) return fs::canonical(path / "latest");
-  if (fs::exists(path / "checkpoints" / "latest")) return fs::canonical(path / "checkpoints" / "latest");
+  if (fs::exists(path / "checkpoints" / "latest"))
+    return fs::canonical(path / "checkpoints" / "latest");
   throw CheckpointError(dir + ": not a checkpoint (no " + kCheckpointMetaFile +
                         ") and no `latest` checkpoint link inside");
 }
@@ -98,9 +101,8 @@ CheckpointStore::CheckpointStore(std::string root) : root_(std::move(root)) {
 std::string CheckpointStore::save(HdsNet& model, torch::optim::Optimizer& optimizer,
                                   CheckpointMeta meta) {
   const fs::path final_dir = fs::path(root_) / step_name(meta.global_step());
-  const fs::path temp_dir =
-      fs::path(root_) / (kTempPrefix + step_name(meta.global_step()) + "-" +
-                         std::to_string(::getpid()));
+  const fs::path temp_dir = fs::path(root_) / (kTempPrefix + step_name(meta.global_step()) + "-" +
+                                               std::to_string(::getpid()));
   try {
     fs::remove_all(temp_dir);
     fs::create_directory(temp_dir);
@@ -123,9 +125,9 @@ std::string CheckpointStore::save(HdsNet& model, torch::optim::Optimizer& optimi
     std::error_code ignored;
     fs::remove_all(temp_dir, ignored);
     const std::string previous = latest();
-    throw CheckpointError("writing checkpoint " + final_dir.string() + " failed: " + e.what() +
-                          (previous.empty() ? "" : "; the previous checkpoint " + previous +
-                                                       " is intact"));
+    throw CheckpointError(
+        "writing checkpoint " + final_dir.string() + " failed: " + e.what() +
+        (previous.empty() ? "" : "; the previous checkpoint " + previous + " is intact"));
   }
   link("latest", final_dir.string());
   return final_dir.string();
@@ -133,7 +135,8 @@ std::string CheckpointStore::save(HdsNet& model, torch::optim::Optimizer& optimi
 
 void CheckpointStore::link(const std::string& name, const std::string& checkpoint_dir) {
   const fs::path link_path = fs::path(root_) / name;
-  const fs::path temp_link = fs::path(root_) / (kTempPrefix + name + "-" + std::to_string(::getpid()));
+  const fs::path temp_link =
+      fs::path(root_) / (kTempPrefix + name + "-" + std::to_string(::getpid()));
   std::error_code ec;
   fs::remove(temp_link, ec);
   // Relative targets keep a run directory movable.
@@ -197,6 +200,14 @@ CheckpointMeta read_checkpoint_meta(const std::string& dir) {
   return meta;
 }
 
+hds::config::Config saved_config(const CheckpointMeta& meta, const std::string& dir) {
+  try {
+    return hds::config::parse_config(meta.config_text(), dir + " (saved config)");
+  } catch (const hds::config::ConfigError& error) {
+    throw CheckpointError(error.what());
+  }
+}
+
 CheckpointMeta load_checkpoint(const std::string& dir, HdsNet& model,
                                torch::optim::Optimizer* optimizer) {
   const fs::path path = resolve_checkpoint_dir(dir);
@@ -205,7 +216,8 @@ CheckpointMeta load_checkpoint(const std::string& dir, HdsNet& model,
     torch::load(model, (path / kModelFile).string());
     if (optimizer != nullptr) torch::load(*optimizer, (path / kOptimizerFile).string());
   } catch (const c10::Error& e) {
-    throw CheckpointError(path.string() + ": does not fit this model: " + e.what_without_backtrace());
+    throw CheckpointError(path.string() +
+                          ": does not fit this model: " + e.what_without_backtrace());
   }
   return meta;
 }

@@ -111,7 +111,8 @@ void install_caching_cpu_allocator(size_t max_cached_bytes) {
   std::call_once(once, [max_cached_bytes] {
     size_t limit = max_cached_bytes;
     if (limit == 0) {
-      limit = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4;
+      limit = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) *
+              static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4;
     }
     // Never destroyed: tensors may be freed during static destruction.
     CachingCpuAllocator::instance = new CachingCpuAllocator(limit);
@@ -120,7 +121,8 @@ void install_caching_cpu_allocator(size_t max_cached_bytes) {
 }
 
 CpuAllocatorStats caching_cpu_allocator_stats() {
-  return CachingCpuAllocator::instance ? CachingCpuAllocator::instance->stats() : CpuAllocatorStats{};
+  return CachingCpuAllocator::instance ? CachingCpuAllocator::instance->stats()
+                                       : CpuAllocatorStats{};
 }
 
 }  // namespace hds::trainer

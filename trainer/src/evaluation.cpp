@@ -28,7 +28,8 @@ FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film, const Lo
   if (loss.variant() == LossConfig::SEG_DEEP_SUPERVISION) {
     prediction.mass_probability = foreground.max().item<double>();
   } else {
-    prediction.mass_probability = image_probability(output.cls.back(), loss.mil_rule()).item<double>();
+    prediction.mass_probability =
+        image_probability(output.cls.back(), loss.mil_rule()).item<double>();
   }
   return prediction;
 }

@@ -1,6 +1,5 @@
 #include "hds/trainer/losses.h"
 
-
 #include "hds/trainer/schedule.h"
 
 namespace hds::trainer {
@@ -41,9 +40,8 @@ torch::Tensor image_probability(const torch::Tensor& cls_logits, LossConfig::Mil
 }
 
 LossTerms hds_loss(const HdsOutput& output, const std::vector<int>& heads,
-                   const torch::Tensor& mask, const torch::Tensor& labels,
-                   const LossConfig& config, const std::vector<double>& seg_weights,
-                   const std::vector<double>& cls_weights) {
+                   const torch::Tensor& mask, const torch::Tensor& labels, const LossConfig& config,
+                   const std::vector<double>& seg_weights, const std::vector<double>& cls_weights) {
   // Unweighted parts, copied to the host at once (one device sync a step).
   const auto off = torch::zeros({}, mask.options().dtype(torch::kFloat));
   std::vector<torch::Tensor> seg_parts, cls_parts;

@@ -1,16 +1,14 @@
 #include "hds/trainer/metrics.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-#include <unistd.h>
 
 #include <array>
-#include <fstream>
 
 #include "hds/config/config.h"
+#include "hds/monitoring/metrics_endpoint.h"
 
 namespace hds::trainer {
 
@@ -20,65 +18,26 @@ namespace pm = prometheus;
 
 constexpr std::array<const char*, 2> kTerms = {"seg", "cls"};
 
-// From a millisecond (a tiny model's step, an idle ring) to minutes (a stalled data service).
-const pm::Histogram::BucketBoundaries kStepBuckets = {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
-// A checkpoint of a small model takes milliseconds; the paper's, on a network file system, can
-// take minutes.
-const pm::Histogram::BucketBoundaries kCheckpointBuckets = {0.01, 0.05, 0.1, 0.25, 0.5, 1,  2.5,
-                                                            5,    10,   30,  60,   120, 300};
-
-// Families with the rank's labels on every series: Prometheus tells the ranks apart by them even
-// when one scrape job collects the ranks of several nodes.
+// Families with the rank's labels on every series.
 template <class Builder>
 auto& family(Builder builder, pm::Registry& registry, const pm::Labels& labels,
              const std::string& name, const std::string& help) {
   return builder.Name(name).Help(help).Labels(labels).Register(registry);
 }
 
-// Resident memory of this process, read from /proc/self/statm at every scrape, so it stays
-// current while the training thread is busy (validation, a checkpoint).
-class ResidentMemory : public pm::Collectable {
- public:
-  explicit ResidentMemory(pm::Labels labels) : labels_(std::move(labels)) {}
-
-  std::vector<pm::MetricFamily> Collect() const override {
-    long size_pages = 0, resident_pages = 0;
-    std::ifstream statm("/proc/self/statm");
-    if (!(statm >> size_pages >> resident_pages)) return {};
-    pm::ClientMetric metric;
-    for (const auto& [name, value] : labels_) metric.label.push_back({name, value});
-    metric.gauge.value =
-        static_cast<double>(resident_pages) * static_cast<double>(sysconf(_SC_PAGESIZE));
-    pm::MetricFamily memory;
-    memory.name = "hds_process_resident_memory_bytes";
-    memory.help = "Resident memory of this trainer process (/proc/self/statm)";
-    memory.type = pm::MetricType::Gauge;
-    memory.metric.push_back(std::move(metric));
-    return {std::move(memory)};
-  }
-
- private:
-  pm::Labels labels_;
-};
-
 }  // namespace
 
 struct TrainerMetrics::State {
   explicit State(const RankIdentity& identity)
       : is_root(identity.rank == 0),
-        labels{{"rank", std::to_string(identity.rank)},
-               {"local_rank", std::to_string(identity.local_rank)}},
-        registry(std::make_shared<pm::Registry>()),
-        resident_memory(std::make_shared<ResidentMemory>(labels)) {}
+        labels(hds::monitoring::rank_labels(identity.rank, identity.local_rank)),
+        registry(std::make_shared<pm::Registry>()) {}
 
   bool is_root;
   pm::Labels labels;
-  std::string url;
   std::shared_ptr<pm::Registry> registry;
-  std::shared_ptr<ResidentMemory> resident_memory;
   // Started last and destroyed first: no scrape sees a half-built or destroyed registry.
-  std::unique_ptr<pm::Exposer> exposer;
+  std::unique_ptr<hds::monitoring::MetricsEndpoint> endpoint;
 
   pm::Counter* steps = nullptr;
   pm::Counter* patches = nullptr;
@@ -106,8 +65,8 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
                                const RankIdentity& identity)
     : state_(std::make_unique<State>(identity)) {
   State& s = *state_;
+  using hds::monitoring::MetricsError;
   const int port = hds::config::metrics_port(monitoring, identity.local_rank);
-  const std::string where = monitoring.metrics_address() + ":" + std::to_string(port);
   if (monitoring.metrics_port() <= 0) {
     throw MetricsError("metrics: monitoring.metrics_port is " +
                        std::to_string(monitoring.metrics_port()) + ": no port to serve on");
@@ -131,7 +90,7 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
     return &gauges(name, help)->Add({});
   };
   auto histogram = [&](const std::string& name, const std::string& help,
-                       const pm::Histogram::BucketBoundaries& buckets) -> pm::Histogram* {
+                       const std::vector<double>& buckets) -> pm::Histogram* {
     return &family(pm::BuildHistogram(), registry, labels, name, help).Add({}, buckets);
   };
   s.steps = counter("hds_train_steps_total", "Training steps this rank has done since it started");
@@ -155,13 +114,13 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
       gauge("hds_train_patches_per_second", "This rank's patches per second over its last step");
   s.step_seconds =
       histogram("hds_train_step_seconds", "Wall time of a training step, waiting for data included",
-                kStepBuckets);
-  s.data_wait_seconds =
-      histogram("hds_train_data_wait_seconds",
-                "Time a step waited for its batch (sampler or data service ring)", kStepBuckets);
-  s.sync_seconds =
-      histogram("hds_train_gradient_sync_seconds",
-                "Time a step waited for the gradient sync after backward", kStepBuckets);
+                hds::monitoring::step_seconds_buckets());
+  s.data_wait_seconds = histogram("hds_train_data_wait_seconds",
+                                  "Time a step waited for its batch (sampler or data service ring)",
+                                  hds::monitoring::step_seconds_buckets());
+  s.sync_seconds = histogram("hds_train_gradient_sync_seconds",
+                             "Time a step waited for the gradient sync after backward",
+                             hds::monitoring::step_seconds_buckets());
   gauge("hds_train_world_size", "Ranks of the data-parallel job")->Set(identity.world_size);
   if (s.is_root) {
     s.validation_epoch = gauge("hds_validation_epoch", "Epoch of the last validation");
@@ -169,26 +128,19 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
     s.validation_accuracy =
         gauge("hds_validation_accuracy", "Whole-image accuracy of the last validation");
     s.validation_auc = gauge("hds_validation_auc", "Whole-image ROC AUC of the last validation");
-    s.checkpoint_seconds =
-        histogram("hds_checkpoint_seconds", "Time to write a checkpoint", kCheckpointBuckets);
+    s.checkpoint_seconds = histogram("hds_checkpoint_seconds", "Time to write a checkpoint",
+                                     hds::monitoring::slow_operation_seconds_buckets());
   }
 
-  s.url = "http://" + where + "/metrics";
-  try {
-    s.exposer = std::make_unique<pm::Exposer>(where);
-  } catch (const std::exception& error) {
-    throw MetricsError("metrics: cannot serve on " + where + " (" + error.what() +
-                       "): the port is probably taken by another program or job; choose another "
-                       "with monitoring.metrics_port (local rank r uses metrics_port + r) or 0 to "
-                       "turn metrics off");
-  }
-  s.exposer->RegisterCollectable(s.registry);
-  s.exposer->RegisterCollectable(s.resident_memory);
+  s.endpoint = std::make_unique<hds::monitoring::MetricsEndpoint>(
+      monitoring.metrics_address(), port, s.registry, s.labels,
+      "choose another with monitoring.metrics_port (local rank r uses metrics_port + r) or 0 to "
+      "turn metrics off");
 }
 
 TrainerMetrics::~TrainerMetrics() = default;
 
-const std::string& TrainerMetrics::url() const { return state_->url; }
+const std::string& TrainerMetrics::url() const { return state_->endpoint->url(); }
 
 void TrainerMetrics::record_step(const StepReport& report) {
   State& s = *state_;

@@ -275,9 +275,9 @@ std::string describe_modules(nn::Module& module) {
     // Module::name() is the demangled C++ class; the bare class name reads better.
     std::string type = item.value()->name();
     type = type.substr(type.rfind("::") == std::string::npos ? 0 : type.rfind("::") + 2);
-    if (type.size() > 4 && type.compare(type.size() - 4, 4, "Impl") == 0) type.resize(type.size() - 4);
-    out << item.key() << "  " << type << "  params "
-        << count_parameters(*item.value()) << "\n";
+    if (type.size() > 4 && type.compare(type.size() - 4, 4, "Impl") == 0)
+      type.resize(type.size() - 4);
+    out << item.key() << "  " << type << "  params " << count_parameters(*item.value()) << "\n";
   }
   return out.str();
 }

@@ -45,8 +45,8 @@ class NcclGradientSync final : public GradientSync {
       if (!tensor.is_contiguous() || tensor.device() != device_) {
         throw WorldError("gradient sync: broadcast needs contiguous tensors on " + device_.str());
       }
-      check(ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclChar, 0,
-                          comm_, stream.stream()),
+      check(ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclChar, 0, comm_,
+                          stream.stream()),
             "ncclBroadcast");
     }
     check(ncclGroupEnd(), "ncclGroupEnd");

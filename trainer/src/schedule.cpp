@@ -3,7 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "hds/trainer/architecture.h"
+#include "hds/common/architecture.h"
 
 namespace hds::trainer {
 namespace {
@@ -25,7 +25,7 @@ std::vector<double> decayed(const google::protobuf::RepeatedField<double>& initi
 
 HeadTerms head_terms(hds::config::LossConfig::Variant variant, int head) {
   using hds::config::LossConfig;
-  const bool last = head == kHeadCount - 1;
+  const bool last = head == hds::common::kHeadCount - 1;
   switch (variant) {
     case LossConfig::HDS:
       return {true, true};

@@ -1,24 +1,18 @@
 #include "hds/trainer/training.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <google/protobuf/util/message_differencer.h>
-#include <nlohmann/json.hpp>
-
 #include "hds/config/config.h"
-#include "hds/data/dataset.h"
-#include "hds/trainer/batch_source.h"
-#include "hds/trainer/checkpoint.h"
 #include "hds/trainer/evaluation.h"
-#include "hds/trainer/gradient_sync.h"
-#include "hds/trainer/losses.h"
-#include "hds/trainer/model.h"
 #include "hds/trainer/schedule.h"
 
 namespace hds::trainer {
@@ -46,23 +40,17 @@ torch::Device resolve_device(const std::string& name, int local_rank) {
 
 namespace {
 
-// Where the progress of ranks other than 0 goes.
-class NullStream : public std::ostream {
- public:
-  NullStream() : std::ostream(nullptr) {}
-};
-
 struct StepTensors {
   torch::Tensor images;  // [n, 1, rows, cols] float
   torch::Tensor masks;   // [n, rows, cols] int64
   torch::Tensor labels;  // [n] int64
 };
 
-StepTensors to_tensors(const hds::data::PatchBatch& batch, const torch::Device& device) {
+StepTensors to_tensors(const hds::transport::PatchBatch& batch, const torch::Device& device) {
   const int64_t n = batch.count;
   StepTensors t;
-  t.images = torch::from_blob(const_cast<float*>(batch.images.data()), {n, 1, batch.rows, batch.cols},
-                              torch::kFloat)
+  t.images = torch::from_blob(const_cast<float*>(batch.images.data()),
+                              {n, 1, batch.rows, batch.cols}, torch::kFloat)
                  .to(device, /*non_blocking=*/false, /*copy=*/true);
   t.masks = torch::from_blob(const_cast<uint8_t*>(batch.masks.data()), {n, batch.rows, batch.cols},
                              torch::kUInt8)
@@ -122,15 +110,18 @@ void check_finite(const LossTerms& terms, int epoch, int step, int64_t global_st
   if (bad.empty()) return;
   std::ostringstream msg;
   msg << "non-finite loss at epoch " << epoch << ", step " << step << " (global step "
-      << global_step << "): " << bad << "; last good checkpoint: "
-      << (last_checkpoint.empty() ? "none yet" : last_checkpoint);
+      << global_step << "): " << bad
+      << "; last good checkpoint: " << (last_checkpoint.empty() ? "none yet" : last_checkpoint);
   throw NonFiniteLossError(msg.str());
 }
 
 void write_summary(const fs::path& path, const FitResult& result) {
   auto validation = [](const ValidationResult& v) {
-    return nlohmann::json{{"epoch", v.epoch()}, {"dice", v.dice()}, {"accuracy", v.accuracy()},
-                          {"auc", std::isnan(v.auc()) ? nlohmann::json() : nlohmann::json(v.auc())}};
+    return nlohmann::json{
+        {"epoch", v.epoch()},
+        {"dice", v.dice()},
+        {"accuracy", v.accuracy()},
+        {"auc", std::isnan(v.auc()) ? nlohmann::json() : nlohmann::json(v.auc())}};
   };
   nlohmann::json summary{{"finished", result.finished},
                          {"completed_epochs", result.completed_epochs},
@@ -145,261 +136,277 @@ void write_summary(const fs::path& path, const FitResult& result) {
   fs::rename(temp, path);
 }
 
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 }  // namespace
 
-FitResult fit(const Config& config, const FitOptions& options) {
-  const World single_process;
-  const World& world = options.world ? *options.world : single_process;
-  // Rank 0 speaks for the job; the other ranks report only errors.
-  NullStream quiet;
-  std::ostream& log = world.is_root() ? (options.log ? *options.log : std::cout) : quiet;
+EpochSchedule epoch_schedule(const Config& config, int epoch) {
+  return {seg_head_weights(config, epoch), cls_head_weights(config, epoch),
+          learning_rate(config.optimizer(), epoch)};
+}
+
+TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
+    : config_(config),
+      options_(options),
+      world_(options.world ? *options.world : single_process_),
+      // Rank 0 speaks for the job; the other ranks report only errors.
+      log_(world_.is_root() ? (options.log ? *options.log : std::cout) : quiet_) {
   const auto& train = config.train();
   if (train.threads() > 0) torch::set_num_threads(train.threads());
-  const torch::Device device = resolve_device(train.device(), world.local_rank());
+  device_ = resolve_device(train.device(), world_.local_rank());
   // Every rank draws the same initial weights and dropout masks (rank 0 broadcasts the weights
   // anyway), so rank 0's saved generator state resumes every rank exactly.
   torch::manual_seed(train.seed());
 
-  const auto dataset = hds::data::load_dataset(config.data());
-  log << "data: " << config.data().source() << ", " << dataset.train.size() << " train / "
-      << dataset.val.size() << " val / " << dataset.test.size() << " test films, mean "
-      << dataset.mean << " std " << dataset.std << "\n";
+  dataset_ = hds::data::load_dataset(config.data());
+  log_ << "data: " << config.data().source() << ", " << dataset_.train.size() << " train / "
+       << dataset_.val.size() << " val / " << dataset_.test.size() << " test films, mean "
+       << dataset_.mean << " std " << dataset_.std << "\n";
 
-  HdsNet model(config.model());
-  model->to(device);
-  torch::optim::SGD optimizer(model->parameters(),
-                              torch::optim::SGDOptions(config.optimizer().learning_rate())
-                                  .momentum(config.optimizer().momentum())
-                                  .dampening(0)
-                                  .weight_decay(config.optimizer().weight_decay())
-                                  .nesterov(false));
+  model_ = HdsNet(config.model());
+  model_->to(device_);
+  optimizer_ = std::make_unique<torch::optim::SGD>(
+      model_->parameters(), torch::optim::SGDOptions(config.optimizer().learning_rate())
+                                .momentum(config.optimizer().momentum())
+                                .dampening(0)
+                                .weight_decay(config.optimizer().weight_decay())
+                                .nesterov(false));
+  store_ =
+      std::make_unique<CheckpointStore>((fs::path(train.output_dir()) / "checkpoints").string());
+  if (!options.resume_from.empty()) resume(options.resume_from);
 
-  FitResult result;
-  int start_epoch = 1;
-  int start_step = 0;
-  CheckpointStore store((fs::path(train.output_dir()) / "checkpoints").string());
-  if (!options.resume_from.empty()) {
-    const CheckpointMeta meta = load_checkpoint(options.resume_from, model, &optimizer);
-    Config saved;
-    try {
-      saved = hds::config::parse_config(meta.config_text(), options.resume_from + " (saved config)");
-    } catch (const std::exception& e) {
-      throw CheckpointError(std::string("resume: ") + e.what());
-    }
-    if (!google::protobuf::util::MessageDifferencer::Equals(saved.model(), config.model())) {
-      throw CheckpointError("resume: " + options.resume_from +
-                            " holds a model of another configuration than this run's model block");
-    }
-    set_cpu_rng_state(meta.cpu_rng_state());
-    start_epoch = meta.completed_epochs() + 1;
-    start_step = meta.step_in_epoch();
-    result.global_step = meta.global_step();
-    result.completed_epochs = meta.completed_epochs();
-    result.best_dice = meta.best_dice();
-    result.best_accuracy = meta.best_accuracy();
-    result.last_validation = meta.last_validation();
-    result.last_loss = meta.last_loss();
-    result.last_checkpoint = fs::canonical(store.latest().empty() ? options.resume_from
-                                                                  : store.latest())
-                                 .string();
-    log << "resumed from " << fs::canonical(options.resume_from).string() << " at epoch " << start_epoch << ", step "
-        << start_step << " (global step " << result.global_step << ")\n";
-  }
-
-  const hds::data::SamplerOptions sampler_options = hds::data::sampler_options_for(config);
   // With data.service_socket set, training batches come from hds-data-service; the dataset is
   // still loaded here for validation (for now).
-  const std::unique_ptr<BatchSource> batch_source =
-      make_batch_source(config, dataset.train, sampler_options, world.rank(), world.size());
-  BatchSource& source = *batch_source;
-  const int steps = source.steps_per_epoch();
-  const int epochs = train.epochs();
-  const int64_t total_steps = static_cast<int64_t>(steps) * epochs;
+  source_ = make_batch_source(config, dataset_.train, hds::data::sampler_options_for(config),
+                              world_.rank(), world_.size());
+  steps_per_epoch_ = source_->steps_per_epoch();
+  if (world_.size() > 1) connect_ranks();
+}
 
-  std::unique_ptr<GradientSync> sync;
-  if (world.size() > 1) {
-    sync = GradientSync::create(world, model->parameters(), config.distributed(), device);
-    // Parameters and BatchNorm buffers start equal on every rank; the statistics then stay per
-    // rank (DESIGN §5).
-    std::vector<torch::Tensor> state = model->parameters();
-    for (const auto& buffer : model->buffers()) state.push_back(buffer);
-    {
-      torch::NoGradGuard no_grad;
-      sync->broadcast_from_root(state);
-    }
-    log << "distributed: " << world.size() << " ranks, " << sync->backend_name()
-        << " gradient sync in " << sync->bucket_count() << " buckets\n";
+TrainingLoop::~TrainingLoop() = default;
+
+void TrainingLoop::resume(const std::string& checkpoint) {
+  const CheckpointMeta meta = load_checkpoint(checkpoint, model_, optimizer_.get());
+  const Config saved = saved_config(meta, checkpoint);
+  if (!google::protobuf::util::MessageDifferencer::Equals(saved.model(), config_.model())) {
+    throw CheckpointError("resume: " + checkpoint +
+                          " holds a model of another configuration than this run's model block");
   }
+  set_cpu_rng_state(meta.cpu_rng_state());
+  start_epoch_ = meta.completed_epochs() + 1;
+  start_step_ = meta.step_in_epoch();
+  result_.global_step = meta.global_step();
+  result_.completed_epochs = meta.completed_epochs();
+  result_.best_dice = meta.best_dice();
+  result_.best_accuracy = meta.best_accuracy();
+  result_.last_validation = meta.last_validation();
+  result_.last_loss = meta.last_loss();
+  result_.last_checkpoint =
+      fs::canonical(store_->latest().empty() ? checkpoint : store_->latest()).string();
+  checkpointed_step_ = result_.global_step;
+  log_ << "resumed from " << fs::canonical(checkpoint).string() << " at epoch " << start_epoch_
+       << ", step " << start_step_ << " (global step " << result_.global_step << ")\n";
+}
 
-  // Only rank 0 writes checkpoints; it returns "" elsewhere.
-  int64_t checkpointed_step = result.global_step;  // the step of the last checkpoint written
-  auto save_checkpoint = [&](int completed_epochs, int step_in_epoch, const std::vector<double>& seg_w,
-                             const std::vector<double>& cls_w, double lr) -> std::string {
-    if (!world.is_root()) return "";
-    CheckpointMeta meta;
-    meta.set_completed_epochs(completed_epochs);
-    meta.set_step_in_epoch(step_in_epoch);
-    meta.set_global_step(result.global_step);
-    for (double w : seg_w) meta.add_seg_head_weights(w);
-    for (double w : cls_w) meta.add_cls_head_weights(w);
-    meta.set_learning_rate(lr);
-    meta.set_cpu_rng_state(cpu_rng_state());
-    meta.set_config_text(hds::config::to_text(config));
-    *meta.mutable_best_dice() = result.best_dice;
-    *meta.mutable_best_accuracy() = result.best_accuracy;
-    *meta.mutable_last_validation() = result.last_validation;
-    meta.set_last_loss(result.last_loss);
-    const auto save_start = Clock::now();
-    result.last_checkpoint = store.save(model, optimizer, meta);
-    if (options.on_checkpoint) {
-      options.on_checkpoint(std::chrono::duration<double>(Clock::now() - save_start).count());
+void TrainingLoop::connect_ranks() {
+  sync_ = GradientSync::create(world_, model_->parameters(), config_.distributed(), device_);
+  // Parameters and BatchNorm buffers start equal on every rank; the statistics then stay per
+  // rank (docs/design.md §5).
+  std::vector<torch::Tensor> state = model_->parameters();
+  for (const auto& buffer : model_->buffers()) state.push_back(buffer);
+  {
+    torch::NoGradGuard no_grad;
+    sync_->broadcast_from_root(state);
+  }
+  log_ << "distributed: " << world_.size() << " ranks, " << sync_->backend_name()
+       << " gradient sync in " << sync_->bucket_count() << " buckets\n";
+}
+
+std::string TrainingLoop::save_checkpoint(int completed_epochs, int step_in_epoch,
+                                          const EpochSchedule& next) {
+  if (!world_.is_root()) return "";
+  CheckpointMeta meta;
+  meta.set_completed_epochs(completed_epochs);
+  meta.set_step_in_epoch(step_in_epoch);
+  meta.set_global_step(result_.global_step);
+  for (double w : next.seg_weights) meta.add_seg_head_weights(w);
+  for (double w : next.cls_weights) meta.add_cls_head_weights(w);
+  meta.set_learning_rate(next.learning_rate);
+  meta.set_cpu_rng_state(cpu_rng_state());
+  meta.set_config_text(hds::config::to_text(config_));
+  *meta.mutable_best_dice() = result_.best_dice;
+  *meta.mutable_best_accuracy() = result_.best_accuracy;
+  *meta.mutable_last_validation() = result_.last_validation;
+  meta.set_last_loss(result_.last_loss);
+  const auto save_start = Clock::now();
+  result_.last_checkpoint = store_->save(model_, *optimizer_, meta);
+  if (options_.on_checkpoint) options_.on_checkpoint(seconds_since(save_start));
+  store_->prune(config_.train().keep_checkpoints());
+  log_ << "checkpoint " << result_.last_checkpoint << "\n";
+  checkpointed_step_ = result_.global_step;
+  return result_.last_checkpoint;
+}
+
+void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule) {
+  const auto step_start = Clock::now();
+  hds::transport::PatchBatch batch;
+  try {
+    batch = source_->batch(epoch, step);
+  } catch (const std::exception& e) {
+    // A data service that died (or a film that cannot be read) loses no training: rank 0
+    // checkpoints the steps done so far before the error ends the run.
+    if (world_.is_root() && result_.global_step > checkpointed_step_) {
+      log_ << "data source failed: " << e.what() << "\n";
+      save_checkpoint(epoch - 1, step, schedule);
     }
-    store.prune(train.keep_checkpoints());
-    log << "checkpoint " << result.last_checkpoint << "\n";
-    checkpointed_step = result.global_step;
-    return result.last_checkpoint;
-  };
+    throw;
+  }
+  const double data_wait = seconds_since(step_start);
+  LossTerms terms;
+  optimizer_->zero_grad();
+  // This rank's gradient counts by its share of the step's patches (the last step of an epoch
+  // may leave a rank fewer, or none).
+  const int64_t step_patches = world_.sum(batch.count);
+  if (sync_) {
+    sync_->begin_step(static_cast<double>(batch.count) / static_cast<double>(step_patches));
+  }
+  if (batch.count > 0) {
+    const auto tensors = to_tensors(batch, device_);
+    const auto output = model_->forward(tensors.images);
+    terms = hds_loss(output, model_->heads(), tensors.masks, tensors.labels, config_.loss(),
+                     schedule.seg_weights, schedule.cls_weights);
+    check_finite(terms, epoch, step + 1, result_.global_step + 1, result_.last_checkpoint);
+    terms.total.backward();
+  }
+  const auto sync_start = Clock::now();
+  if (sync_) sync_->finish_step();
+  const double sync_wait = seconds_since(sync_start);
+  // Only for reporting: one pass over the gradients and a device sync.
+  const double gradient_norm = options_.on_step ? l2_norm_of_gradients(*model_) : 0;
+  optimizer_->step();
+  ++result_.global_step;
+  ++steps_this_run_;
+  patches_this_run_ += step_patches;
+  result_.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
+  if (options_.on_step) {
+    StepReport report;
+    report.epoch = epoch;
+    report.step = step + 1;
+    report.steps_per_epoch = steps_per_epoch_;
+    report.global_step = result_.global_step;
+    report.patches = batch.count;
+    report.loss = result_.last_loss;
+    report.heads = terms.heads;
+    report.seg = terms.seg;
+    report.cls = terms.cls;
+    report.learning_rate = schedule.learning_rate;
+    report.seg_weights = schedule.seg_weights;
+    report.cls_weights = schedule.cls_weights;
+    report.seconds = seconds_since(step_start);
+    report.data_wait_seconds = data_wait;
+    report.sync_wait_seconds = sync_wait;
+    report.gradient_norm = gradient_norm;
+    options_.on_step(report);
+  }
+  if (step + 1 == steps_per_epoch_ || steps_this_run_ % config_.train().log_every_steps() == 0) {
+    log_progress(epoch, step, terms);
+  }
+}
 
-  model->train();
-  const auto run_start = Clock::now();
-  int64_t steps_this_run = 0;
-  int64_t patches_this_run = 0;  // on all ranks: the job's throughput
-  for (int epoch = start_epoch; epoch <= epochs; ++epoch) {
-    const auto seg_w = seg_head_weights(config, epoch);
-    const auto cls_w = cls_head_weights(config, epoch);
-    const double lr = learning_rate(config.optimizer(), epoch);
-    set_learning_rate(optimizer, lr);
-    const int first_step = epoch == start_epoch ? start_step : 0;
-    for (int step = first_step; step < steps; ++step) {
-      const auto step_start = Clock::now();
-      hds::data::PatchBatch batch;
-      try {
-        batch = source.batch(epoch, step);
-      } catch (const std::exception& e) {
-        // A data service that died (or a film that cannot be read) loses no training: rank 0
-        // checkpoints the steps done so far before the error ends the run.
-        if (world.is_root() && result.global_step > checkpointed_step) {
-          log << "data source failed: " << e.what() << "\n";
-          save_checkpoint(epoch - 1, step, seg_w, cls_w, lr);
-        }
-        throw;
-      }
-      const double data_wait = std::chrono::duration<double>(Clock::now() - step_start).count();
-      LossTerms terms;
-      optimizer.zero_grad();
-      // This rank's gradient counts by its share of the step's patches (the last step of an
-      // epoch may leave a rank fewer, or none).
-      const int64_t step_patches = world.sum(batch.count);
-      if (sync) sync->begin_step(static_cast<double>(batch.count) / static_cast<double>(step_patches));
-      if (batch.count > 0) {
-        const auto tensors = to_tensors(batch, device);
-        const auto output = model->forward(tensors.images);
-        terms = hds_loss(output, model->heads(), tensors.masks, tensors.labels, config.loss(),
-                         seg_w, cls_w);
-        check_finite(terms, epoch, step + 1, result.global_step + 1, result.last_checkpoint);
-        terms.total.backward();
-      }
-      const auto sync_start = Clock::now();
-      if (sync) sync->finish_step();
-      const double sync_wait = std::chrono::duration<double>(Clock::now() - sync_start).count();
-      // Only for reporting: one pass over the gradients and a device sync.
-      const double gradient_norm = options.on_step ? l2_norm_of_gradients(*model) : 0;
-      optimizer.step();
-      ++result.global_step;
-      ++steps_this_run;
-      patches_this_run += step_patches;
-      result.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
-      if (options.on_step) {
-        StepReport report;
-        report.epoch = epoch;
-        report.step = step + 1;
-        report.steps_per_epoch = steps;
-        report.global_step = result.global_step;
-        report.patches = batch.count;
-        report.loss = result.last_loss;
-        report.heads = terms.heads;
-        report.seg = terms.seg;
-        report.cls = terms.cls;
-        report.learning_rate = lr;
-        report.seg_weights = seg_w;
-        report.cls_weights = cls_w;
-        report.seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-        report.data_wait_seconds = data_wait;
-        report.sync_wait_seconds = sync_wait;
-        report.gradient_norm = gradient_norm;
-        options.on_step(report);
-      }
+void TrainingLoop::log_progress(int epoch, int step, const LossTerms& terms) const {
+  const int epochs = config_.train().epochs();
+  const int64_t total_steps = static_cast<int64_t>(steps_per_epoch_) * epochs;
+  const double elapsed = seconds_since(run_start_);
+  const double eta = elapsed / steps_this_run_ * (total_steps - result_.global_step);
+  log_ << "epoch " << epoch << "/" << epochs << " step " << step + 1 << "/" << steps_per_epoch_
+       << " loss " << std::setprecision(5) << result_.last_loss << " (seg "
+       << terms.seg_weighted_sum << " cls " << terms.cls_weighted_sum << ") lr "
+       << learning_rate(config_.optimizer(), epoch) << " " << std::setprecision(3)
+       << patches_this_run_ / elapsed << " patches/s eta " << format_duration(eta) << std::endl;
+}
 
-      const bool epoch_end = step + 1 == steps;
-      if (epoch_end || steps_this_run % train.log_every_steps() == 0) {
-        const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-        const double eta = elapsed / steps_this_run * (total_steps - result.global_step);
-        log << "epoch " << epoch << "/" << epochs << " step " << step + 1 << "/" << steps
-            << " loss " << std::setprecision(5) << result.last_loss << " (seg "
-            << terms.seg_weighted_sum << " cls " << terms.cls_weighted_sum << ") lr " << lr
-            << " " << std::setprecision(3) << patches_this_run / elapsed << " patches/s eta "
-            << format_duration(eta) << std::endl;
-      }
+bool TrainingLoop::validation_due(int epoch) const {
+  const auto& train = config_.train();
+  return world_.is_root() && epoch >= train.validate_from() &&
+         (epoch - train.validate_from()) % train.validate_every() == 0 && !dataset_.val.empty();
+}
+
+TrainingLoop::Improvement TrainingLoop::validate(int epoch) {
+  // With its own BatchNorm statistics; the other ranks wait in the next collective.
+  const auto evaluation = evaluate(model_, dataset_.val, config_.loss(), device_);
+  result_.last_validation = to_validation_result(epoch, evaluation);
+  // Ties go to the later epoch, as in the reference.
+  Improvement improved;
+  improved.dice = !result_.best_dice.has_epoch() || evaluation.dice >= result_.best_dice.dice();
+  improved.accuracy =
+      !result_.best_accuracy.has_epoch() || evaluation.accuracy >= result_.best_accuracy.accuracy();
+  if (options_.on_validation) options_.on_validation(result_.last_validation);
+  if (improved.dice) result_.best_dice = result_.last_validation;
+  if (improved.accuracy) result_.best_accuracy = result_.last_validation;
+  log_ << "validation epoch " << epoch << ": dice " << std::setprecision(4) << evaluation.dice
+       << " accuracy " << evaluation.accuracy << " auc " << evaluation.auc << " ("
+       << evaluation.films << " films, " << evaluation.films_with_mass << " with masses)"
+       << (improved.dice ? " [best dice]" : "") << (improved.accuracy ? " [best accuracy]" : "")
+       << "\n";
+  return improved;
+}
+
+bool TrainingLoop::stop_agreed() const {
+  return world_.any((options_.stop_requested && options_.stop_requested()) ||
+                    (options_.stop_at_step > 0 && result_.global_step >= options_.stop_at_step));
+}
+
+FitResult TrainingLoop::finish(bool finished, bool leave_together) {
+  result_.finished = finished;
+  if (world_.is_root()) {
+    write_summary(fs::path(config_.train().output_dir()) / "summary.json", result_);
+  }
+  // Ranks leave a stop together: a launcher ends the whole job when the first rank exits with
+  // 75, which must not happen while rank 0 still writes the checkpoint.
+  if (leave_together) world_.barrier();
+  return result_;
+}
+
+FitResult TrainingLoop::run() {
+  const int epochs = config_.train().epochs();
+  model_->train();
+  run_start_ = Clock::now();
+  for (int epoch = start_epoch_; epoch <= epochs; ++epoch) {
+    const EpochSchedule schedule = epoch_schedule(config_, epoch);
+    set_learning_rate(*optimizer_, schedule.learning_rate);
+    const int first_step = epoch == start_epoch_ ? start_step_ : 0;
+    for (int step = first_step; step < steps_per_epoch_; ++step) {
+      train_step(epoch, step, schedule);
       // Every rank stops at the same step when any rank was asked to.
-      const bool stop = world.any(
-          (options.stop_requested && options.stop_requested()) ||
-          (options.stop_at_step > 0 && result.global_step >= options.stop_at_step));
-      if (stop && !epoch_end) {
-        save_checkpoint(epoch - 1, step + 1, seg_w, cls_w, lr);
-        log << "stopped at epoch " << epoch << ", step " << step + 1 << " on request\n";
-        if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
-        // Ranks leave together: a launcher ends the whole job when the first rank exits with 75,
-        // which must not happen while rank 0 still writes the checkpoint.
-        world.barrier();
-        return result;
+      if (stop_agreed() && step + 1 != steps_per_epoch_) {
+        save_checkpoint(epoch - 1, step + 1, schedule);
+        log_ << "stopped at epoch " << epoch << ", step " << step + 1 << " on request\n";
+        return finish(false, true);
       }
     }
-    result.completed_epochs = epoch;
-
-    // Rank 0 validates (with its BatchNorm statistics); the others wait in the next collective.
-    const bool validate = world.is_root() && epoch >= train.validate_from() &&
-                          (epoch - train.validate_from()) % train.validate_every() == 0 &&
-                          !dataset.val.empty();
-    bool improved_dice = false, improved_accuracy = false;
-    if (validate) {
-      const auto evaluation = evaluate(model, dataset.val, config.loss(), device);
-      result.last_validation = to_validation_result(epoch, evaluation);
-      // Ties go to the later epoch, as in the reference.
-      improved_dice = !result.best_dice.has_epoch() || evaluation.dice >= result.best_dice.dice();
-      improved_accuracy = !result.best_accuracy.has_epoch() ||
-                          evaluation.accuracy >= result.best_accuracy.accuracy();
-      if (options.on_validation) options.on_validation(result.last_validation);
-      if (improved_dice) result.best_dice = result.last_validation;
-      if (improved_accuracy) result.best_accuracy = result.last_validation;
-      log << "validation epoch " << epoch << ": dice " << std::setprecision(4) << evaluation.dice
-          << " accuracy " << evaluation.accuracy << " auc " << evaluation.auc << " ("
-          << evaluation.films << " films, " << evaluation.films_with_mass << " with masses)"
-          << (improved_dice ? " [best dice]" : "") << (improved_accuracy ? " [best accuracy]" : "")
-          << "\n";
-    }
-    const bool stop =
-        world.any((options.stop_requested && options.stop_requested()) ||
-                  (options.stop_at_step > 0 && result.global_step >= options.stop_at_step));
-    if (improved_dice || improved_accuracy || stop || epoch == epochs ||
-        epoch % train.checkpoint_every() == 0) {
-      // The weights stored are those of the next epoch: what a resumed run continues with.
-      const int next = std::min(epoch + 1, epochs);
-      const auto dir = save_checkpoint(epoch, 0, seg_head_weights(config, next),
-                                       cls_head_weights(config, next),
-                                       learning_rate(config.optimizer(), next));
-      if (improved_dice && world.is_root()) store.link("best-dice", dir);
-      if (improved_accuracy && world.is_root()) store.link("best-accuracy", dir);
+    result_.completed_epochs = epoch;
+    const Improvement improved = validation_due(epoch) ? validate(epoch) : Improvement{};
+    const bool stop = stop_agreed();
+    if (improved.dice || improved.accuracy || stop || epoch == epochs ||
+        epoch % config_.train().checkpoint_every() == 0) {
+      // The schedule stored is the next epoch's: what a resumed run continues with.
+      const auto dir =
+          save_checkpoint(epoch, 0, epoch_schedule(config_, std::min(epoch + 1, epochs)));
+      if (improved.dice) store_->link("best-dice", dir);
+      if (improved.accuracy) store_->link("best-accuracy", dir);
     }
     if (stop && epoch < epochs) {
-      log << "stopped after epoch " << epoch << " on request\n";
-      if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
-      world.barrier();  // as above
-      return result;
+      log_ << "stopped after epoch " << epoch << " on request\n";
+      return finish(false, true);
     }
   }
-  result.finished = true;
-  if (world.is_root()) write_summary(fs::path(train.output_dir()) / "summary.json", result);
-  return result;
+  return finish(true, false);
+}
+
+FitResult fit(const Config& config, const FitOptions& options) {
+  return TrainingLoop(config, options).run();
 }
 
 }  // namespace hds::trainer

@@ -46,9 +46,9 @@ std::unique_ptr<World> World::from_environment() {
   check(MPI_Comm_rank(MPI_COMM_WORLD, &world->rank_), "MPI_Comm_rank");
   check(MPI_Comm_size(MPI_COMM_WORLD, &world->size_), "MPI_Comm_size");
   MPI_Comm node;
-  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world->rank_, MPI_INFO_NULL,
-                            &node),
-        "MPI_Comm_split_type");
+  check(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world->rank_, MPI_INFO_NULL, &node),
+      "MPI_Comm_split_type");
   check(MPI_Comm_rank(node, &world->local_rank_), "MPI_Comm_rank (node)");
   check(MPI_Comm_size(node, &world->local_size_), "MPI_Comm_size (node)");
   MPI_Comm_free(&node);

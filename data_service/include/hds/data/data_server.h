@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "config.pb.h"
-#include "hds/data/control_channel.h"
 #include "hds/data/patch_sampler.h"
+#include "hds/transport/control_channel.h"
 
 namespace hds::data {
 
@@ -37,7 +37,7 @@ class RankSession;
 class DataServer {
  public:
   // Listens on options.socket_path (see ControlListener). `sampler` must outlive the server.
-  // Throws ControlError or RingError.
+  // Throws hds::transport::ControlError or RingError.
   DataServer(const PatchSampler& sampler, ServeOptions options);
   // Ends every session: rings, the socket and its directory are removed.
   ~DataServer();
@@ -61,7 +61,7 @@ class DataServer {
 
   const PatchSampler& sampler_;
   ServeOptions options_;
-  ControlListener listener_;
+  hds::transport::ControlListener listener_;
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};
 

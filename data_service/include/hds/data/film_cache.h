@@ -1,5 +1,5 @@
-// Preprocessed films on disk (DESIGN §4: preprocess once). One file per film, named by a key
-// built from everything that determines the result: the source file's bytes, its annotation and
+// Preprocessed films on disk (docs/design.md §4: preprocess once). One file per film, named by a
+// key built from everything that determines the result: the source file's bytes, its annotation and
 // the preprocessing parameters, so a changed file or parameter simply misses. Entries are
 // written to a unique temporary name and renamed into place, so two processes building the same
 // dataset at once never see a partial entry. Read through mmap; every entry carries a CRC-32.

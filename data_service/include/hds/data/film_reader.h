@@ -1,4 +1,4 @@
-// The dataset sources behind load_dataset, one interface for all (DESIGN §4):
+// The dataset sources behind load_dataset, one interface for all (docs/design.md §4):
 //   folder     the reference code's img/ + label/ PNG pairs with split/{train,val,test}.txt
 //   phantom    built-in synthetic mammograms
 //   mini-mias  Info.txt with mdbNNN.png / mdbNNN.pgm; masses drawn as filled circles

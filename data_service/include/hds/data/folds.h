@@ -1,6 +1,6 @@
-// Patient-level k-fold splits (DESIGN §4, the paper's protocol): patients are dealt into k folds;
-// rotation f tests on fold f, validates on fold f+1 (mod k) and trains on the rest (3/1/1 for
-// k = 5). The assignment is written to a split file so that every tool — trainer, evaluator,
+// Patient-level k-fold splits (docs/design.md §4, the paper's protocol): patients are dealt into k
+// folds; rotation f tests on fold f, validates on fold f+1 (mod k) and trains on the rest (3/1/1
+// for k = 5). The assignment is written to a split file so that every tool — trainer, evaluator,
 // cross-validation driver — sees the same folds. Stateless functions; thread-safe.
 #pragma once
 

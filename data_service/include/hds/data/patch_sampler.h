@@ -1,5 +1,5 @@
-// Training patches as DESIGN §4: random row/column flips, then a balanced crop centred on a mass
-// pixel (probability mass_centre_probability, when the film has one) or on any non-mass pixel.
+// Training patches as docs/design.md §4: random row/column flips, then a balanced crop centred on a
+// mass pixel (probability mass_centre_probability, when the film has one) or on any non-mass pixel.
 // Every random choice comes from a counter-based generator keyed by (seed, epoch, sample index),
 // so a batch is a pure function of (epoch, batch index, rank, world size): the same on any thread
 // count, after a resume, and when the job is re-sharded (a film's patch in an epoch does not
@@ -11,21 +11,12 @@
 #include <vector>
 
 #include "hds/data/dataset.h"
+#include "hds/transport/patch_batch.h"
 
 namespace hds::data {
 
-// One batch of patches, laid out as a shared-memory ring slot will be.
-struct PatchBatch {
-  int count = 0;  // patches in this batch (the epoch's last batch may be smaller)
-  int rows = 0;
-  int cols = 0;
-  std::vector<float> images;            // count x rows x cols, normalised
-  std::vector<uint8_t> masks;           // count x rows x cols, 0/1
-  std::vector<uint8_t> labels;          // count: 1 when the patch holds a mass pixel
-  std::vector<int32_t> sample_indices;  // index of each patch's film in the training split
-  std::vector<int32_t> crop_rows;       // top-left corner of the crop in the flipped film
-  std::vector<int32_t> crop_cols;
-};
+// The sampler fills the transport's payload directly: what a ring slot carries.
+using hds::transport::PatchBatch;
 
 struct SamplerOptions {
   int patch_rows = 512;
@@ -36,7 +27,7 @@ struct SamplerOptions {
   uint64_t seed = 1;
 };
 
-// Where one patch comes from: the random choices of DESIGN §4 for one film in one epoch.
+// Where one patch comes from: the random choices of docs/design.md §4 for one film in one epoch.
 struct PatchPlan {
   bool flip_rows = false;
   bool flip_cols = false;

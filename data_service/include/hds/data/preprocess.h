@@ -1,7 +1,7 @@
-// Preprocessing of one film (DESIGN §4): grey levels to 0..1, blank columns left and right of the
-// breast cut away, resized to the training size. Normalisation with the training split's mean and
-// std is a separate step, since the statistics need every training film first. Stateless free
-// functions; thread-safe.
+// Preprocessing of one film (docs/design.md §4): grey levels to 0..1, blank columns left and right
+// of the breast cut away, resized to the training size. Normalisation with the training split's
+// mean and std is a separate step, since the statistics need every training film first. Stateless
+// free functions; thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 // service's workers make them. The job's dataset is loaded through load_dataset (so from the
 // preprocessed film cache when the source has one), then `threads` threads each make their own
 // PatchSampler batches (train.batch_size patches of data.patch_rows x data.patch_cols, flips and
-// balanced crops as DESIGN §4) for a fixed number of batches, all starting together. Not
+// balanced crops as docs/design.md §4) for a fixed number of batches, all starting together. Not
 // thread-safe (starts its own threads and joins them).
 #pragma once
 

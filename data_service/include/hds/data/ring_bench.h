@@ -30,7 +30,7 @@ struct RingBenchResult {
   std::string json() const;  // one line
 };
 
-// Throws RingError when the ring fails or the consumer sees a wrong batch.
+// Throws hds::transport::RingError when the ring fails or the consumer sees a wrong batch.
 RingBenchResult run_ring_benchmark(const RingBenchOptions& options);
 
 }  // namespace hds::data

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "hds/common/exit_codes.h"
+
 namespace hds::launch {
 
 struct LocalLaunchOptions {
@@ -31,10 +33,11 @@ struct LocalLaunchOptions {
   double ready_timeout_seconds = 300;         // for the service's dataset load
 };
 
-// Exit codes of `hds-launch local` besides the trainers' own (0, 1, 2, 3, 75).
-constexpr int kExitLaunchFailed = 1;  // the service failed or the launch could not start
-constexpr int kExitUsage = 2;         // bad command line or configuration
-constexpr int kExitStopped = 75;      // stopped with a checkpoint (resume with --resume auto)
+// `hds-launch local` exits with the trainers' code (hds/common/exit_codes.h) or with these:
+using hds::common::kExitStopped;  // stopped with a checkpoint (resume with --resume auto)
+using hds::common::kExitUsage;    // bad command line or configuration
+// The service failed or the launch could not start: an error like any other.
+constexpr int kExitLaunchFailed = hds::common::kExitError;
 
 // The mpirun command line that runs the trainers (exposed for tests and --dry-run): `cores`
 // decides --oversubscribe; Open MPI's shared-memory segments go to `segment_directory` ("" =

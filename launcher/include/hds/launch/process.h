@@ -3,8 +3,10 @@
 // thread-safe: one thread owns the launcher's children.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
+#include <array>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -97,5 +99,34 @@ std::string command_name(pid_t pid);
 
 // The command line of `pid` with arguments joined by spaces, or "" when it is gone.
 std::string command_line(pid_t pid);
+
+// Sends `number` to every descendant of this process except `spared` (-1: none) and its
+// descendants, then waits up to `seconds` for them to die, reaping meanwhile (the statuses of
+// `known` children are recorded on them; see reap_children). Returns how many got the signal.
+int kill_descendants_except(int number, pid_t spared, const std::vector<Process*>& known,
+                            double seconds);
+
+// SIGINT, SIGTERM and SIGHUP while it lives: their handlers write the signal's number to a
+// self-pipe that a poll loop reads. SIGPIPE is ignored (a closed terminal must not kill the
+// launcher before it has cleaned up). The previous dispositions come back on destruction.
+// One at a time per process.
+class SignalPipe {
+ public:
+  SignalPipe();  // throws LaunchError when the pipe cannot be made
+  ~SignalPipe();
+  SignalPipe(const SignalPipe&) = delete;
+  SignalPipe& operator=(const SignalPipe&) = delete;
+
+  // Readable when a signal came.
+  int fd() const { return fds_[0]; }
+  // The signals received since the last call, in order.
+  std::vector<int> take();
+
+ private:
+  static constexpr std::array<int, 3> kCaught = {SIGINT, SIGTERM, SIGHUP};
+  int fds_[2] = {-1, -1};
+  std::array<struct sigaction, 3> previous_{};
+  struct sigaction previous_pipe_ {};
+};
 
 }  // namespace hds::launch

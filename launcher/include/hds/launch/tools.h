@@ -29,12 +29,11 @@ std::string find_system_program(const std::string& name, const std::string& expl
 // characters a ring name allows.
 std::string default_job_id();
 
-// Throws UsageError unless `job_id` can name the data service's rings (1 to 64 of
-// [A-Za-z0-9_-]).
+// Throws UsageError unless `job_id` follows hds::common::kJobIdRule (it names the rings).
 void check_job_id(const std::string& job_id);
 
-// The shared-memory segments a data service with `job_id` may leave behind (/dev/shm/hds-<job>-rN)
-// that exist now.
+// The shared-memory segments a data service with `job_id` may leave behind that exist now
+// (/dev/shm/<hds::common::ring_file_prefix(job_id)><rank>).
 std::vector<std::string> leftover_rings(const std::string& job_id);
 
 // `text` as one shell word: single-quoted unless it holds only safe characters.

@@ -18,7 +18,7 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The paper's configuration (DESIGN §3): every default, repeated fields filled in.
+// The paper's configuration (docs/design.md §3): every default, repeated fields filled in.
 Config paper_config();
 
 // Parses text-format `text` (named `source_name` in errors), applies `overrides` in order, fills
@@ -31,6 +31,11 @@ Config parse_config(const std::string& text, const std::string& source_name,
 // Reads the file at `path` and does as parse_config. Throws ConfigError (also for an unreadable
 // file).
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// load_config of `path`, or the paper's configuration with `overrides` when `path` is "" (the
+// commands whose --config is optional).
+Config load_config_or_paper(const std::string& path,
+                            const std::vector<std::string>& overrides = {});
 
 // Checks value ranges and cross-field rules; throws ConfigError naming the field path. (Called
 // by parse_config; exposed for configs built in code.)

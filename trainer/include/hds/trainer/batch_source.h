@@ -1,6 +1,6 @@
-// Where the training loop gets its batches. The in-process source samples patches itself; the
-// shared-memory client of hds-data-service implements the same interface, so the loop does not
-// change when data moves to another process.
+// Where the training loop gets its batches (hds/data_client/batch_source.h): the in-process
+// source samples patches itself; the data service's client (hds/data_client/shm_batch_source.h)
+// streams them from another process. The loop sees only the interface.
 #pragma once
 
 #include <memory>
@@ -8,16 +8,11 @@
 
 #include "config.pb.h"
 #include "hds/data/patch_sampler.h"
+#include "hds/data_client/batch_source.h"
 
 namespace hds::trainer {
 
-class BatchSource {
- public:
-  virtual ~BatchSource() = default;
-  virtual int steps_per_epoch() const = 0;
-  // Batch `step` (0-based) of 1-based `epoch` for this rank.
-  virtual hds::data::PatchBatch batch(int epoch, int step) = 0;
-};
+using hds::data_client::BatchSource;
 
 // Samples patches in this process from already loaded training films. Not thread-safe.
 class InProcessBatchSource : public BatchSource {
@@ -36,7 +31,7 @@ class InProcessBatchSource : public BatchSource {
   int world_size_;
 };
 
-// The source `config` asks for: a ShmBatchSource (shm_batch_source.h) connected to the service
+// The source `config` asks for: a data_client::ShmBatchSource connected to the service
 // at data.service_socket when that is set, otherwise an InProcessBatchSource over `train_films`
 // (which must then outlive it).
 std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config,

@@ -4,8 +4,7 @@
 // and without it, and the all-reduce of the whole gradient buffer alone.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
+#include <cstdint>
 #include <string>
 
 #include "config.pb.h"
@@ -33,11 +32,11 @@ struct BenchResult {
   std::string backend;
   int buckets = 0;
   int64_t gradient_bytes = 0;
-  double median_step_sync_ms = 0;  // the same step with the gradient sync
+  double median_step_sync_ms = 0;    // the same step with the gradient sync
   double exposed_sync_fraction = 0;  // (with - without) / with
-  double median_allreduce_ms = 0;  // all buckets summed and written back, no backward
-  double algorithm_gb_per_s = 0;   // gradient_bytes / allreduce time
-  double bus_gb_per_s = 0;         // algorithm bandwidth x 2(n-1)/n (ring all-reduce traffic)
+  double median_allreduce_ms = 0;    // all buckets summed and written back, no backward
+  double algorithm_gb_per_s = 0;     // gradient_bytes / allreduce time
+  double bus_gb_per_s = 0;           // algorithm bandwidth x 2(n-1)/n (ring all-reduce traffic)
 };
 
 // Uses `config`'s model, loss and distributed block (the paper's unless told otherwise). Every
@@ -45,7 +44,7 @@ struct BenchResult {
 BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options,
                                 const World& world);
 
-// One JSON object with the options and results.
-nlohmann::json to_json(const BenchOptions& options, const BenchResult& result);
+// One line of JSON (no newline) with the options and results.
+std::string to_json_line(const BenchOptions& options, const BenchResult& result);
 
 }  // namespace hds::trainer

@@ -1,5 +1,5 @@
-// Checkpoints (DESIGN §5): one directory each under <output_dir>/checkpoints, written under a
-// temporary name, fsynced, then renamed, so a crash or a full disk never leaves a half-written
+// Checkpoints (docs/design.md §5): one directory each under <output_dir>/checkpoints, written under
+// a temporary name, fsynced, then renamed, so a crash or a full disk never leaves a half-written
 // checkpoint under a real name. `latest`, `best-dice` and `best-accuracy` are symlinks replaced
 // atomically. Not thread-safe: one writer (rank 0) per directory.
 #pragma once
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "checkpoint.pb.h"
+#include "config.pb.h"
 #include "hds/trainer/model.h"
 
 namespace hds::trainer {
@@ -56,6 +57,11 @@ hds::checkpoint::CheckpointMeta load_checkpoint(const std::string& dir, HdsNet& 
 
 // Reads and checks only the metadata (e.g. to rebuild the model from its config text).
 hds::checkpoint::CheckpointMeta read_checkpoint_meta(const std::string& dir);
+
+// The configuration a checkpoint was trained with (its metadata's config text), as the loader
+// reads it. Throws CheckpointError naming `dir` when the text no longer parses or validates.
+hds::config::Config saved_config(const hds::checkpoint::CheckpointMeta& meta,
+                                 const std::string& dir);
 
 // The CPU generator's state (dropout masks, initialisation) as bytes, and back.
 std::string cpu_rng_state();

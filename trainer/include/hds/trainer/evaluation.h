@@ -1,5 +1,5 @@
-// Whole-image evaluation as the reference does it (DESIGN §3): eval mode, the last built head,
-// mask = softmax foreground > 0.5, image probability from the classification map's MIL
+// Whole-image evaluation as the reference does it (docs/design.md §3): eval mode, the last built
+// head, mask = softmax foreground > 0.5, image probability from the classification map's MIL
 // instance (or, for the segmentation-only variant, the largest mask probability).
 #pragma once
 

@@ -1,5 +1,5 @@
-// Gradient averaging for data-parallel training (DESIGN §5). The parameters are grouped into
-// buckets of about distributed.bucket_megabytes, in reverse registration order (the order the
+// Gradient averaging for data-parallel training (docs/design.md §5). The parameters are grouped
+// into buckets of about distributed.bucket_megabytes, in reverse registration order (the order the
 // backward pass produces their gradients). A hook on each parameter copies its gradient into its
 // bucket as soon as autograd computes it; a full bucket is all-reduced at once, while backward
 // still runs, by the backend: MPI on a communication thread (CPU) or NCCL on its own CUDA stream.
@@ -62,10 +62,10 @@ class GradientSync {
 
  protected:
   struct Bucket {
-    torch::Tensor flat;                // float32, on the device
-    std::vector<int> parameters;       // indices into parameters_
-    std::vector<int64_t> offsets;      // element offset of each parameter in `flat`
-    std::vector<bool> arrived;         // gradient copied in this step
+    torch::Tensor flat;            // float32, on the device
+    std::vector<int> parameters;   // indices into parameters_
+    std::vector<int64_t> offsets;  // element offset of each parameter in `flat`
+    std::vector<bool> arrived;     // gradient copied in this step
     int arrived_count = 0;
   };
 

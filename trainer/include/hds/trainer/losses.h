@@ -1,5 +1,5 @@
-// The HDS losses (DESIGN §3): per-head pixel cross-entropy, the sparse MIL classification loss,
-// and their weighted sum. Stateless; thread-safe.
+// The HDS losses (docs/design.md §3): per-head pixel cross-entropy, the sparse MIL classification
+// loss, and their weighted sum. Stateless; thread-safe.
 #pragma once
 
 #include <torch/torch.h>
@@ -32,11 +32,11 @@ torch::Tensor image_probability(const torch::Tensor& cls_logits,
 // One step's loss and its parts (the parts detached, for logging and NaN reports).
 struct LossTerms {
   torch::Tensor total;
-  std::vector<int> heads;   // head index of each entry below
+  std::vector<int> heads;    // head index of each entry below
   std::vector<bool> seg_on;  // whether the variant enables the head's term
   std::vector<bool> cls_on;
-  std::vector<double> seg;  // unweighted CE per head (0 where the term is off)
-  std::vector<double> cls;  // unweighted MIL loss per head (0 where the term is off)
+  std::vector<double> seg;      // unweighted CE per head (0 where the term is off)
+  std::vector<double> cls;      // unweighted MIL loss per head (0 where the term is off)
   double seg_weighted_sum = 0;  // Σ w_seg,i·CE_i
   double cls_weighted_sum = 0;  // α·Σ w_cls,i·MIL_i
 };

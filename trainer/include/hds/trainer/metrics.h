@@ -1,4 +1,5 @@
-// Prometheus metrics of one trainer rank (DESIGN §6): every rank serves its own
+// Prometheus metrics of one trainer rank (docs/design.md §6), on hds_monitoring's endpoint: every
+// rank serves its own
 // http://monitoring.metrics_address:(monitoring.metrics_port + local rank)/metrics. Names follow
 // Prometheus conventions (hds_ prefix, base units, _total counters, _seconds histograms); every
 // series carries the labels rank and local_rank. No LibTorch: fit() reports through StepReport and
@@ -28,7 +29,6 @@
 #pragma once
 
 #include <memory>
-#include <stdexcept>
 #include <string>
 
 #include "checkpoint.pb.h"
@@ -36,13 +36,6 @@
 #include "hds/trainer/step_report.h"
 
 namespace hds::trainer {
-
-// The metrics server could not start (e.g. its port is taken). what() names the address, the
-// port and the configuration field to change.
-class MetricsError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Who this rank is, for the labels.
 struct RankIdentity {
@@ -53,9 +46,10 @@ struct RankIdentity {
 
 class TrainerMetrics {
  public:
-  // Starts serving at metrics_address:(metrics_port + local_rank). Throws MetricsError when the
-  // port is out of range or cannot be bound. metrics_port must not be 0 (export off: construct
-  // nothing).
+  // Starts serving at metrics_address:(metrics_port + local_rank). Throws
+  // hds::monitoring::MetricsError (hds/monitoring/metrics_endpoint.h), naming
+  // monitoring.metrics_port, when the port is out of range or cannot be bound. metrics_port must
+  // not be 0 (export off: construct nothing).
   TrainerMetrics(const hds::config::MonitoringConfig& monitoring, const RankIdentity& identity);
   ~TrainerMetrics();
   TrainerMetrics(const TrainerMetrics&) = delete;

@@ -1,5 +1,5 @@
-// The Hybrid Deep Supervision U-ResNet (DESIGN §3): a pre-activation residual U-Net trunk with a
-// segmentation head and a MIL classification head on each of its six resolution levels.
+// The Hybrid Deep Supervision U-ResNet (docs/design.md §3): a pre-activation residual U-Net trunk
+// with a segmentation head and a MIL classification head on each of its six resolution levels.
 // Module names and registration order follow the authors' PyTorch model, so the state dict
 // lines up entry for entry with theirs. Not thread-safe (a torch::nn::Module).
 #pragma once
@@ -10,9 +10,14 @@
 #include <vector>
 
 #include "config.pb.h"
-#include "hds/trainer/architecture.h"
+#include "hds/common/architecture.h"
 
 namespace hds::trainer {
+
+using hds::common::kDownsamplings;
+using hds::common::kHeadCount;
+using hds::common::kInputMultiple;
+using hds::common::kTrunkStages;
 
 // Pre-activation residual block: BN → ReLU → conv3x3 → BN → ReLU → Dropout2d → conv3x3, + x.
 class ResidualBlockImpl : public torch::nn::Module {

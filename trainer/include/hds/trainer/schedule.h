@@ -1,5 +1,6 @@
-// Per-epoch schedules (DESIGN §3): head-weight decay and learning-rate steps. Pure functions of
-// the configuration and the 1-based epoch, so a resumed run recomputes exactly what it had.
+// Per-epoch schedules (docs/design.md §3): head-weight decay and learning-rate steps. Pure
+// functions of the configuration and the 1-based epoch, so a resumed run recomputes exactly what it
+// had.
 #pragma once
 
 #include <vector>

@@ -1,17 +1,25 @@
-// `hds-trainer fit`: the training loop (DESIGN §3 schedule), periodic whole-image validation,
-// best-Dice / best-accuracy snapshots, atomic checkpoints and exact resume.
+// `hds-trainer fit`: the training loop (docs/design.md §3 schedule), periodic whole-image
+// validation, best-Dice / best-accuracy snapshots, atomic checkpoints and exact resume.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <functional>
-#include <iosfwd>
+#include <memory>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "checkpoint.pb.h"
 #include "config.pb.h"
+#include "hds/data/dataset.h"
+#include "hds/trainer/batch_source.h"
+#include "hds/trainer/checkpoint.h"
+#include "hds/trainer/gradient_sync.h"
+#include "hds/trainer/losses.h"
+#include "hds/trainer/model.h"
 #include "hds/trainer/step_report.h"
 #include "hds/trainer/world.h"
 
@@ -55,6 +63,82 @@ struct FitResult {
   hds::checkpoint::ValidationResult last_validation;
 };
 
+// The schedule of one epoch (schedule.h): head weights and learning rate.
+struct EpochSchedule {
+  std::vector<double> seg_weights;
+  std::vector<double> cls_weights;
+  double learning_rate = 0;
+};
+EpochSchedule epoch_schedule(const hds::config::Config& config, int epoch);
+
+// One rank's training run, phase by phase (what fit() drives). Every rank of a data-parallel run
+// calls the same methods in the same order: they hold collectives. Not thread-safe.
+class TrainingLoop {
+ public:
+  // Loads the dataset, builds the model and the optimizer on this rank's device, resumes from
+  // options.resume_from when it is set, connects the batch source and, with several ranks, the
+  // gradient sync (rank 0's weights and BatchNorm buffers are broadcast). `config` and `options`
+  // must outlive the loop.
+  TrainingLoop(const hds::config::Config& config, const FitOptions& options);
+  ~TrainingLoop();
+  TrainingLoop(const TrainingLoop&) = delete;
+  TrainingLoop& operator=(const TrainingLoop&) = delete;
+
+  // Trains from where the loop stands to the last epoch or an agreed stop (then with a
+  // checkpoint), validating and checkpointing as configured; rank 0 writes summary.json.
+  FitResult run();
+
+  // Step `step` (0-based) of 1-based `epoch`: one batch, forward, losses, backward, gradient
+  // sync, SGD. Throws NonFiniteLossError; when the batch source fails, rank 0 first checkpoints
+  // the steps done since the last checkpoint, then the error propagates.
+  void train_step(int epoch, int step, const EpochSchedule& schedule);
+  // Rank 0: whole-image validation after `epoch`, recorded as the last validation and, when at
+  // least as good (ties go to the later epoch), as the best Dice or accuracy.
+  struct Improvement {
+    bool dice = false;
+    bool accuracy = false;
+  };
+  Improvement validate(int epoch);
+  // Rank 0 writes a checkpoint of the state after `completed_epochs` epochs and `step_in_epoch`
+  // steps of the next, whose schedule is `next`; returns its directory ("" on other ranks).
+  std::string save_checkpoint(int completed_epochs, int step_in_epoch, const EpochSchedule& next);
+
+  const FitResult& result() const { return result_; }
+
+ private:
+  void resume(const std::string& checkpoint);
+  void connect_ranks();
+  bool validation_due(int epoch) const;
+  // Collective: true on every rank when any rank was asked to stop (or reached stop_at_step).
+  bool stop_agreed() const;
+  void log_progress(int epoch, int step, const LossTerms& terms) const;
+  // Rank 0 writes summary.json; with `leave_together`, the ranks then wait for each other.
+  FitResult finish(bool finished, bool leave_together);
+
+  const hds::config::Config& config_;
+  const FitOptions& options_;
+  const World single_process_;
+  const World& world_;
+  std::ostream quiet_{nullptr};  // where ranks other than 0 log
+  std::ostream& log_;
+  torch::Device device_{torch::kCPU};
+  hds::data::Dataset dataset_;
+  HdsNet model_{nullptr};
+  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::unique_ptr<CheckpointStore> store_;
+  FitResult result_;
+  int start_epoch_ = 1;
+  int start_step_ = 0;
+  std::unique_ptr<BatchSource> source_;
+  int steps_per_epoch_ = 0;
+  std::unique_ptr<GradientSync> sync_;
+  int64_t checkpointed_step_ = 0;  // the global step of the last checkpoint written
+  std::chrono::steady_clock::time_point run_start_;
+  int64_t steps_this_run_ = 0;
+  int64_t patches_this_run_ = 0;  // on all ranks: the job's throughput
+};
+
+// Trains as `config` says: TrainingLoop(config, options).run().
 FitResult fit(const hds::config::Config& config, const FitOptions& options);
 
 // The device named by the config ("cpu" or "cuda"; a CUDA rank uses the GPU of its local rank),

@@ -1,7 +1,7 @@
-// The processes of a data-parallel job (DESIGN §5). Started by mpirun or `srun --mpi=pmix`, the
-// trainer is one rank of an MPI job: rank and world size from MPI_COMM_WORLD, the local rank (the
-// GPU to use) from the ranks sharing this node. Started plainly it is a world of one that never
-// calls MPI, so single-process runs need no launcher.
+// The processes of a data-parallel job (docs/design.md §5). Started by mpirun or `srun --mpi=pmix`,
+// the trainer is one rank of an MPI job: rank and world size from MPI_COMM_WORLD, the local rank
+// (the GPU to use) from the ranks sharing this node. Started plainly it is a world of one that
+// never calls MPI, so single-process runs need no launcher.
 //
 // Threading: MPI is initialised with at least MPI_THREAD_SERIALIZED. The gradient sync's
 // communication thread and the training loop both call MPI, never at the same time (the loop

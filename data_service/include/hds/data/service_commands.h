@@ -1,0 +1,49 @@
+// The subcommands of hds-data-service, one function each, so that main.cpp only parses the
+// command line. Each writes its report to `out` and throws what its parts throw
+// (hds::config::ConfigError for a bad configuration, DataError, ControlError, RingError).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "hds/data/produce_bench.h"
+
+namespace hds::data {
+
+// `phantom`: synthetic mammograms in the folder layout (phantom.h).
+struct PhantomCommand {
+  std::string out_dir;
+  int count = 0;
+  uint64_t seed = 0;
+  int rows = 1024;
+  int cols = 512;
+};
+void run_phantom_command(const PhantomCommand& command, std::ostream& out);
+
+// A job configuration file and its --set overrides.
+struct JobConfigArguments {
+  std::string config_path;
+  std::vector<std::string> overrides;
+};
+
+// `serve`: streams training batches to trainer ranks until SIGTERM or SIGINT (data_server.h);
+// prints "ready: socket PATH" once listening.
+struct ServeCommand {
+  JobConfigArguments job;
+  std::string socket_path;  // "" = data.service_socket
+  std::string job_id;       // "" = data.service_job_id
+  uint32_t slots = 4;
+  int workers = 2;
+};
+void run_serve_command(const ServeCommand& command, std::ostream& out);
+
+// `inspect`: films, patients, masses, statistics, cache use and folds of a job's dataset.
+void run_inspect_command(const JobConfigArguments& job, std::ostream& out);
+
+// `bench produce`: one JSON line of augmented patches per second per worker thread.
+void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,
+                               std::ostream& out);
+
+}  // namespace hds::data

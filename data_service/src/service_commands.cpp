@@ -1,0 +1,59 @@
+#include "hds/data/service_commands.h"
+
+#include <map>
+#include <ostream>
+
+#include "hds/config/config.h"
+#include "hds/data/data_server.h"
+#include "hds/data/dataset.h"
+#include "hds/data/inspect.h"
+#include "hds/data/phantom.h"
+
+namespace hds::data {
+
+namespace {
+
+hds::config::Config load(const JobConfigArguments& job) {
+  return hds::config::load_config(job.config_path, job.overrides);
+}
+
+}  // namespace
+
+void run_phantom_command(const PhantomCommand& command, std::ostream& out) {
+  write_phantom_folder(command.out_dir, command.count, command.seed, command.rows, command.cols);
+  std::map<std::string, int> split_sizes;
+  for (int index = 0; index < command.count; ++index) ++split_sizes[phantom_split(index)];
+  out << "wrote " << command.count << " phantom films of " << command.rows << "x" << command.cols
+      << " (seed " << command.seed << ") to " << command.out_dir
+      << ": img/<id>.png, label/<id>.png, split/train.txt (" << split_sizes["train"]
+      << "), split/val.txt (" << split_sizes["val"] << "), split/test.txt (" << split_sizes["test"]
+      << ")\n";
+}
+
+void run_serve_command(const ServeCommand& command, std::ostream& out) {
+  const hds::config::Config config = load(command.job);
+  ServeOptions options;
+  options.socket_path =
+      command.socket_path.empty() ? config.data().service_socket() : command.socket_path;
+  options.job_id = command.job_id.empty() ? config.data().service_job_id() : command.job_id;
+  if (options.socket_path.empty() || options.job_id.empty()) {
+    throw hds::config::ConfigError(
+        "serve: needs --socket and --job-id (or data.service_socket and data.service_job_id)");
+  }
+  options.slot_count = command.slots;
+  options.workers_per_rank = command.workers;
+  options.peer_timeout_seconds = config.data().service_timeout_seconds();
+  serve(config, options, [&] { out << "ready: socket " << options.socket_path << std::endl; });
+}
+
+void run_inspect_command(const JobConfigArguments& job, std::ostream& out) {
+  const hds::config::Config config = load(job);
+  out << describe_dataset(load_dataset(config.data()), config.data());
+}
+
+void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,
+                               std::ostream& out) {
+  out << run_produce_benchmark(load(job), options).json() << std::endl;
+}
+
+}  // namespace hds::data

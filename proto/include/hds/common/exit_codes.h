@@ -1,0 +1,21 @@
+// The exit codes of hds-trainer, hds-data-service and hds-launch, written once: the launcher
+// passes the trainers' code on, the Slurm script requeues on kExitStopped, and the tests check
+// them. Plain constants; no dependencies.
+#pragma once
+
+namespace hds::common {
+
+constexpr int kExitFinished = 0;
+// An error the message explains (a file that cannot be read, a dead peer, a failed launch).
+constexpr int kExitError = 1;
+// A bad command line or configuration: nothing ran.
+constexpr int kExitUsage = 2;
+// Training met a NaN or infinite loss; the message names the step, the head and the checkpoint.
+constexpr int kExitNonFiniteLoss = 3;
+// Stopped on request (SIGTERM, SIGUSR1) after writing a checkpoint: resume with --resume auto.
+// 75 is sysexits' EX_TEMPFAIL: "try again later", what a requeued Slurm job does.
+constexpr int kExitStopped = 75;
+// A process that a signal ended reports 128 + the signal's number, as a shell does.
+constexpr int kExitSignalBase = 128;
+
+}  // namespace hds::common

@@ -1,0 +1,27 @@
+#include "hds/common/job_id.h"
+
+#include <algorithm>
+
+namespace hds::common {
+
+bool is_valid_job_id(const std::string& job_id) {
+  // Plain ASCII comparisons: std::isalnum would follow the locale.
+  const bool valid_characters = std::all_of(job_id.begin(), job_id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+  return !job_id.empty() && job_id.size() <= kMaxJobIdLength && valid_characters;
+}
+
+std::string ring_file_prefix(const std::string& job_id) { return "hds-" + job_id + "-r"; }
+
+std::string ring_name(const std::string& job_id, int rank) {
+  if (!is_valid_job_id(job_id)) {
+    throw std::invalid_argument("job id \"" + job_id + "\": must be " + kJobIdRule);
+  }
+  if (rank < 0)
+    throw std::invalid_argument("rank " + std::to_string(rank) + ": must be non-negative");
+  return "/" + ring_file_prefix(job_id) + std::to_string(rank);
+}
+
+}  // namespace hds::common

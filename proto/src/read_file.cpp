@@ -1,0 +1,23 @@
+#include "hds/common/read_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace hds::common {
+
+std::string read_whole_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) {
+    throw FileReadError(path + ": is a directory, not a file");
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw FileReadError(path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream bytes;
+  bytes << file.rdbuf();
+  if (file.bad()) throw FileReadError(path + ": cannot read: " + std::strerror(errno));
+  return bytes.str();
+}
+
+}  // namespace hds::common
