@@ -311,20 +311,21 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     options_.on_step(report);
   }
   if (step + 1 == steps_per_epoch_ || steps_this_run_ % config_.train().log_every_steps() == 0) {
-    log_progress(epoch, step, terms);
+    log_progress(epoch, step, schedule.learning_rate, terms);
   }
 }
 
-void TrainingLoop::log_progress(int epoch, int step, const LossTerms& terms) const {
+void TrainingLoop::log_progress(int epoch, int step, double learning_rate,
+                                const LossTerms& terms) const {
   const int epochs = config_.train().epochs();
   const int64_t total_steps = static_cast<int64_t>(steps_per_epoch_) * epochs;
   const double elapsed = seconds_since(run_start_);
   const double eta = elapsed / steps_this_run_ * (total_steps - result_.global_step);
   log_ << "epoch " << epoch << "/" << epochs << " step " << step + 1 << "/" << steps_per_epoch_
        << " loss " << std::setprecision(5) << result_.last_loss << " (seg "
-       << terms.seg_weighted_sum << " cls " << terms.cls_weighted_sum << ") lr "
-       << learning_rate(config_.optimizer(), epoch) << " " << std::setprecision(3)
-       << patches_this_run_ / elapsed << " patches/s eta " << format_duration(eta) << std::endl;
+       << terms.seg_weighted_sum << " cls " << terms.cls_weighted_sum << ") lr " << learning_rate
+       << " " << std::setprecision(3) << patches_this_run_ / elapsed << " patches/s eta "
+       << format_duration(eta) << std::endl;
 }
 
 bool TrainingLoop::validation_due(int epoch) const {

@@ -111,7 +111,7 @@ class TrainingLoop {
   bool validation_due(int epoch) const;
   // Collective: true on every rank when any rank was asked to stop (or reached stop_at_step).
   bool stop_agreed() const;
-  void log_progress(int epoch, int step, const LossTerms& terms) const;
+  void log_progress(int epoch, int step, double learning_rate, const LossTerms& terms) const;
   // Rank 0 writes summary.json; with `leave_together`, the ranks then wait for each other.
   FitResult finish(bool finished, bool leave_together);
 
