@@ -99,8 +99,7 @@ std::string default_job_id() {
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
   std::string id = short_host.substr(0, 32) + "-" + std::to_string(getpid()) + "-" + stamp;
   for (char& c : id) {
-    const bool allowed = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-    if (!allowed) c = '_';
+    if (!hds::common::is_job_id_character(c)) c = '_';
   }
   return id;
 }

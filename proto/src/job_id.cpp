@@ -4,13 +4,15 @@
 
 namespace hds::common {
 
-bool is_valid_job_id(const std::string& job_id) {
+bool is_job_id_character(char c) {
   // Plain ASCII comparisons: std::isalnum would follow the locale.
-  const bool valid_characters = std::all_of(job_id.begin(), job_id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-  return !job_id.empty() && job_id.size() <= kMaxJobIdLength && valid_characters;
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+bool is_valid_job_id(const std::string& job_id) {
+  return !job_id.empty() && job_id.size() <= kMaxJobIdLength &&
+         std::all_of(job_id.begin(), job_id.end(), is_job_id_character);
 }
 
 std::string ring_file_prefix(const std::string& job_id) { return "hds-" + job_id + "-r"; }

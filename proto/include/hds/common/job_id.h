@@ -13,6 +13,9 @@ namespace hds::common {
 constexpr const char* kJobIdRule = "1 to 64 characters of letters, digits, '_' and '-'";
 constexpr std::size_t kMaxJobIdLength = 64;
 
+// True for the characters kJobIdRule allows (ASCII letters, digits, '_' and '-').
+bool is_job_id_character(char c);
+
 // True when `job_id` follows kJobIdRule (it becomes part of a POSIX shm name and a file name).
 bool is_valid_job_id(const std::string& job_id);
 
