@@ -27,9 +27,11 @@ set(HDS_LAYER_ALLOWED_hds_data_server hds_data ${HDS_LAYER_ALLOWED_hds_data})
 set(HDS_LAYER_ALLOWED_hds-data-service hds_data_server ${HDS_LAYER_ALLOWED_hds_data_server})
 set(HDS_LAYER_ALLOWED_hds_launch ${HDS_LAYER_PROTO})
 set(HDS_LAYER_ALLOWED_hds-launch hds_launch ${HDS_LAYER_PROTO})
-# Components that must run without LibTorch.
+# Components that must run without LibTorch (the trainer's metrics and scoring too: they are
+# tested without it).
 set(HDS_LAYER_NO_TORCH hds_common hds_config hds_control hds_cli hds_monitoring hds_transport
-    hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch)
+    hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch
+    hds_trainer_metrics hds_scoring)
 set(HDS_LAYER_NO_LAUNCHER hds_trainer hds-trainer)
 
 # Every library `target` links, transitively: target names (aliases resolved) and plain items.

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "hds/trainer/losses.h"
+#include "hds/trainer/scoring.h"
 
 namespace hds::trainer {
 using hds::config::LossConfig;
@@ -34,27 +35,6 @@ FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film, const Lo
   return prediction;
 }
 
-double dice_coefficient(const torch::Tensor& predicted, const torch::Tensor& truth) {
-  const auto p = predicted.to(torch::kBool);
-  const auto t = truth.to(torch::kBool);
-  const double overlap = (p & t).sum().item<double>();
-  const double total = p.sum().item<double>() + t.sum().item<double>();
-  return total == 0 ? 1.0 : 2.0 * overlap / total;
-}
-
-double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels) {
-  double pairs = 0, wins = 0;
-  for (size_t i = 0; i < scores.size(); ++i) {
-    if (labels[i] != 1) continue;
-    for (size_t j = 0; j < scores.size(); ++j) {
-      if (labels[j] != 0) continue;
-      pairs += 1;
-      wins += scores[i] > scores[j] ? 1.0 : scores[i] == scores[j] ? 0.5 : 0.0;
-    }
-  }
-  return pairs == 0 ? std::numeric_limits<double>::quiet_NaN() : wins / pairs;
-}
-
 EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& films,
                           const LossConfig& loss, const torch::Device& device) {
   EvaluationResult result;
@@ -63,11 +43,10 @@ EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& fil
   int correct = 0;
   for (const auto& film : films) {
     const auto prediction = predict_film(model, film, loss, device);
-    const auto truth = torch::from_blob(const_cast<uint8_t*>(film.mask.data()),
-                                        {film.rows, film.cols}, torch::kUInt8);
-    const double dice = dice_coefficient(prediction.mask, truth);
+    const double dice_score =
+        dice(prediction.mask.contiguous().data_ptr<uint8_t>(), film.mask.data(), film.mask.size());
     const int label = film.has_mass() ? 1 : 0;
-    (label ? dice_with_mass : dice_all).push_back(dice);
+    (label ? dice_with_mass : dice_all).push_back(dice_score);
     scores.push_back(prediction.mass_probability);
     labels.push_back(label);
     correct += (prediction.mass_probability > 0.5) == (label == 1);

@@ -34,9 +34,4 @@ FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film,
 EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& films,
                           const hds::config::LossConfig& loss, const torch::Device& device);
 
-// Dice of two binary masks (1 when both are empty).
-double dice_coefficient(const torch::Tensor& predicted, const torch::Tensor& truth);
-// Area under the ROC curve by the Mann-Whitney statistic (ties count one half).
-double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels);
-
 }  // namespace hds::trainer
