@@ -1,6 +1,6 @@
-// hds-trainer: describe | fit | export | bench. Parses the command line and calls one function of
-// hds/trainer/commands.h per subcommand. Exit codes: hds/common/exit_codes.h (0 done, 1 error,
-// 2 bad command line or configuration, 3 non-finite loss, 75 stopped with a checkpoint).
+// hds-trainer: describe | fit | eval | export | bench. Parses the command line and calls one
+// function of hds/trainer/commands.h per subcommand. Exit codes: hds/common/exit_codes.h (0 done, 1
+// error, 2 bad command line or configuration, 3 non-finite loss, 75 stopped with a checkpoint).
 // Started by mpirun or `srun --mpi=pmix`, `fit` and `bench` are one rank of a data-parallel job
 // (world.h); an error on any rank then ends every rank with that rank's exit code.
 #include <CLI/CLI.hpp>
@@ -12,7 +12,6 @@
 #include "hds/config/config.h"
 #include "hds/trainer/commands.h"
 #include "hds/trainer/cpu_allocator.h"
-#include "hds/trainer/training.h"
 
 namespace {
 
@@ -45,6 +44,20 @@ CLI::App* add_export(CLI::App& app, hds::trainer::ExportCommand& export_command)
   return command;
 }
 
+CLI::App* add_eval(CLI::App& app, hds::trainer::EvalCommand& eval) {
+  CLI::App* command =
+      app.add_subcommand("eval", "score a checkpoint on a split, as the paper does");
+  command->add_option("--checkpoint", eval.checkpoint, "checkpoint directory")->required();
+  add_config_options(*command, eval.config_path, eval.overrides, false);
+  command->add_option("--split", eval.split, "val, test or all")
+      ->check(CLI::IsMember({"val", "test", "all"}));
+  command->add_option("--heads", eval.heads, "last or all")->check(CLI::IsMember({"last", "all"}));
+  command->add_option("--out", eval.out, "output folder")->required();
+  command->add_option("--bootstrap", eval.bootstrap_rounds, "bootstrap resamples")
+      ->check(CLI::Range(1, 100000));
+  return command;
+}
+
 CLI::App* add_bench(CLI::App& app, std::string& config_path, std::vector<std::string>& overrides,
                     hds::trainer::BenchOptions& bench) {
   CLI::App* command = app.add_subcommand("bench", "time a full training step");
@@ -62,14 +75,6 @@ CLI::App* add_bench(CLI::App& app, std::string& config_path, std::vector<std::st
   return command;
 }
 
-// NonFiniteLossError exits 3; the rest as every program does.
-hds::common::Failure classify(const std::exception& error) {
-  if (dynamic_cast<const hds::trainer::NonFiniteLossError*>(&error) != nullptr) {
-    return {hds::common::kExitNonFiniteLoss, "training stopped: "};
-  }
-  return hds::common::classify_failure(error);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,6 +87,8 @@ int main(int argc, char** argv) {
   CLI::App* fit_command = add_fit(app, config_path, overrides, fit);
   hds::trainer::ExportCommand export_options;
   CLI::App* export_command = add_export(app, export_options);
+  hds::trainer::EvalCommand eval;
+  CLI::App* eval_command = add_eval(app, eval);
   hds::trainer::BenchOptions bench;
   CLI::App* bench_command = add_bench(app, config_path, overrides, bench);
 
@@ -90,7 +97,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<hds::trainer::World> world;
   const auto distributed = [&] { return world && world->size() > 1; };
   hds::common::MainOptions options;
-  options.classify = classify;
+  options.classify = hds::trainer::classify_failure;
   options.context = [&] { return distributed() ? world->describe() + ": " : std::string(); };
   // After an error in a job of several ranks, the others may wait in a collective for ever:
   // end them all with this rank's code instead of finalising MPI.
@@ -101,6 +108,7 @@ int main(int argc, char** argv) {
     const auto config = [&] { return hds::config::load_config_or_paper(config_path, overrides); };
     if (*describe) hds::trainer::run_describe_command(config(), std::cout);
     if (*export_command) hds::trainer::run_export_command(export_options, std::cout);
+    if (*eval_command) hds::trainer::run_eval_command(eval, std::cout);
     if (!*fit_command && !*bench_command) return hds::common::kExitFinished;
     world = hds::trainer::World::from_environment();
     if (*bench_command) hds::trainer::run_bench_command(config(), bench, *world, std::cout);

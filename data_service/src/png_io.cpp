@@ -141,11 +141,11 @@ struct PngWriter {
   ~PngWriter() { png_destroy_write_struct(&png, info ? &info : nullptr); }
 };
 
-bool write_png_rows(PngWriter& writer, int rows, int cols) {
+bool write_png_rows(PngWriter& writer, int rows, int cols, int colour_type) {
   if (setjmp(png_jmpbuf(writer.png))) return false;
   png_init_io(writer.png, writer.file);
   png_set_IHDR(writer.png, writer.info, static_cast<png_uint_32>(cols),
-               static_cast<png_uint_32>(rows), 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+               static_cast<png_uint_32>(rows), 8, colour_type, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(writer.png, writer.info);
   png_write_image(writer.png, writer.row_pointers.data());
@@ -193,11 +193,14 @@ GreyImage decode_grey_png(const std::string& bytes, const std::string& name) {
   return decode_grey_png_stream(file.get(), name);
 }
 
-void write_grey_png(const std::string& path, int rows, int cols,
-                    const std::vector<uint8_t>& pixels) {
-  if (rows <= 0 || cols <= 0 || pixels.size() != static_cast<size_t>(rows) * cols)
+namespace {
+
+// An 8-bit PNG of `channels` samples a pixel (1 grey, 3 RGB).
+void write_png(const std::string& path, int rows, int cols, int channels,
+               const std::vector<uint8_t>& samples) {
+  if (rows <= 0 || cols <= 0 || samples.size() != static_cast<size_t>(rows) * cols * channels)
     throw DataError(path + ": cannot write a " + std::to_string(rows) + "x" + std::to_string(cols) +
-                    " PNG from " + std::to_string(pixels.size()) + " pixels");
+                    " PNG from " + std::to_string(samples.size()) + " samples");
   FilePtr file = open_or_throw(path, "wb", "write");
 
   PngWriter writer;
@@ -207,16 +210,27 @@ void write_grey_png(const std::string& path, int rows, int cols,
   if (writer.png) writer.info = png_create_info_struct(writer.png);
   if (!writer.png || !writer.info) throw DataError(path + ": libpng could not allocate its state");
   writer.row_pointers.resize(rows);
+  const size_t row_bytes = static_cast<size_t>(cols) * channels;
   for (int row = 0; row < rows; ++row)  // libpng's API is not const-correct; it only reads rows
-    writer.row_pointers[row] =
-        const_cast<png_bytep>(pixels.data() + static_cast<size_t>(row) * cols);
+    writer.row_pointers[row] = const_cast<png_bytep>(samples.data() + row * row_bytes);
 
-  if (!write_png_rows(writer, rows, cols))
+  if (!write_png_rows(writer, rows, cols, channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY))
     throw DataError(path + ": cannot write PNG (libpng: " + writer.error.message + ")");
   if (std::fflush(file.get()) != 0 || std::ferror(file.get()))
     throw DataError(path + ": cannot write: " + std::strerror(errno));
   if (std::fclose(file.release()) != 0)
     throw DataError(path + ": cannot write: " + std::strerror(errno));
+}
+
+}  // namespace
+
+void write_grey_png(const std::string& path, int rows, int cols,
+                    const std::vector<uint8_t>& pixels) {
+  write_png(path, rows, cols, 1, pixels);
+}
+
+void write_rgb_png(const std::string& path, int rows, int cols, const std::vector<uint8_t>& rgb) {
+  write_png(path, rows, cols, 3, rgb);
 }
 
 }  // namespace hds::data

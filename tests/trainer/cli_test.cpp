@@ -1,5 +1,5 @@
-// hds-trainer as a user runs it: describe's counts, configuration errors, a short fit, and a
-// SIGTERM that stops training with a checkpoint and exit code 75.
+// hds-trainer as a user runs it: describe's counts, configuration errors, a short fit, a SIGTERM
+// that stops training with a checkpoint and exit code 75, and eval's outputs.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
 
 #include "hds/config/config.h"
 #include "hds/test/configs.h"
@@ -120,6 +123,84 @@ TEST(TrainerCli, sigterm_stops_at_the_next_step_with_a_checkpoint_and_exit_75) {
                            " --stop-at-step " + std::to_string(stopped_at + 1));
   EXPECT_EQ(resumed.exit_code, 75) << resumed.output;
   EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+}
+
+// The rows of a CSV file, each split at commas (header included).
+std::vector<std::vector<std::string>> csv_rows(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream file(path);
+  for (std::string line; std::getline(file, line);) {
+    std::vector<std::string> cells;
+    std::stringstream fields(line);
+    for (std::string cell; std::getline(fields, cell, ',');) cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+TEST(TrainerCli, eval_writes_both_protocols_beside_the_baselines_curves_rows_and_overlays) {
+  const auto dir = hds::test::scratch_dir("cli-eval");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=2").exit_code, 0);
+  const auto result = run("eval --checkpoint " + dir + "/run/checkpoints/latest --out " + dir +
+                          "/eval --heads all --bootstrap 200");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("| lesion | lesion sensitivity |"), std::string::npos)
+      << result.output;
+
+  std::ifstream json_file(dir + "/eval/metrics.json");
+  const auto metrics = nlohmann::json::parse(json_file);
+  const auto& reports = metrics.at("reports");
+  ASSERT_EQ(reports.size(), 6u);  // --heads all: one report per head
+  const auto& last = reports.back();
+  EXPECT_EQ(last.at("head"), 5);
+  EXPECT_EQ(last.at("split"), "val");
+  EXPECT_EQ(last.at("films"), 3);  // tiny_config: 3 validation phantoms
+  EXPECT_EQ(last.at("froc").size(), 19u);
+  // The reference Dice is the mean of the per-film rows, and its interval brackets it.
+  const auto rows = csv_rows(dir + "/eval/films.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  ASSERT_EQ(rows[0][5], "dice");
+  double dice_sum = 0;
+  for (size_t i = 1; i < rows.size(); ++i) dice_sum += std::stod(rows[i][5]);
+  const auto& dice = last.at("model").at("reference").at("dice");
+  EXPECT_NEAR(dice.at("value").get<double>(), dice_sum / 3, 1e-5);
+  EXPECT_LE(dice.at("low").get<double>(), dice.at("value").get<double>());
+  EXPECT_GE(dice.at("high").get<double>(), dice.at("value").get<double>());
+  // The all-positive baseline's accuracy is the share of films with a mass.
+  const int with_mass = last.at("films_with_mass");
+  EXPECT_DOUBLE_EQ(last.at("baselines").at("all_positive").at("accuracy").get<double>(),
+                   with_mass / 3.0);
+  // Curves and one RGB overlay per film at the film's size (PNG IHDR: width, height, type 2).
+  for (const char* name : {"roc.svg", "froc.svg", "metrics.md"}) {
+    EXPECT_TRUE(fs::exists(dir + "/eval/" + name)) << name;
+  }
+  EXPECT_NE(hds::test::read_text(dir + "/eval/froc.svg").find("<polyline"), std::string::npos);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const std::string png = hds::test::read_text(dir + "/eval/overlays/" + rows[i][0] + ".png");
+    ASSERT_GE(png.size(), 26u) << rows[i][0];
+    auto be32 = [&](size_t at) {
+      return (static_cast<unsigned char>(png[at]) << 24) |
+             (static_cast<unsigned char>(png[at + 1]) << 16) |
+             (static_cast<unsigned char>(png[at + 2]) << 8) |
+             static_cast<unsigned char>(png[at + 3]);
+    };
+    EXPECT_EQ(be32(16), 128u);  // tiny_config films: 256 rows x 128 cols
+    EXPECT_EQ(be32(20), 256u);
+    EXPECT_EQ(png[25], 2);  // colour type RGB
+  }
+}
+
+TEST(TrainerCli, eval_of_an_empty_split_names_it_and_exits_2) {
+  const auto dir = hds::test::scratch_dir("cli-eval-empty");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  // tiny_config has no test films.
+  const auto result = run("eval --checkpoint " + dir +
+                          "/run/checkpoints/latest --split test --out " + dir + "/eval");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("split test of phantom has no films"), std::string::npos)
+      << result.output;
 }
 
 }  // namespace

@@ -200,9 +200,10 @@ CheckpointMeta read_checkpoint_meta(const std::string& dir) {
   return meta;
 }
 
-hds::config::Config saved_config(const CheckpointMeta& meta, const std::string& dir) {
+hds::config::Config saved_config(const CheckpointMeta& meta, const std::string& dir,
+                                 const std::vector<std::string>& overrides) {
   try {
-    return hds::config::parse_config(meta.config_text(), dir + " (saved config)");
+    return hds::config::parse_config(meta.config_text(), dir + " (saved config)", overrides);
   } catch (const hds::config::ConfigError& error) {
     throw CheckpointError(error.what());
   }

@@ -1,14 +1,20 @@
 #include "hds/trainer/commands.h"
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <ostream>
 
 #include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
+#include "hds/data/dataset.h"
+#include "hds/data/png_io.h"
 #include "hds/trainer/checkpoint.h"
+#include "hds/trainer/evaluation.h"
+#include "hds/trainer/evaluation_report.h"
 #include "hds/trainer/export.h"
 #include "hds/trainer/metrics.h"
 #include "hds/trainer/model.h"
@@ -44,7 +50,41 @@ void print_summary(const FitResult& result, std::ostream& out) {
   out << "checkpoint: " << result.last_checkpoint << "\n";
 }
 
+// The films of `split` ("val", "test" or "all").
+std::vector<hds::data::Film> films_of(hds::data::Dataset dataset, const std::string& split) {
+  if (split == "val") return std::move(dataset.val);
+  if (split == "test") return std::move(dataset.test);
+  std::vector<hds::data::Film> all = std::move(dataset.train);
+  for (auto* part : {&dataset.val, &dataset.test}) {
+    std::move(part->begin(), part->end(), std::back_inserter(all));
+  }
+  return all;
+}
+
+// The film's grey levels for display: its normalised pixels back on the 0..1 scale, as 0..255.
+std::vector<uint8_t> display_grey(const hds::data::Film& film, double mean, double std) {
+  std::vector<uint8_t> grey(film.image.size());
+  for (size_t i = 0; i < grey.size(); ++i) {
+    const double level = std::clamp(film.image[i] * std + mean, 0.0, 1.0);
+    grey[i] = static_cast<uint8_t>(std::lround(level * 255));
+  }
+  return grey;
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary);
+  file << text;
+  if (!file.flush()) throw std::runtime_error(path.string() + ": cannot write");
+}
+
 }  // namespace
+
+hds::common::Failure classify_failure(const std::exception& error) {
+  if (dynamic_cast<const NonFiniteLossError*>(&error) != nullptr) {
+    return {hds::common::kExitNonFiniteLoss, "training stopped: "};
+  }
+  return hds::common::classify_failure(error);
+}
 
 void run_describe_command(const hds::config::Config& config, std::ostream& out) {
   HdsNet model(config.model());
@@ -109,6 +149,68 @@ void run_export_command(const ExportCommand& command, std::ostream& out) {
   export_model(model, config, command.out, layout, command.probe);
   out << "wrote " << command.out << " (" << command.layout << " layout"
       << (command.probe ? ", with probe" : "") << ")\n";
+}
+
+void run_eval_command(const EvalCommand& command, std::ostream& out) {
+  namespace fs = std::filesystem;
+  const auto meta = read_checkpoint_meta(command.checkpoint);
+  const hds::config::Config saved = saved_config(meta, command.checkpoint, command.overrides);
+  const hds::config::Config config =
+      command.config_path.empty()
+          ? saved
+          : hds::config::load_config(command.config_path, command.overrides);
+  HdsNet model(saved.model());
+  load_checkpoint(command.checkpoint, model, nullptr);
+  const torch::Device device = resolve_device(config.train().device());
+  model->to(device);
+  const hds::data::Dataset dataset = hds::data::load_dataset(config.data());
+  const std::vector<hds::data::Film> films = films_of(dataset, command.split);
+  if (films.empty()) {
+    throw hds::config::ConfigError("eval: split " + command.split + " of " +
+                                   config.data().source() + " has no films");
+  }
+  const fs::path dir(command.out);
+  fs::create_directories(dir / "overlays");
+  // Scores per built head; only the last one's overlays are drawn.
+  std::vector<std::vector<FilmScore>> scored(model->heads().size());
+  for (const hds::data::Film& film : films) {
+    const std::vector<HeadPrediction> heads = predict_heads(model, film, saved.loss(), device);
+    for (size_t h = 0; h < heads.size(); ++h) {
+      scored[h].push_back(score_film(film.id, film.patient, heads[h].foreground.data(),
+                                     film.mask.data(), film.rows, film.cols,
+                                     heads[h].mass_probability));
+    }
+    std::vector<uint8_t> predicted(film.mask.size());
+    const std::vector<float>& last = heads.back().foreground;
+    for (size_t i = 0; i < predicted.size(); ++i) predicted[i] = last[i] > 0.5f;
+    hds::data::write_rgb_png((dir / "overlays" / (film.id + ".png")).string(), film.rows, film.cols,
+                             overlay_rgb(display_grey(film, dataset.mean, dataset.std),
+                                         film.mask.data(), predicted.data(), film.rows, film.cols));
+  }
+  std::vector<EvaluationReport> reports;
+  const size_t first = command.heads == "all" ? 0 : scored.size() - 1;
+  for (size_t h = first; h < scored.size(); ++h) {
+    reports.push_back(build_report(std::move(scored[h]), command.split, model->heads()[h],
+                                   command.bootstrap_rounds, command.seed));
+  }
+  const EvaluationReport& last = reports.back();
+  write_file(dir / "metrics.json", reports_json(reports));
+  std::string markdown = "# Evaluation of " + command.checkpoint + "\n\n";
+  for (const EvaluationReport& report : reports) markdown += report_markdown(report) + "\n";
+  write_file(dir / "metrics.md", markdown);
+  write_file(dir / "films.csv", films_csv(last));
+  write_file(dir / "roc.svg", curve_svg(last.roc, "ROC, head " + std::to_string(last.head),
+                                        "false-positive rate", "true-positive rate", 1));
+  double most_false_positives = 1;
+  for (const CurvePoint& point : last.froc) {
+    if (std::isfinite(point.x)) most_false_positives = std::max(most_false_positives, point.x);
+  }
+  write_file(dir / "froc.svg",
+             curve_svg(last.froc, "FROC, head " + std::to_string(last.head),
+                       "false positives per image", "lesion sensitivity", most_false_positives));
+  out << report_markdown(last) << "wrote " << (dir / "metrics.json").string()
+      << ", metrics.md, films.csv, roc.svg, froc.svg and " << films.size() << " overlays in "
+      << (dir / "overlays").string() << "\n";
 }
 
 void run_bench_command(const hds::config::Config& config, const BenchOptions& options,

@@ -11,8 +11,10 @@
 namespace hds::trainer {
 using hds::config::LossConfig;
 
-FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film, const LossConfig& loss,
-                            const torch::Device& device) {
+namespace {
+
+// The heads' outputs for one film in eval mode (the model's mode is restored after).
+HdsOutput forward_film(HdsNet& model, const hds::data::Film& film, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -21,18 +23,48 @@ FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film, const Lo
                                       {1, 1, film.rows, film.cols}, torch::kFloat)
                          .to(device)
                          .clone();
-  const auto output = model->forward(input);
+  HdsOutput output = model->forward(input);
   model->train(was_training);
-  const auto foreground = torch::softmax(output.seg.back(), 1).select(1, 1)[0];
+  return output;
+}
+
+// One head's foreground probabilities [rows, cols] and the image's mass probability.
+std::pair<torch::Tensor, double> head_prediction(const HdsOutput& output, size_t index,
+                                                 const LossConfig& loss) {
+  const auto foreground = torch::softmax(output.seg[index], 1).select(1, 1)[0];
+  const double probability =
+      loss.variant() == LossConfig::SEG_DEEP_SUPERVISION
+          ? foreground.max().item<double>()
+          : image_probability(output.cls[index], loss.mil_rule()).item<double>();
+  return {foreground, probability};
+}
+
+}  // namespace
+
+FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film, const LossConfig& loss,
+                            const torch::Device& device) {
+  const HdsOutput output = forward_film(model, film, device);
+  const auto [foreground, probability] = head_prediction(output, output.seg.size() - 1, loss);
   FilmPrediction prediction;
   prediction.mask = (foreground > 0.5).to(torch::kCPU, torch::kUInt8);
-  if (loss.variant() == LossConfig::SEG_DEEP_SUPERVISION) {
-    prediction.mass_probability = foreground.max().item<double>();
-  } else {
-    prediction.mass_probability =
-        image_probability(output.cls.back(), loss.mil_rule()).item<double>();
-  }
+  prediction.mass_probability = probability;
   return prediction;
+}
+
+std::vector<HeadPrediction> predict_heads(HdsNet& model, const hds::data::Film& film,
+                                          const LossConfig& loss, const torch::Device& device) {
+  const HdsOutput output = forward_film(model, film, device);
+  std::vector<HeadPrediction> predictions;
+  for (size_t index = 0; index < output.seg.size(); ++index) {
+    const auto [foreground, probability] = head_prediction(output, index, loss);
+    const auto cpu = foreground.to(torch::kCPU, torch::kFloat).contiguous();
+    HeadPrediction prediction;
+    prediction.head = model->heads()[index];
+    prediction.foreground.assign(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
+    prediction.mass_probability = probability;
+    predictions.push_back(std::move(prediction));
+  }
+  return predictions;
 }
 
 EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& films,

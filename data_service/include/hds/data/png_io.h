@@ -1,5 +1,5 @@
-// Grey PNG files through libpng. Stateless free functions; thread-safe (each call owns its libpng
-// state). Errors are DataError naming the file, e.g.
+// PNG files through libpng: grey films in and out, colour overlays out. Stateless free functions;
+// thread-safe (each call owns its libpng state). Errors are DataError naming the file, e.g.
 //   "data/img/17.png: PNG is 8-bit RGB; expected a grey image".
 #pragma once
 
@@ -22,5 +22,8 @@ GreyImage decode_grey_png(const std::string& bytes, const std::string& name);
 // Writes `pixels` (rows x cols, row-major) as an 8-bit grey PNG, replacing any existing file.
 void write_grey_png(const std::string& path, int rows, int cols,
                     const std::vector<uint8_t>& pixels);
+
+// Writes `rgb` (rows x cols x 3: red, green, blue, row-major) as an 8-bit colour PNG (overlays).
+void write_rgb_png(const std::string& path, int rows, int cols, const std::vector<uint8_t>& rgb);
 
 }  // namespace hds::data

@@ -10,17 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "hds/common/failure.h"
+
 namespace hds::common {
-
-// What an exception means for the exit code and the start of its message.
-struct Failure {
-  int exit_code;
-  std::string label;  // "configuration error: ", "error: "
-};
-
-// hds::config::ConfigError: kExitUsage, "configuration error: "; anything else: kExitError,
-// "error: ". Programs with errors of their own try those first and fall back on this.
-Failure classify_failure(const std::exception& error);
 
 struct MainOptions {
   // Names the program at the start of each message ("hds-launch: error: ..."); "" for none.

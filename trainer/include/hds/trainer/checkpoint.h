@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "checkpoint.pb.h"
 #include "config.pb.h"
@@ -59,9 +60,11 @@ hds::checkpoint::CheckpointMeta load_checkpoint(const std::string& dir, HdsNet& 
 hds::checkpoint::CheckpointMeta read_checkpoint_meta(const std::string& dir);
 
 // The configuration a checkpoint was trained with (its metadata's config text), as the loader
-// reads it. Throws CheckpointError naming `dir` when the text no longer parses or validates.
+// reads it, with `overrides` (--set) applied. Throws CheckpointError naming `dir` when the text no
+// longer parses or validates.
 hds::config::Config saved_config(const hds::checkpoint::CheckpointMeta& meta,
-                                 const std::string& dir);
+                                 const std::string& dir,
+                                 const std::vector<std::string>& overrides = {});
 
 // The CPU generator's state (dropout masks, initialisation) as bytes, and back.
 std::string cpu_rng_state();

@@ -9,10 +9,15 @@
 #include <vector>
 
 #include "config.pb.h"
+#include "hds/common/failure.h"
 #include "hds/trainer/bench.h"
 #include "hds/trainer/world.h"
 
 namespace hds::trainer {
+
+// What an error of these commands means for hds-trainer's exit code: NonFiniteLossError exits
+// kExitNonFiniteLoss ("training stopped: "), the rest as hds::common::classify_failure says.
+hds::common::Failure classify_failure(const std::exception& error);
 
 // `describe`: the module summary, then "parameters:", "trunk_conv3x3:", "conv3x3:",
 // "cls_map_train:" and "cls_map_test:" lines.
@@ -43,6 +48,22 @@ struct ExportCommand {
   bool probe = false;
 };
 void run_export_command(const ExportCommand& command, std::ostream& out);
+
+// `eval`: whole-film inference of a checkpoint on a split of its dataset, scored by both
+// protocols with bootstrap intervals beside the trivial baselines (evaluation_report.h). Writes
+// metrics.json, metrics.md, films.csv, roc.svg, froc.svg and overlays/<film>.png (truth red,
+// prediction green) under `out`, and prints the table.
+struct EvalCommand {
+  std::string checkpoint;
+  std::string config_path;  // "" = the checkpoint's saved configuration
+  std::vector<std::string> overrides;
+  std::string split = "val";   // val, test or all (every film of the dataset)
+  std::string heads = "last";  // last or all
+  std::string out;
+  int bootstrap_rounds = 1000;
+  uint64_t seed = 1;
+};
+void run_eval_command(const EvalCommand& command, std::ostream& out);
 
 // `bench`: one JSON line (rank 0) with the median training step (bench.h).
 void run_bench_command(const hds::config::Config& config, const BenchOptions& options,

@@ -31,6 +31,20 @@ struct FilmPrediction {
 FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film,
                             const hds::config::LossConfig& loss, const torch::Device& device);
 
+// One head's output for a film: the foreground (mass) probability of every pixel, rows x cols
+// row-major, and the image's mass probability (the MIL rule of training, or for the
+// segmentation-only variant the largest foreground probability).
+struct HeadPrediction {
+  int head = 0;
+  std::vector<float> foreground;
+  double mass_probability = 0;
+};
+// Every built head's prediction for one film, coarsest first, in eval mode (the model's mode is
+// restored after).
+std::vector<HeadPrediction> predict_heads(HdsNet& model, const hds::data::Film& film,
+                                          const hds::config::LossConfig& loss,
+                                          const torch::Device& device);
+
 EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& films,
                           const hds::config::LossConfig& loss, const torch::Device& device);
 
