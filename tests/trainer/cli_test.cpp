@@ -189,6 +189,20 @@ TEST(TrainerCli, eval_writes_both_protocols_beside_the_baselines_curves_rows_and
     EXPECT_EQ(be32(20), 256u);
     EXPECT_EQ(png[25], 2);  // colour type RGB
   }
+  // Another dataset's films are normalised with the training split's statistics, which the
+  // checkpoint carries, not with their own.
+  auto normalisation = [](const std::string& output) {
+    const auto at = output.find("normalised with mean ");
+    return at == std::string::npos ? std::string() : output.substr(at, output.find('\n', at) - at);
+  };
+  const auto other =
+      run("eval --checkpoint " + dir + "/run/checkpoints/latest --out " + dir +
+          "/eval-other --split all --bootstrap 10 --set \"data.phantom={train_count: "
+          "4 val_count: 2 test_count: 0 seed: 99}\"");
+  ASSERT_EQ(other.exit_code, 0) << other.output;
+  EXPECT_NE(normalisation(result.output).find("(the checkpoint's)"), std::string::npos)
+      << result.output;
+  EXPECT_EQ(normalisation(other.output), normalisation(result.output)) << other.output;
 }
 
 TEST(TrainerCli, eval_of_an_empty_split_names_it_and_exits_2) {

@@ -51,13 +51,12 @@ void print_summary(const FitResult& result, std::ostream& out) {
 }
 
 // The films of `split` ("val", "test" or "all").
-std::vector<hds::data::Film> films_of(hds::data::Dataset dataset, const std::string& split) {
-  if (split == "val") return std::move(dataset.val);
-  if (split == "test") return std::move(dataset.test);
-  std::vector<hds::data::Film> all = std::move(dataset.train);
-  for (auto* part : {&dataset.val, &dataset.test}) {
-    std::move(part->begin(), part->end(), std::back_inserter(all));
-  }
+std::vector<hds::data::Film> films_of(const hds::data::Dataset& dataset, const std::string& split) {
+  if (split == "val") return dataset.val;
+  if (split == "test") return dataset.test;
+  std::vector<hds::data::Film> all = dataset.train;
+  all.insert(all.end(), dataset.val.begin(), dataset.val.end());
+  all.insert(all.end(), dataset.test.begin(), dataset.test.end());
   return all;
 }
 
@@ -155,16 +154,25 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
   namespace fs = std::filesystem;
   const auto meta = read_checkpoint_meta(command.checkpoint);
   const hds::config::Config saved = saved_config(meta, command.checkpoint, command.overrides);
-  const hds::config::Config config =
+  hds::config::Config config =
       command.config_path.empty()
           ? saved
           : hds::config::load_config(command.config_path, command.overrides);
+  // Films are normalised as the training films were, whatever dataset they come from.
+  if (meta.has_data_mean() && meta.has_data_std()) {
+    config.mutable_data()->set_mean(meta.data_mean());
+    config.mutable_data()->set_std(meta.data_std());
+  }
   HdsNet model(saved.model());
   load_checkpoint(command.checkpoint, model, nullptr);
   const torch::Device device = resolve_device(config.train().device());
   model->to(device);
   const hds::data::Dataset dataset = hds::data::load_dataset(config.data());
   const std::vector<hds::data::Film> films = films_of(dataset, command.split);
+  out << "eval: " << films.size() << " films of split " << command.split << " ("
+      << config.data().source() << "), normalised with mean " << dataset.mean << " std "
+      << dataset.std << (meta.has_data_mean() ? " (the checkpoint's)" : " (this dataset's)")
+      << "\n";
   if (films.empty()) {
     throw hds::config::ConfigError("eval: split " + command.split + " of " +
                                    config.data().source() + " has no films");

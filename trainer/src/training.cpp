@@ -240,6 +240,8 @@ std::string TrainingLoop::save_checkpoint(int completed_epochs, int step_in_epoc
   *meta.mutable_best_accuracy() = result_.best_accuracy;
   *meta.mutable_last_validation() = result_.last_validation;
   meta.set_last_loss(result_.last_loss);
+  meta.set_data_mean(dataset_.mean);
+  meta.set_data_std(dataset_.std);
   const auto save_start = Clock::now();
   result_.last_checkpoint = store_->save(model_, *optimizer_, meta);
   if (options_.on_checkpoint) options_.on_checkpoint(seconds_since(save_start));
