@@ -1,8 +1,6 @@
-// hds-trainer: describe | fit | eval | export | bench. Parses the command line and calls one
-// function of hds/trainer/commands.h per subcommand. Exit codes: hds/common/exit_codes.h (0 done, 1
-// error, 2 bad command line or configuration, 3 non-finite loss, 75 stopped with a checkpoint).
-// Started by mpirun or `srun --mpi=pmix`, `fit` and `bench` are one rank of a data-parallel job
-// (world.h); an error on any rank then ends every rank with that rank's exit code.
+// hds-trainer: describe | fit | eval | infer | export | bench. Parses the command line and calls
+// one function of hds/trainer/commands.h per subcommand; exit codes: hds/common/exit_codes.h.
+// Under mpirun or `srun --mpi=pmix`, `fit` and `bench` are one rank of a data-parallel job.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
@@ -58,6 +56,15 @@ CLI::App* add_eval(CLI::App& app, hds::trainer::EvalCommand& eval) {
   return command;
 }
 
+CLI::App* add_infer(CLI::App& app, hds::trainer::InferCommand& infer) {
+  CLI::App* command = app.add_subcommand(
+      "infer", "run a checkpoint on mammograms (PNG, PGM, DICOM); exit code: how many failed");
+  command->add_option("--checkpoint", infer.checkpoint, "checkpoint directory")->required();
+  command->add_option("--out", infer.out, "output folder")->required();
+  command->add_option("inputs", infer.inputs, "film files")->required();
+  return command;
+}
+
 CLI::App* add_bench(CLI::App& app, std::string& config_path, std::vector<std::string>& overrides,
                     hds::trainer::BenchOptions& bench) {
   CLI::App* command = app.add_subcommand("bench", "time a full training step");
@@ -89,26 +96,21 @@ int main(int argc, char** argv) {
   CLI::App* export_command = add_export(app, export_options);
   hds::trainer::EvalCommand eval;
   CLI::App* eval_command = add_eval(app, eval);
+  hds::trainer::InferCommand infer;
+  CLI::App* infer_command = add_infer(app, infer);
   hds::trainer::BenchOptions bench;
   CLI::App* bench_command = add_bench(app, config_path, overrides, bench);
 
   // Before any tensor exists: every step reuses its activations' memory instead of faulting it in.
   hds::trainer::install_caching_cpu_allocator();
-  std::unique_ptr<hds::trainer::World> world;
-  const auto distributed = [&] { return world && world->size() > 1; };
-  hds::common::MainOptions options;
-  options.classify = hds::trainer::classify_failure;
-  options.context = [&] { return distributed() ? world->describe() + ": " : std::string(); };
-  // After an error in a job of several ranks, the others may wait in a collective for ever:
-  // end them all with this rank's code instead of finalising MPI.
-  options.on_failure = [&](int code) {
-    if (distributed()) world->abort(code);
-  };
+  std::unique_ptr<hds::trainer::World> world;  // once fit or bench start the ranks
+  const auto options = hds::trainer::trainer_main_options(world);
   return hds::common::run_main(app, argc, argv, options, [&] {
     const auto config = [&] { return hds::config::load_config_or_paper(config_path, overrides); };
     if (*describe) hds::trainer::run_describe_command(config(), std::cout);
     if (*export_command) hds::trainer::run_export_command(export_options, std::cout);
     if (*eval_command) hds::trainer::run_eval_command(eval, std::cout);
+    if (*infer_command) return hds::trainer::run_infer_command(infer, std::cout, std::cerr);
     if (!*fit_command && !*bench_command) return hds::common::kExitFinished;
     world = hds::trainer::World::from_environment();
     if (*bench_command) hds::trainer::run_bench_command(config(), bench, *world, std::cout);

@@ -107,6 +107,26 @@ Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
   return film;
 }
 
+std::vector<float> restore_film_geometry(const std::vector<float>& map, int rows, int cols,
+                                         ColumnSpan span, int original_rows, int original_cols) {
+  if (map.size() != static_cast<size_t>(rows) * static_cast<size_t>(cols) || span.begin < 0 ||
+      span.end > original_cols || span.begin >= span.end || original_rows <= 0) {
+    throw DataError("restore_film_geometry: a " + size_text(rows, cols) + " map of " +
+                    std::to_string(map.size()) + " values cannot go back to columns [" +
+                    std::to_string(span.begin) + ", " + std::to_string(span.end) + ") of " +
+                    size_text(original_rows, original_cols));
+  }
+  const cv::Mat source(rows, cols, CV_32F, const_cast<float*>(map.data()));
+  const cv::Mat kept =
+      resize_to(source, cv::Size(span.end - span.begin, original_rows), cv::INTER_LINEAR);
+  std::vector<float> restored(static_cast<size_t>(original_rows) * original_cols, 0.f);
+  for (int r = 0; r < original_rows; ++r) {
+    std::copy_n(kept.ptr<float>(r), span.end - span.begin,
+                restored.begin() + static_cast<size_t>(r) * original_cols + span.begin);
+  }
+  return restored;
+}
+
 PixelStatistics pixel_statistics(const std::vector<Film>& films) {
   double sum = 0;
   size_t count = 0;

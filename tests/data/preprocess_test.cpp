@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "hds/data/film_file.h"
 #include "test_helpers.h"
 
 namespace hds::data {
@@ -132,6 +133,38 @@ TEST(Preprocess, statistics_and_normalisation) {
   normalise_films(films, 0.5, 0.25);
   EXPECT_EQ(films[0].image, (std::vector<float>{-2.0f, 2.0f}));
   EXPECT_EQ(films[1].image, (std::vector<float>{0.0f, 0.0f}));
+}
+
+TEST(Preprocess, restoring_the_geometry_fills_the_kept_columns_and_zeroes_the_blank_ones) {
+  // A 4 x 4 map of the preprocessed film back onto 6 x 8 whose columns [2, 5) were kept.
+  const std::vector<float> map(16, 0.75f);
+  const auto restored = restore_film_geometry(map, 4, 4, ColumnSpan{2, 5}, 6, 8);
+  ASSERT_EQ(restored.size(), 48u);
+  for (int r = 0; r < 6; ++r) {
+    for (int c = 0; c < 8; ++c) {
+      EXPECT_FLOAT_EQ(restored[r * 8 + c], c >= 2 && c < 5 ? 0.75f : 0.f) << r << "," << c;
+    }
+  }
+  // The cut and resize undone: a map of the preprocessed film's left half lands left of centre.
+  std::vector<float> half(16, 0.f);
+  for (int r = 0; r < 4; ++r) half[r * 4] = half[r * 4 + 1] = 1.f;
+  const auto placed = restore_film_geometry(half, 4, 4, ColumnSpan{0, 8}, 4, 8);
+  EXPECT_FLOAT_EQ(placed[0], 1.f);
+  EXPECT_FLOAT_EQ(placed[7], 0.f);
+  EXPECT_THROW(restore_film_geometry(map, 3, 4, ColumnSpan{0, 8}, 6, 8), DataError);
+  EXPECT_THROW(restore_film_geometry(map, 4, 4, ColumnSpan{5, 9}, 6, 8), DataError);
+}
+
+TEST(FilmFile, reads_by_extension_and_names_an_unknown_one) {
+  testing::TempDir dir;
+  testing::write_text(dir.path() / "film.PGM", testing::pgm_bytes(2, 3, 255, {1, 2, 3, 4, 5, 6}));
+  const FilmFile film = read_film_file(dir.file("film.PGM"));
+  EXPECT_EQ(film.kind, "pgm");
+  EXPECT_EQ(film.image.rows, 2);
+  EXPECT_EQ(film.image.cols, 3);
+  EXPECT_EQ(film.image.pixels[5], 6);
+  testing::expect_data_error([&] { read_film_file(dir.file("film.jpg")); },
+                             {dir.file("film.jpg"), "unknown film type \".jpg\""});
 }
 
 }  // namespace

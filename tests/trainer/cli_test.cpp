@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "hds/config/config.h"
+#include "hds/data/png_io.h"
 #include "hds/test/configs.h"
 #include "hds/test/files.h"
 
@@ -215,6 +216,73 @@ TEST(TrainerCli, eval_of_an_empty_split_names_it_and_exits_2) {
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_NE(result.output.find("split test of phantom has no films"), std::string::npos)
       << result.output;
+}
+
+// Width and height from a PNG's IHDR chunk.
+std::pair<unsigned, unsigned> png_size(const std::string& path) {
+  const std::string png = hds::test::read_text(path);
+  if (png.size() < 24) return {0, 0};
+  auto be32 = [&](size_t at) {
+    return (static_cast<unsigned>(static_cast<unsigned char>(png[at])) << 24) |
+           (static_cast<unsigned>(static_cast<unsigned char>(png[at + 1])) << 16) |
+           (static_cast<unsigned>(static_cast<unsigned char>(png[at + 2])) << 8) |
+           static_cast<unsigned>(static_cast<unsigned char>(png[at + 3]));
+  };
+  return {be32(16), be32(20)};
+}
+
+TEST(TrainerCli,
+     infer_gives_outputs_in_each_films_geometry_and_counts_the_films_it_could_not_read) {
+  const auto dir = hds::test::scratch_dir("cli-infer");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  // An odd-sized 8-bit PNG with blank columns at both sides, a 16-bit PGM, and a broken file.
+  constexpr int kRows = 301, kCols = 173;
+  std::vector<uint8_t> levels(kRows * kCols, 0);
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 20; c < kCols - 15; ++c) levels[r * kCols + c] = static_cast<uint8_t>(60 + r % 90);
+  }
+  hds::data::write_grey_png(dir + "/odd.png", kRows, kCols, levels);
+  std::string pgm = "P5\n7 9\n65535\n";
+  for (int i = 0; i < 7 * 9; ++i) pgm += std::string{static_cast<char>(i), static_cast<char>(i)};
+  hds::test::write_text(dir + "/small.pgm", pgm);
+  hds::test::write_text(dir + "/broken.png", "not a png");
+  const auto result = run("infer --checkpoint " + dir + "/run/checkpoints/latest --out " + dir +
+                          "/out " + dir + "/odd.png " + dir + "/broken.png " + dir + "/small.pgm");
+  EXPECT_EQ(result.exit_code, 1) << result.output;  // one film failed
+  EXPECT_NE(result.output.find("infer: " + dir + "/broken.png: failed:"), std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("2 of 3 films done, 1 failed"), std::string::npos) << result.output;
+  EXPECT_EQ(png_size(dir + "/out/odd.mask.png"), std::make_pair(173u, 301u));
+  EXPECT_EQ(png_size(dir + "/out/odd.overlay.png"), std::make_pair(173u, 301u));
+  EXPECT_EQ(png_size(dir + "/out/small.mask.png"), std::make_pair(7u, 9u));
+  // The JSON's lesions are the mask's components, inside the film and outside its blank columns.
+  std::ifstream json_file(dir + "/out/odd.json");
+  const auto report = nlohmann::json::parse(json_file);
+  EXPECT_EQ(report.at("rows"), kRows);
+  EXPECT_EQ(report.at("cols"), kCols);
+  EXPECT_EQ(report.at("kind"), "png");
+  const double probability = report.at("mass_probability");
+  EXPECT_GE(probability, 0.0);
+  EXPECT_LE(probability, 1.0);
+  const auto mask = hds::data::read_grey_png(dir + "/out/odd.mask.png");
+  long mask_pixels = 0, lesion_pixels = 0;
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < kCols; ++c) {
+      const bool on = mask.pixels[r * kCols + c] != 0;
+      mask_pixels += on;
+      if (c < 20 || c >= kCols - 15) {
+        EXPECT_FALSE(on) << "blank column " << c;
+      }
+    }
+  }
+  for (const auto& lesion : report.at("lesions")) {
+    lesion_pixels += lesion.at("area_pixels").get<long>();
+    EXPECT_LE(lesion.at("bottom").get<int>(), kRows - 1);
+    EXPECT_GE(lesion.at("left").get<int>(), 20);
+    EXPECT_GT(lesion.at("peak_probability").get<double>(), 0.5);
+  }
+  EXPECT_EQ(lesion_pixels, mask_pixels);
 }
 
 }  // namespace

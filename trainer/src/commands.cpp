@@ -6,12 +6,16 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <ostream>
+#include <set>
 
 #include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
 #include "hds/data/dataset.h"
+#include "hds/data/film_file.h"
 #include "hds/data/png_io.h"
+#include "hds/data/preprocess.h"
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/evaluation.h"
 #include "hds/trainer/evaluation_report.h"
@@ -70,6 +74,12 @@ std::vector<uint8_t> display_grey(const hds::data::Film& film, double mean, doub
   return grey;
 }
 
+// The normalisation a checkpoint's model was trained with.
+struct Normalisation {
+  double mean = 0;
+  double std = 1;
+};
+
 void write_file(const std::filesystem::path& path, const std::string& text) {
   std::ofstream file(path, std::ios::binary);
   file << text;
@@ -78,11 +88,23 @@ void write_file(const std::filesystem::path& path, const std::string& text) {
 
 }  // namespace
 
-hds::common::Failure classify_failure(const std::exception& error) {
-  if (dynamic_cast<const NonFiniteLossError*>(&error) != nullptr) {
-    return {hds::common::kExitNonFiniteLoss, "training stopped: "};
-  }
-  return hds::common::classify_failure(error);
+hds::common::MainOptions trainer_main_options(const std::unique_ptr<World>& world) {
+  hds::common::MainOptions options;
+  options.classify = [](const std::exception& error) -> hds::common::Failure {
+    if (dynamic_cast<const NonFiniteLossError*>(&error) != nullptr) {
+      return {hds::common::kExitNonFiniteLoss, "training stopped: "};
+    }
+    return hds::common::classify_failure(error);
+  };
+  const auto distributed = [&world] { return world && world->size() > 1; };
+  options.context = [&world, distributed] {
+    return distributed() ? world->describe() + ": " : std::string();
+  };
+  // Instead of finalising MPI, which would wait for ranks that may never come.
+  options.on_failure = [&world, distributed](int code) {
+    if (distributed()) world->abort(code);
+  };
+  return options;
 }
 
 void run_describe_command(const hds::config::Config& config, std::ostream& out) {
@@ -219,6 +241,106 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
   out << report_markdown(last) << "wrote " << (dir / "metrics.json").string()
       << ", metrics.md, films.csv, roc.svg, froc.svg and " << films.size() << " overlays in "
       << (dir / "overlays").string() << "\n";
+}
+
+namespace {
+
+// One film through the model; writes its three outputs under `dir` named `name`.
+void infer_film(const std::string& path, const std::string& name, HdsNet& model,
+                const hds::config::Config& config, const Normalisation& normalisation,
+                const torch::Device& device, const std::filesystem::path& dir, std::ostream& out) {
+  const hds::data::FilmFile file = hds::data::read_film_file(path);
+  const hds::data::GreyImage& image = file.image;
+  hds::data::PreprocessOptions options;
+  options.rows = config.data().image_rows();
+  options.cols = config.data().image_cols();
+  options.blank_threshold = config.data().blank_threshold();
+  std::vector<hds::data::Film> films = {hds::data::preprocess_film(
+      image, std::vector<uint8_t>(image.pixels.size(), 0), options, name, file.patient_id)};
+  hds::data::normalise_films(films, normalisation.mean, normalisation.std);
+  const HeadPrediction prediction = predict_heads(model, films[0], config.loss(), device).back();
+  const std::vector<float> map = hds::data::restore_film_geometry(
+      prediction.foreground, options.rows, options.cols,
+      hds::data::non_blank_columns(image, options.blank_threshold), image.rows, image.cols);
+
+  std::vector<uint8_t> mask(map.size()), grey(map.size()), shown(map.size());
+  for (size_t i = 0; i < map.size(); ++i) {
+    mask[i] = map[i] > 0.5f;
+    shown[i] = mask[i] * 255;
+    grey[i] = static_cast<uint8_t>(std::lround(255.0 * image.pixels[i] / image.max_level));
+  }
+  const Components lesions = connected_components(mask.data(), image.rows, image.cols);
+  std::vector<double> peaks(lesions.components.size(), 0);
+  for (size_t i = 0; i < map.size(); ++i) {
+    if (lesions.labels[i] > 0) {
+      double& peak = peaks[static_cast<size_t>(lesions.labels[i] - 1)];
+      peak = std::max(peak, static_cast<double>(map[i]));
+    }
+  }
+  nlohmann::json report{{"input", path},
+                        {"kind", file.kind},
+                        {"rows", image.rows},
+                        {"cols", image.cols},
+                        {"mass_probability", prediction.mass_probability},
+                        {"positive", prediction.mass_probability > 0.5},
+                        {"threshold", 0.5},
+                        {"pixel_spacing_mm", nullptr},
+                        {"lesions", nlohmann::json::array()}};
+  for (size_t k = 0; k < lesions.components.size(); ++k) {
+    const Component& c = lesions.components[k];
+    report["lesions"].push_back({{"top", c.top},
+                                 {"left", c.left},
+                                 {"bottom", c.bottom},
+                                 {"right", c.right},
+                                 {"area_pixels", c.pixels},
+                                 {"area_mm2", nullptr},
+                                 {"peak_probability", peaks[k]}});
+  }
+  hds::data::write_grey_png((dir / (name + ".mask.png")).string(), image.rows, image.cols, shown);
+  const std::vector<uint8_t> none(mask.size(), 0);
+  hds::data::write_rgb_png((dir / (name + ".overlay.png")).string(), image.rows, image.cols,
+                           overlay_rgb(grey, none.data(), mask.data(), image.rows, image.cols));
+  write_file(dir / (name + ".json"), report.dump(2) + "\n");
+  out << path << ": mass probability " << prediction.mass_probability << ", "
+      << lesions.components.size() << " lesion(s); " << (dir / name).string()
+      << ".{mask.png,overlay.png,json}\n";
+}
+
+}  // namespace
+
+int run_infer_command(const InferCommand& command, std::ostream& out, std::ostream& errors) {
+  const auto meta = read_checkpoint_meta(command.checkpoint);
+  if (!meta.has_data_mean() || !meta.has_data_std()) {
+    throw CheckpointError(command.checkpoint +
+                          ": holds no training normalisation (written before checkpoints "
+                          "recorded it); continue the run for a step to write a new checkpoint");
+  }
+  const hds::config::Config config = saved_config(meta, command.checkpoint);
+  HdsNet model(config.model());
+  load_checkpoint(command.checkpoint, model, nullptr);
+  const torch::Device device = resolve_device(config.train().device());
+  model->to(device);
+  const std::filesystem::path dir(command.out);
+  std::filesystem::create_directories(dir);
+  const Normalisation normalisation{meta.data_mean(), meta.data_std()};
+  std::set<std::string> names;
+  int failed = 0;
+  for (const std::string& path : command.inputs) {
+    // Outputs are named for the input file; a repeated name gets a number.
+    std::string name = std::filesystem::path(path).stem().string();
+    for (int n = 2; !names.insert(name).second; ++n) {
+      name = std::filesystem::path(path).stem().string() + "-" + std::to_string(n);
+    }
+    try {
+      infer_film(path, name, model, config, normalisation, device, dir, out);
+    } catch (const std::exception& error) {
+      ++failed;
+      errors << "infer: " << path << ": failed: " << error.what() << "\n";
+    }
+  }
+  out << "infer: " << command.inputs.size() - failed << " of " << command.inputs.size()
+      << " films done" << (failed > 0 ? ", " + std::to_string(failed) + " failed" : "") << "\n";
+  return std::min(failed, 100);
 }
 
 void run_bench_command(const hds::config::Config& config, const BenchOptions& options,

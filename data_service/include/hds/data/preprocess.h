@@ -36,6 +36,13 @@ ColumnSpan non_blank_columns(const GreyImage& image, float blank_threshold);
 Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
                      const PreprocessOptions& options, std::string id, std::string patient);
 
+// The inverse of preprocess_film's geometry for a map of the preprocessed film (rows x cols of
+// the options): resized bilinearly back to the kept columns' size, placed at `span` in a map of
+// `original_rows` x `original_cols` whose blank columns are 0. For showing a prediction on the
+// film as it was read.
+std::vector<float> restore_film_geometry(const std::vector<float>& map, int rows, int cols,
+                                         ColumnSpan span, int original_rows, int original_cols);
+
 struct PixelStatistics {
   double mean = 0;
   double std = 0;  // population standard deviation

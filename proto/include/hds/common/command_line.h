@@ -10,22 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "hds/common/failure.h"
+#include "hds/common/main_options.h"
 
 namespace hds::common {
-
-struct MainOptions {
-  // Names the program at the start of each message ("hds-launch: error: ..."); "" for none.
-  std::string program;
-  // A bad command line exits kExitUsage, or with CLI11's own code (105 for a value that fails
-  // its check, ...) where a program's users already depend on those.
-  bool cli11_exit_codes = false;
-  std::function<Failure(const std::exception&)> classify = classify_failure;
-  // Text before each error message, asked for when the error happens ("rank 1/2: ").
-  std::function<std::string()> context;
-  // Called with the exit code of a failure before main returns it (e.g. to end every MPI rank).
-  std::function<void(int)> on_failure;
-};
 
 // Parses `argv` into `app` (help and version exit 0), insists on one of its subcommands, then
 // returns `run()`'s exit code, or the Failure of what it throws after printing

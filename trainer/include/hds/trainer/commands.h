@@ -5,19 +5,22 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config.pb.h"
-#include "hds/common/failure.h"
+#include "hds/common/main_options.h"
 #include "hds/trainer/bench.h"
 #include "hds/trainer/world.h"
 
 namespace hds::trainer {
 
-// What an error of these commands means for hds-trainer's exit code: NonFiniteLossError exits
-// kExitNonFiniteLoss ("training stopped: "), the rest as hds::common::classify_failure says.
-hds::common::Failure classify_failure(const std::exception& error);
+// How hds-trainer's main reports errors: NonFiniteLossError exits kExitNonFiniteLoss ("training
+// stopped: "), the rest as hds::common::classify_failure says; in a job of several ranks every
+// message starts "rank r/n: " and a failing rank ends them all with its code (the others may
+// wait in a collective for ever). `world` is set once fit or bench start the ranks.
+hds::common::MainOptions trainer_main_options(const std::unique_ptr<World>& world);
 
 // `describe`: the module summary, then "parameters:", "trunk_conv3x3:", "conv3x3:",
 // "cls_map_train:" and "cls_map_test:" lines.
@@ -64,6 +67,19 @@ struct EvalCommand {
   uint64_t seed = 1;
 };
 void run_eval_command(const EvalCommand& command, std::ostream& out);
+
+// `infer`: a checkpoint's model on mammogram files of any size and kind (hds/data/film_file.h),
+// with the training preprocessing and the checkpoint's normalisation. Writes, in each film's own
+// geometry, <name>.mask.png (0/255), <name>.overlay.png (the prediction outlined in green) and
+// <name>.json (mass probability; each predicted lesion's bounding box, area and peak probability)
+// under `out`. A film that cannot be read or run is reported on `errors`, naming it, and the
+// others are still done. Returns how many failed (at most 100): hds-trainer's exit code.
+struct InferCommand {
+  std::string checkpoint;
+  std::vector<std::string> inputs;
+  std::string out;
+};
+int run_infer_command(const InferCommand& command, std::ostream& out, std::ostream& errors);
 
 // `bench`: one JSON line (rank 0) with the median training step (bench.h).
 void run_bench_command(const hds::config::Config& config, const BenchOptions& options,
