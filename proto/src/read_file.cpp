@@ -20,4 +20,11 @@ std::string read_whole_file(const std::string& path) {
   return bytes.str();
 }
 
+void write_whole_file(const std::string& path, const std::string& bytes) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  file.flush();
+  if (!file) throw FileWriteError(path + ": write failed: " + std::strerror(errno));
+}
+
 }  // namespace hds::common

@@ -36,5 +36,19 @@ TEST(ReadWholeFile, a_missing_file_or_a_directory_is_an_error_naming_it) {
   }
 }
 
+TEST(WriteWholeFile, writes_every_byte_and_a_failure_names_the_file_and_the_reason) {
+  hds::test::TempDir dir;
+  const std::string bytes("a\0b\n", 4);
+  write_whole_file(dir.file("out.bin"), bytes);
+  EXPECT_EQ(read_whole_file(dir.file("out.bin")), bytes);
+  const std::string unwritable = dir.file("no-such-folder/out.bin");
+  try {
+    write_whole_file(unwritable, bytes);
+    FAIL() << "wrote into a missing folder";
+  } catch (const FileWriteError& error) {
+    EXPECT_EQ(std::string(error.what()), unwritable + ": write failed: No such file or directory");
+  }
+}
+
 }  // namespace
 }  // namespace hds::common

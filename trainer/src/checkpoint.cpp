@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "hds/common/read_file.h"
@@ -48,10 +47,11 @@ std::string read_file(const fs::path& path) {
 }
 
 void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.flush();
-  if (!out) throw CheckpointError(path.string() + ": write failed: " + errno_text());
+  try {
+    hds::common::write_whole_file(path.string(), bytes);
+  } catch (const hds::common::FileWriteError& error) {
+    throw CheckpointError(error.what());
+  }
 }
 
 // Writes `bytes` as `name` in `dir` and records its size and CRC-32 in `meta`.

@@ -4,13 +4,13 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
 
 #include "hds/common/exit_codes.h"
+#include "hds/common/read_file.h"
 #include "hds/config/config.h"
 #include "hds/data/dataset.h"
 #include "hds/data/film_file.h"
@@ -79,12 +79,6 @@ struct Normalisation {
   double mean = 0;
   double std = 1;
 };
-
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream file(path, std::ios::binary);
-  file << text;
-  if (!file.flush()) throw std::runtime_error(path.string() + ": cannot write");
-}
 
 }  // namespace
 
@@ -224,20 +218,22 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
                                    command.bootstrap_rounds, command.seed));
   }
   const EvaluationReport& last = reports.back();
-  write_file(dir / "metrics.json", reports_json(reports));
+  hds::common::write_whole_file(dir / "metrics.json", reports_json(reports));
   std::string markdown = "# Evaluation of " + command.checkpoint + "\n\n";
   for (const EvaluationReport& report : reports) markdown += report_markdown(report) + "\n";
-  write_file(dir / "metrics.md", markdown);
-  write_file(dir / "films.csv", films_csv(last));
-  write_file(dir / "roc.svg", curve_svg(last.roc, "ROC, head " + std::to_string(last.head),
-                                        "false-positive rate", "true-positive rate", 1));
+  hds::common::write_whole_file(dir / "metrics.md", markdown);
+  hds::common::write_whole_file(dir / "films.csv", films_csv(last));
+  hds::common::write_whole_file(dir / "roc.svg",
+                                curve_svg(last.roc, "ROC, head " + std::to_string(last.head),
+                                          "false-positive rate", "true-positive rate", 1));
   double most_false_positives = 1;
   for (const CurvePoint& point : last.froc) {
     if (std::isfinite(point.x)) most_false_positives = std::max(most_false_positives, point.x);
   }
-  write_file(dir / "froc.svg",
-             curve_svg(last.froc, "FROC, head " + std::to_string(last.head),
-                       "false positives per image", "lesion sensitivity", most_false_positives));
+  hds::common::write_whole_file(
+      dir / "froc.svg",
+      curve_svg(last.froc, "FROC, head " + std::to_string(last.head), "false positives per image",
+                "lesion sensitivity", most_false_positives));
   out << report_markdown(last) << "wrote " << (dir / "metrics.json").string()
       << ", metrics.md, films.csv, roc.svg, froc.svg and " << films.size() << " overlays in "
       << (dir / "overlays").string() << "\n";
@@ -300,7 +296,7 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
   const std::vector<uint8_t> none(mask.size(), 0);
   hds::data::write_rgb_png((dir / (name + ".overlay.png")).string(), image.rows, image.cols,
                            overlay_rgb(grey, none.data(), mask.data(), image.rows, image.cols));
-  write_file(dir / (name + ".json"), report.dump(2) + "\n");
+  hds::common::write_whole_file(dir / (name + ".json"), report.dump(2) + "\n");
   out << path << ": mass probability " << prediction.mass_probability << ", "
       << lesions.components.size() << " lesion(s); " << (dir / name).string()
       << ".{mask.png,overlay.png,json}\n";
