@@ -130,7 +130,15 @@ const std::vector<double>& froc_thresholds() {
   return thresholds;
 }
 
-int operating_threshold_index() { return 9; }  // 0.05 * 10 = 0.5
+int operating_threshold_index() {
+  static const int index = [] {
+    const auto& thresholds = froc_thresholds();
+    const auto at = std::find_if(thresholds.begin(), thresholds.end(),
+                                 [](double t) { return std::abs(t - 0.5) < 1e-9; });
+    return static_cast<int>(at - thresholds.begin());
+  }();
+  return index;
+}
 
 FilmScore score_film(const std::string& id, const std::string& patient, const float* foreground,
                      const uint8_t* truth, int rows, int cols, double mass_probability) {
