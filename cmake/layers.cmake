@@ -3,35 +3,36 @@
 #
 #   proto (hds_common, hds_config, hds_control, hds_cli)   nothing of ours
 #   hds_monitoring                                          nothing of ours (prometheus-cpp only)
+#   hds_scoring                                             nothing of ours; never LibTorch
 #   hds_transport                                           proto
 #   hds_data_client                                         transport, proto
 #   data service (hds_data, hds_data_server, the binary)    transport, monitoring, proto; never LibTorch
-#   hds_launch, hds-launch                                  proto; never LibTorch
+#   hds_launch, hds-launch                                  proto, scoring; never LibTorch
 #   the trainer                                             anything but the launcher
 #
 # tests/layers/ configures deliberately broken graphs against these rules and expects them refused.
 
 set(HDS_LAYER_PROTO hds_common hds_config hds_control hds_cli hds_cli11)
 # What each component may link of ours: HDS_LAYER_ALLOWED_<component>.
-set(HDS_LAYER_COMPONENTS hds_common hds_config hds_control hds_cli hds_monitoring hds_transport
-    hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch)
+set(HDS_LAYER_COMPONENTS hds_common hds_config hds_control hds_cli hds_monitoring hds_scoring
+    hds_transport hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch)
 set(HDS_LAYER_ALLOWED_hds_common "")
 set(HDS_LAYER_ALLOWED_hds_config ${HDS_LAYER_PROTO})
 set(HDS_LAYER_ALLOWED_hds_control ${HDS_LAYER_PROTO})
 set(HDS_LAYER_ALLOWED_hds_cli ${HDS_LAYER_PROTO})
 set(HDS_LAYER_ALLOWED_hds_monitoring "")
+set(HDS_LAYER_ALLOWED_hds_scoring "")
 set(HDS_LAYER_ALLOWED_hds_transport ${HDS_LAYER_PROTO})
 set(HDS_LAYER_ALLOWED_hds_data_client hds_transport ${HDS_LAYER_PROTO})
 set(HDS_LAYER_ALLOWED_hds_data hds_transport hds_monitoring hds_opencv ${HDS_LAYER_PROTO})
 set(HDS_LAYER_ALLOWED_hds_data_server hds_data ${HDS_LAYER_ALLOWED_hds_data})
 set(HDS_LAYER_ALLOWED_hds-data-service hds_data_server ${HDS_LAYER_ALLOWED_hds_data_server})
-set(HDS_LAYER_ALLOWED_hds_launch ${HDS_LAYER_PROTO})
-set(HDS_LAYER_ALLOWED_hds-launch hds_launch ${HDS_LAYER_PROTO})
-# Components that must run without LibTorch (the trainer's metrics and scoring too: they are
-# tested without it).
-set(HDS_LAYER_NO_TORCH hds_common hds_config hds_control hds_cli hds_monitoring hds_transport
-    hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch
-    hds_trainer_metrics hds_scoring)
+set(HDS_LAYER_ALLOWED_hds_launch hds_scoring ${HDS_LAYER_PROTO})
+set(HDS_LAYER_ALLOWED_hds-launch hds_launch ${HDS_LAYER_ALLOWED_hds_launch})
+# Components that must run without LibTorch (the trainer's metrics too: it is tested without it).
+set(HDS_LAYER_NO_TORCH hds_common hds_config hds_control hds_cli hds_monitoring hds_scoring
+    hds_transport hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch
+    hds_trainer_metrics)
 set(HDS_LAYER_NO_LAUNCHER hds_trainer hds-trainer)
 
 # Every library `target` links, transitively: target names (aliases resolved) and plain items.

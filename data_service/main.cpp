@@ -35,6 +35,9 @@ CLI::App* add_phantom(CLI::App& app, hds::data::PhantomCommand& phantom) {
       ->check(hds::common::non_negative_integer());
   add_ranged(*command, "--rows", phantom.rows, "Film rows", 64, 1 << 15);
   add_ranged(*command, "--cols", phantom.cols, "Film columns", 64, 1 << 15);
+  command->add_option("--mass-free-share", phantom.mass_free_share, "Share of films without a mass")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   return command;
 }
 

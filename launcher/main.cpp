@@ -1,4 +1,4 @@
-// hds-launch: local | sbatch. Parses the command line and calls one function of
+// hds-launch: local | sbatch | cv | ablation. Parses the command line and calls one function of
 // hds/launch/commands.h per subcommand. Exit codes (hds/common/exit_codes.h): those of the
 // trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss, 75 stopped with a
 // checkpoint), 1 when the launch itself fails, 2 for a bad command line or configuration,
@@ -80,6 +80,21 @@ CLI::App* add_sbatch_command(CLI::App& app, hds::launch::SbatchCommand& argument
   return sbatch;
 }
 
+// `cv` and `ablation`: several jobs of one configuration (experiments.h).
+CLI::App* add_experiment_command(CLI::App& app, const std::string& name,
+                                 const std::string& description,
+                                 hds::launch::ExperimentOptions& options) {
+  CLI::App* command = add_job_command(app, name, description, options);
+  command->add_option("--np", options.ranks, "Trainer ranks per job")->capture_default_str();
+  command->add_option("--parallel", options.parallel,
+                      "Jobs at once (default: as the devices or cores allow)");
+  command->add_option("--bootstrap", options.bootstrap_rounds, "Bootstrap resamples per evaluation")
+      ->capture_default_str();
+  command->add_option("--mpirun", options.mpirun,
+                      "mpirun to use (default: $HDS_MPIRUN, else PATH)");
+  return command;
+}
+
 }  // namespace
 
 // UsageError exits 2 with its message alone; any other failure of the launch exits 1.
@@ -99,12 +114,24 @@ int main(int argc, char** argv) {
   CLI::App* local_command = add_local_command(app, local);
   hds::launch::SbatchCommand sbatch;
   CLI::App* sbatch_command = add_sbatch_command(app, sbatch);
+  hds::launch::CrossValidationCommand cv;
+  CLI::App* cv_command = add_experiment_command(
+      app, "cv", "Cross-validate: train and evaluate every rotation of the folds, then Table 2",
+      cv.options);
+  cv_command->add_option("--folds", cv.folds, "Folds (data.folds)")->capture_default_str();
+  cv_command->add_option("--rotations", cv.rotations, "Only these rotations (default: all)");
+  hds::launch::AblationCommand ablation;
+  CLI::App* ablation_command = add_experiment_command(
+      app, "ablation", "Train and evaluate the four loss variants on one split, then Table 1",
+      ablation.options);
   hds::common::MainOptions options;
   options.program = "hds-launch";
   options.classify = classify;
   return hds::common::run_main(app, argc, argv, options, [&] {
     if (*local_command) return hds::launch::run_local_command(local, std::cout, std::cerr);
     if (*sbatch_command) hds::launch::run_sbatch_command(sbatch, std::cout);
+    if (*cv_command) return hds::launch::run_cv_command(cv, std::cout, std::cerr);
+    if (*ablation_command) return hds::launch::run_ablation_command(ablation, std::cout, std::cerr);
     return hds::common::kExitFinished;
   });
 }

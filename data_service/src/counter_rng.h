@@ -28,6 +28,7 @@ inline uint64_t derive_key(std::initializer_list<uint64_t> parts) {
 // Domain tags keep the streams of different uses apart even when their numbers coincide.
 enum class RngDomain : uint64_t {
   kPhantomFilm = 0x5048414E544F4D31ULL,     // "PHANTOM1"
+  kPhantomFamily = 0x46414D494C593031ULL,   // "FAMILY01"
   kPhantomTexture = 0x5445585455524531ULL,  // "TEXTURE1"
   kPhantomPixelNoise = 0x4E4F495345303031ULL,
   kEpochShuffle = 0x53485546464C4531ULL,  // "SHUFFLE1"

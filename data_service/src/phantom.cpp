@@ -24,6 +24,7 @@ using detail::domain;
 using detail::RngDomain;
 
 constexpr double kPi = 3.14159265358979323846;
+constexpr double kGoldenFraction = 0.61803398874989484820;  // (sqrt(5) - 1) / 2
 
 double smoothstep(double edge0, double edge1, double x) {
   const double t = std::clamp((x - edge0) / (edge1 - edge0), 0.0, 1.0);
@@ -231,14 +232,28 @@ void paint_mass(const Breast& breast, const Mass& mass, PhantomFilm& film,
   }
 }
 
+// Whether film `index` of family `seed` holds masses. The films' positions on a golden-ratio
+// (Kronecker) sequence from a start drawn per family are spread so evenly that any run of n
+// consecutive films holds n * (1 - mass_free_share) films with masses, give or take about one;
+// independent draws would leave a 16-film split with anywhere from 1 to 8. The sequence does not
+// follow the index's parity, which places the breast on the left or the right.
+bool holds_masses(uint64_t seed, int index, double mass_free_share) {
+  CounterRng family(derive_key({domain(RngDomain::kPhantomFamily), seed}));
+  const double position = std::fmod(family.uniform(0, 1) + index * kGoldenFraction, 1.0);
+  return position >= mass_free_share;
+}
+
 }  // namespace
 
-PhantomFilm make_phantom(uint64_t seed, int index, int rows, int cols) {
+PhantomFilm make_phantom(uint64_t seed, int index, int rows, int cols, double mass_free_share) {
   if (rows < kPhantomMinSide || cols < kPhantomMinSide || index < 0)
     throw std::invalid_argument(
         "make_phantom: film " + std::to_string(index) + " of " + std::to_string(rows) + "x" +
         std::to_string(cols) +
         ": needs index >= 0 and rows, cols >= " + std::to_string(kPhantomMinSide));
+  if (!(mass_free_share >= 0 && mass_free_share <= 1))
+    throw std::invalid_argument("make_phantom: mass_free_share = " +
+                                std::to_string(mass_free_share) + ": must be in [0, 1]");
   PhantomFilm film;
   film.rows = rows;
   film.cols = cols;
@@ -248,7 +263,10 @@ PhantomFilm make_phantom(uint64_t seed, int index, int rows, int cols) {
   CounterRng rng(derive_key({domain(RngDomain::kPhantomFilm), seed, uint64_t(index)}));
   const Breast breast = random_breast(rng, index, rows, cols);
   paint_tissue(breast, seed, index, film, canvas);
-  film.mass_count = static_cast<int>(rng.below(4));  // 0..3: a quarter of films have none
+  if (holds_masses(seed, index, mass_free_share)) {
+    // One mass in three films of four, as in screening; two or three in the others.
+    film.mass_count = rng.below(4) == 0 ? 2 + static_cast<int>(rng.below(2)) : 1;
+  }
   for (int m = 0; m < film.mass_count; ++m)
     paint_mass(breast, random_mass(rng, breast, cols), film, canvas);
 
@@ -292,8 +310,8 @@ void write_id_list(const std::filesystem::path& path, const std::vector<std::str
 
 }  // namespace
 
-void write_phantom_folder(const std::string& out_dir, int count, uint64_t seed, int rows,
-                          int cols) {
+void write_phantom_folder(const std::string& out_dir, int count, uint64_t seed, int rows, int cols,
+                          double mass_free_share) {
   if (count < 1)
     throw std::invalid_argument("write_phantom_folder: count = " + std::to_string(count) +
                                 ": must be at least 1");
@@ -302,7 +320,7 @@ void write_phantom_folder(const std::string& out_dir, int count, uint64_t seed, 
 
   std::vector<std::string> train, val, test;
   for (int index = 0; index < count; ++index) {
-    const PhantomFilm film = make_phantom(seed, index, rows, cols);
+    const PhantomFilm film = make_phantom(seed, index, rows, cols, mass_free_share);
     const std::string id = phantom_id(index);
     write_grey_png((root / "img" / (id + ".png")).string(), rows, cols, film.image);
     write_grey_png((root / "label" / (id + ".png")).string(), rows, cols, film.mask);

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "film_readers.h"
+#include "hds/config/config.h"
 #include "hds/data/phantom.h"
 
 namespace hds::data::detail {
@@ -26,7 +27,10 @@ GreyImage to_grey_image(const PhantomFilm& phantom) {
 class PhantomReader final : public FilmReader {
  public:
   explicit PhantomReader(const hds::config::DataConfig& config)
-      : seed_(config.phantom().seed()), rows_(config.image_rows()), cols_(config.image_cols()) {
+      : seed_(config.phantom().seed()),
+        mass_free_share_(config.phantom().mass_free_share()),
+        rows_(config.image_rows()),
+        cols_(config.image_cols()) {
     const hds::config::PhantomConfig& phantom = config.phantom();
     check_count("train_count", phantom.train_count(), 1);
     check_count("val_count", phantom.val_count(), 0);
@@ -35,11 +39,14 @@ class PhantomReader final : public FilmReader {
       throw DataError("data.image_rows x data.image_cols = " + std::to_string(rows_) + "x" +
                       std::to_string(cols_) + ": phantoms need at least " +
                       std::to_string(kPhantomMinSide) + " on each side");
-    // Film i of the whole family: train first, then val, then test.
+    // Film i of the whole family: train first, then val, then test; or all of them pooled for
+    // the dataset to divide into folds.
+    films_.divide_into_folds = hds::config::divides_into_folds(config);
     int index = 0;
     for (auto [split, count] : {std::pair{&films_.train, phantom.train_count()},
                                 std::pair{&films_.val, phantom.val_count()},
                                 std::pair{&films_.test, phantom.test_count()}}) {
+      if (films_.divide_into_folds) split = &films_.train;
       for (int k = 0; k < count; ++k, ++index) {
         split->push_back(phantom_id(index));
         index_of_.emplace(split->back(), index);
@@ -52,7 +59,7 @@ class PhantomReader final : public FilmReader {
   RawFilm read_film(const std::string& id) const override {
     const auto found = index_of_.find(id);
     if (found == index_of_.end()) throw DataError("phantom source: no film '" + id + "'");
-    const PhantomFilm phantom = make_phantom(seed_, found->second, rows_, cols_);
+    const PhantomFilm phantom = make_phantom(seed_, found->second, rows_, cols_, mass_free_share_);
     RawFilm film;
     film.id = id;
     film.patient = id;
@@ -64,6 +71,7 @@ class PhantomReader final : public FilmReader {
 
  private:
   uint64_t seed_;
+  double mass_free_share_;
   int rows_;
   int cols_;
   FilmList films_;

@@ -20,14 +20,15 @@ hds::config::Config load(const JobConfigArguments& job) {
 }  // namespace
 
 void run_phantom_command(const PhantomCommand& command, std::ostream& out) {
-  write_phantom_folder(command.out_dir, command.count, command.seed, command.rows, command.cols);
+  write_phantom_folder(command.out_dir, command.count, command.seed, command.rows, command.cols,
+                       command.mass_free_share);
   std::map<std::string, int> split_sizes;
   for (int index = 0; index < command.count; ++index) ++split_sizes[phantom_split(index)];
   out << "wrote " << command.count << " phantom films of " << command.rows << "x" << command.cols
-      << " (seed " << command.seed << ") to " << command.out_dir
-      << ": img/<id>.png, label/<id>.png, split/train.txt (" << split_sizes["train"]
-      << "), split/val.txt (" << split_sizes["val"] << "), split/test.txt (" << split_sizes["test"]
-      << ")\n";
+      << " (seed " << command.seed << ", mass-free share " << command.mass_free_share << ") to "
+      << command.out_dir << ": img/<id>.png, label/<id>.png, split/train.txt ("
+      << split_sizes["train"] << "), split/val.txt (" << split_sizes["val"] << "), split/test.txt ("
+      << split_sizes["test"] << ")\n";
 }
 
 void run_serve_command(const ServeCommand& command, std::ostream& out) {

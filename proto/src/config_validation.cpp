@@ -314,6 +314,13 @@ void Validator::check_data() {
   at_least(data.phantom().train_count(), 1, "data.phantom.train_count");
   at_least(data.phantom().val_count(), 1, "data.phantom.val_count");
   at_least(data.phantom().test_count(), 0, "data.phantom.test_count");
+  const double mass_free = data.phantom().mass_free_share();
+  require(mass_free >= 0 && mass_free <= 1, "data.phantom.mass_free_share",
+          "must be in [0, 1] (the share of films without a mass)");
+  if (data.source() == "phantom" && data.phantom().divide_into_folds()) {
+    require(data.folds() > 0, "data.phantom.divide_into_folds",
+            "needs data.folds >= 3 (the folds to divide the films into)");
+  }
 
   // Whole images are evaluated by the same network as patches, so both need the multiple.
   multiple_of_128(data.image_rows(), "data.image_rows");
@@ -425,5 +432,10 @@ void validate_with_origin(const Config& config, const Origin* origin) {
 }  // namespace detail
 
 void validate(const Config& config) { detail::validate_with_origin(config, nullptr); }
+
+bool divides_into_folds(const DataConfig& data) {
+  return data.source() == "mini-mias" || data.source() == "inbreast" ||
+         (data.source() == "phantom" && data.phantom().divide_into_folds());
+}
 
 }  // namespace hds::config

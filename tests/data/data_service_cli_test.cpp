@@ -37,10 +37,11 @@ TEST(DataServiceCli, phantom_folder_reads_back_as_make_phantom_gives) {
   testing::TempDir dir;
   const fs::path out = dir.path() / "phantoms";
   const std::string log = dir.file("log.txt");
-  ASSERT_EQ(
-      run_service("phantom --out '" + out.string() + "' --count 6 --seed 7 --rows 128 --cols 64",
-                  log),
-      0)
+  ASSERT_EQ(run_service("phantom --out '" + out.string() +
+                            "' --count 6 --seed 7 --rows 128 --cols 64 "
+                            "--mass-free-share 0.5",
+                        log),
+            0)
       << read_all(log);
   EXPECT_NE(read_all(log).find("wrote 6 phantom films"), std::string::npos) << read_all(log);
   for (int index = 0; index < 6; ++index) {
@@ -69,7 +70,7 @@ TEST(DataServiceCli, phantom_folder_reads_back_as_make_phantom_gives) {
   for (const std::vector<Film>* split : {&dataset.train, &dataset.val, &dataset.test}) {
     for (const Film& film : *split) {
       const int index = std::stoi(film.id.substr(std::string("phantom-").size()));
-      const PhantomFilm phantom = make_phantom(7, index, 128, 64);
+      const PhantomFilm phantom = make_phantom(7, index, 128, 64, 0.5);
       GreyImage image;
       image.rows = phantom.rows;
       image.cols = phantom.cols;

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "hds/data/png_io.h"
+#include "hds/test/files.h"
 #include "test_helpers.h"
 
 namespace hds::data {
@@ -229,6 +231,38 @@ TEST(Dataset, phantom_source_needs_films_of_at_least_64x64) {
   config.set_image_rows(32);
   config.set_image_cols(64);
   expect_data_error([&] { load_dataset(config); }, {"data.image_rows", "32x64"});
+}
+
+// Pooled phantoms are divided by folds like a file source's: every film in one split, each
+// rotation testing on another fold, films with masses spread over the folds.
+TEST(Dataset, pooled_phantoms_divide_into_folds) {
+  hds::config::DataConfig config;
+  config.set_image_rows(64);
+  config.set_image_cols(64);
+  config.set_use_cache(false);
+  config.set_split_file(hds::test::scratch_dir("phantom-folds") + "/split.txt");
+  config.mutable_phantom()->set_train_count(8);
+  config.mutable_phantom()->set_val_count(2);
+  config.mutable_phantom()->set_test_count(2);
+  config.mutable_phantom()->set_mass_free_share(0.5);
+  config.mutable_phantom()->set_divide_into_folds(true);
+  config.set_folds(3);
+  std::set<std::string> tested;
+  for (int rotation = 0; rotation < 3; ++rotation) {
+    config.set_fold(rotation);
+    const Dataset dataset = load_dataset(config);
+    EXPECT_EQ(dataset.train.size() + dataset.val.size() + dataset.test.size(), 12u);
+    EXPECT_EQ(dataset.test.size(), 4u) << rotation;
+    int with_mass = 0;
+    for (const Film& film : dataset.test) {
+      EXPECT_TRUE(tested.insert(film.id).second) << film.id << " tested twice";
+      with_mass += film.has_mass();
+    }
+    // Stratified: about half of the films hold masses (6 of 12, within one), dealt evenly.
+    EXPECT_GE(with_mass, 1) << rotation;
+    EXPECT_LE(with_mass, 3) << rotation;
+  }
+  EXPECT_EQ(tested.size(), 12u);
 }
 
 }  // namespace

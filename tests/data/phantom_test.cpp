@@ -14,6 +14,8 @@ namespace hds::data {
 namespace {
 
 constexpr uint64_t kSeed = 20180101;
+constexpr double kInbreastShare = 303.0 / 410.0;  // INbreast's films without a mass
+constexpr double kNoneFree = 0;                   // every film holds masses
 
 GreyImage as_grey(const PhantomFilm& film) {
   GreyImage image;
@@ -32,8 +34,8 @@ std::vector<std::string> read_lines(const std::filesystem::path& path) {
 
 TEST(Phantom, same_seed_and_index_give_identical_films) {
   for (int index : {0, 5, 11}) {
-    const PhantomFilm a = make_phantom(kSeed, index, 256, 128);
-    const PhantomFilm b = make_phantom(kSeed, index, 256, 128);
+    const PhantomFilm a = make_phantom(kSeed, index, 256, 128, kInbreastShare);
+    const PhantomFilm b = make_phantom(kSeed, index, 256, 128, kInbreastShare);
     EXPECT_EQ(a.image, b.image);
     EXPECT_EQ(a.mask, b.mask);
     EXPECT_EQ(a.mass_count, b.mass_count);
@@ -41,37 +43,66 @@ TEST(Phantom, same_seed_and_index_give_identical_films) {
 }
 
 TEST(Phantom, different_seed_or_index_gives_different_films) {
-  const PhantomFilm base = make_phantom(kSeed, 2, 128, 64);
-  EXPECT_NE(base.image, make_phantom(kSeed + 1, 2, 128, 64).image);
-  EXPECT_NE(base.image, make_phantom(kSeed, 4, 128, 64).image);
+  const PhantomFilm base = make_phantom(kSeed, 2, 128, 64, kInbreastShare);
+  EXPECT_NE(base.image, make_phantom(kSeed + 1, 2, 128, 64, kInbreastShare).image);
+  EXPECT_NE(base.image, make_phantom(kSeed, 4, 128, 64, kInbreastShare).image);
 }
 
-TEST(Phantom, some_films_have_masses_and_some_have_none) {
-  int without = 0, with = 0;
+TEST(Phantom, masks_match_the_mass_count) {
   for (int index = 0; index < 24; ++index) {
-    const PhantomFilm film = make_phantom(kSeed, index, 256, 128);
+    const PhantomFilm film = make_phantom(kSeed, index, 256, 128, kInbreastShare);
     int mask_pixels = 0;
     for (uint8_t m : film.mask) mask_pixels += m;
     EXPECT_GE(film.mass_count, 0);
     EXPECT_LE(film.mass_count, 3);
     if (film.mass_count == 0) {
-      ++without;
       EXPECT_EQ(mask_pixels, 0) << index;
     } else {
-      ++with;
       // Radius >= 3% of 128 columns: each mass is several pixels wide.
       EXPECT_GE(mask_pixels, 15 * film.mass_count / 2) << index;
     }
   }
-  EXPECT_GE(without, 2);
-  EXPECT_GE(with, 12);
+}
+
+// Any run of consecutive films holds the share of mass-free films within two films, as a split
+// of the phantom reader (consecutive indices) should; most films with masses hold one.
+TEST(Phantom, every_run_of_films_holds_the_mass_free_share) {
+  for (double share : {0.0, 0.25, kInbreastShare, 1.0}) {
+    for (int length : {16, 48}) {
+      for (int first : {0, 7, 48, 301}) {
+        int with_masses = 0, single = 0;
+        for (int index = first; index < first + length; ++index) {
+          const int masses = make_phantom(kSeed, index, 64, 64, share).mass_count;
+          with_masses += masses > 0;
+          single += masses == 1;
+        }
+        const double expected = length * (1 - share);
+        EXPECT_NEAR(with_masses, expected, 2.0)
+            << "share " << share << ", films " << first << ".." << first + length - 1;
+        if (with_masses >= 12) EXPECT_GT(single, with_masses / 2) << share;
+      }
+    }
+  }
+}
+
+TEST(Phantom, other_families_place_the_masses_elsewhere) {
+  int differ = 0;
+  for (int index = 0; index < 32; ++index) {
+    differ += (make_phantom(kSeed, index, 64, 64, kInbreastShare).mass_count > 0) !=
+              (make_phantom(kSeed + 1, index, 64, 64, kInbreastShare).mass_count > 0);
+  }
+  EXPECT_GT(differ, 0);
+}
+
+TEST(Phantom, rejects_a_share_outside_zero_to_one) {
+  EXPECT_THROW(make_phantom(kSeed, 0, 64, 64, -0.1), std::invalid_argument);
+  EXPECT_THROW(make_phantom(kSeed, 0, 64, 64, 1.5), std::invalid_argument);
 }
 
 TEST(Phantom, masses_are_brighter_than_the_breast_around_them) {
   int checked = 0;
-  for (int index = 0; index < 16; ++index) {
-    const PhantomFilm film = make_phantom(kSeed, index, 512, 256);
-    if (film.mass_count == 0) continue;
+  for (int index = 0; index < 8; ++index) {
+    const PhantomFilm film = make_phantom(kSeed, index, 512, 256, kNoneFree);
     double mass_sum = 0, tissue_sum = 0;
     int mass_count = 0, tissue_count = 0;
     for (size_t i = 0; i < film.image.size(); ++i) {
@@ -86,12 +117,12 @@ TEST(Phantom, masses_are_brighter_than_the_breast_around_them) {
     EXPECT_GT(mass_sum / mass_count, tissue_sum / tissue_count + 15) << index;
     ++checked;
   }
-  EXPECT_GT(checked, 6);
+  EXPECT_EQ(checked, 8);
 }
 
 TEST(Phantom, masses_lie_inside_the_breast_and_background_is_dark) {
   for (int index = 0; index < 12; ++index) {
-    const PhantomFilm film = make_phantom(kSeed, index, 256, 128);
+    const PhantomFilm film = make_phantom(kSeed, index, 256, 128, kInbreastShare);
     for (size_t i = 0; i < film.image.size(); ++i) {
       if (film.mask[i]) {
         EXPECT_GT(film.image[i], 24) << index << " pixel " << i;
@@ -105,7 +136,7 @@ TEST(Phantom, masses_lie_inside_the_breast_and_background_is_dark) {
 
 TEST(Phantom, breast_alternates_sides_and_leaves_blank_columns_to_cut) {
   for (int index = 0; index < 6; ++index) {
-    const PhantomFilm film = make_phantom(kSeed, index, 256, 128);
+    const PhantomFilm film = make_phantom(kSeed, index, 256, 128, kInbreastShare);
     const ColumnSpan span = non_blank_columns(as_grey(film), 0.04f);
     if (index % 2 == 0) {
       EXPECT_EQ(span.begin, 0) << index;
@@ -118,11 +149,11 @@ TEST(Phantom, breast_alternates_sides_and_leaves_blank_columns_to_cut) {
 }
 
 TEST(Phantom, works_at_the_smallest_size_and_rejects_smaller) {
-  const PhantomFilm film = make_phantom(kSeed, 3, 64, 64);
+  const PhantomFilm film = make_phantom(kSeed, 3, 64, 64, kInbreastShare);
   EXPECT_EQ(film.image.size(), 64u * 64u);
-  EXPECT_THROW(make_phantom(kSeed, 0, 63, 64), std::invalid_argument);
-  EXPECT_THROW(make_phantom(kSeed, 0, 64, 32), std::invalid_argument);
-  EXPECT_THROW(make_phantom(kSeed, -1, 64, 64), std::invalid_argument);
+  EXPECT_THROW(make_phantom(kSeed, 0, 63, 64, kInbreastShare), std::invalid_argument);
+  EXPECT_THROW(make_phantom(kSeed, 0, 64, 32, kInbreastShare), std::invalid_argument);
+  EXPECT_THROW(make_phantom(kSeed, -1, 64, 64, kInbreastShare), std::invalid_argument);
 }
 
 TEST(Phantom, ids_and_splits_rotate_three_one_one) {
@@ -135,14 +166,14 @@ TEST(Phantom, ids_and_splits_rotate_three_one_one) {
 TEST(PhantomFolder, writes_images_masks_and_split_lists) {
   testing::TempDir dir;
   const std::filesystem::path root = dir.path() / "new" / "phantoms";
-  write_phantom_folder(root.string(), 7, kSeed, 96, 64);
+  write_phantom_folder(root.string(), 7, kSeed, 96, 64, kInbreastShare);
   EXPECT_EQ(read_lines(root / "split" / "train.txt"),
             (std::vector<std::string>{"phantom-0000", "phantom-0001", "phantom-0002",
                                       "phantom-0005", "phantom-0006"}));
   EXPECT_EQ(read_lines(root / "split" / "val.txt"), std::vector<std::string>{"phantom-0003"});
   EXPECT_EQ(read_lines(root / "split" / "test.txt"), std::vector<std::string>{"phantom-0004"});
   for (int index = 0; index < 7; ++index) {
-    const PhantomFilm film = make_phantom(kSeed, index, 96, 64);
+    const PhantomFilm film = make_phantom(kSeed, index, 96, 64, kInbreastShare);
     const GreyImage image = read_grey_png((root / "img" / (phantom_id(index) + ".png")).string());
     const GreyImage mask = read_grey_png((root / "label" / (phantom_id(index) + ".png")).string());
     EXPECT_EQ(std::vector<uint16_t>(film.image.begin(), film.image.end()), image.pixels);
@@ -154,7 +185,8 @@ TEST(PhantomFolder, unwritable_folder_is_named) {
   testing::TempDir dir;
   testing::write_text(dir.path() / "file", "x");  // a file where a folder should go
   const std::string root = (dir.path() / "file" / "phantoms").string();
-  testing::expect_data_error([&] { write_phantom_folder(root, 1, kSeed, 64, 64); }, {root});
+  testing::expect_data_error([&] { write_phantom_folder(root, 1, kSeed, 64, 64, kInbreastShare); },
+                             {root});
 }
 
 }  // namespace

@@ -10,11 +10,12 @@ root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 rules=(
   "proto|hds/(common|config)/|proto depends on nothing of ours"
   "monitoring|hds/monitoring/|monitoring links prometheus-cpp and nothing of ours"
+  "scoring|hds/scoring/|scoring works on plain masks and probabilities, nothing of ours"
   "data_service/transport|hds/(transport|common)/|the transport knows no dataset"
   "data_service/client|hds/(data_client|transport|common)/|the client sits on the transport alone"
   "data_service|hds/(data|transport|common|config|monitoring)/|the data service has no trainer or launcher"
-  "trainer|hds/(trainer|data|data_client|common|config|monitoring)/|hds/transport/patch_batch.h|the trainer consumes the data client, not the ring internals"
-  "launcher|hds/(launch|common|config)/|the launcher runs the other programs, it links none of them"
+  "trainer|hds/(trainer|scoring|data|data_client|common|config|monitoring)/|hds/transport/patch_batch.h|the trainer consumes the data client, not the ring internals"
+  "launcher|hds/(launch|scoring|common|config)/|the launcher runs the other programs and tabulates their evaluations, it links none of them"
 )
 
 status=0
@@ -42,6 +43,6 @@ while IFS= read -r -d '' file; do
         status=1 ;;
     esac
   done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<](hds|torch)/' "$file" || true)
-done < <(find "$root/proto" "$root/monitoring" "$root/data_service" "$root/trainer" "$root/launcher" \
+done < <(find "$root/proto" "$root/monitoring" "$root/scoring" "$root/data_service" "$root/trainer" "$root/launcher" \
            \( -name '*.h' -o -name '*.cpp' \) -print0 2>/dev/null)
 exit $status

@@ -1,6 +1,6 @@
 // The evaluation's report: overlay colours at known pixels, baselines computed from the same
 // films, undefined figures as JSON null, and the CSV and SVG forms.
-#include "hds/trainer/evaluation_report.h"
+#include "hds/scoring/evaluation_report.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace hds::trainer {
+namespace hds::scoring {
 namespace {
 
 TEST(Overlay, outlines_truth_in_red_and_prediction_in_green_over_the_grey_film) {
@@ -84,4 +84,4 @@ TEST(CurveSvg, maps_the_points_into_the_plot_and_names_the_axes) {
 }
 
 }  // namespace
-}  // namespace hds::trainer
+}  // namespace hds::scoring

@@ -2,7 +2,7 @@
 // pixel sensitivity with empty masks, 8-connected components (diagonal contact joins, a gap
 // separates), lesion counting, the FROC sweep, classification with ties and with one class, the
 // baselines, and bootstrap intervals (seeded, over patients).
-#include "hds/trainer/scoring.h"
+#include "hds/scoring/scoring.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace hds::trainer {
+namespace hds::scoring {
 namespace {
 
 // A mask from rows of '.' and '#'.
@@ -253,4 +253,4 @@ TEST(Bootstrap, is_seeded_brackets_the_estimate_and_resamples_whole_patients) {
 }
 
 }  // namespace
-}  // namespace hds::trainer
+}  // namespace hds::scoring

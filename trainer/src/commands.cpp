@@ -16,15 +16,21 @@
 #include "hds/data/film_file.h"
 #include "hds/data/png_io.h"
 #include "hds/data/preprocess.h"
+#include "hds/scoring/evaluation_report.h"
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/evaluation.h"
-#include "hds/trainer/evaluation_report.h"
 #include "hds/trainer/export.h"
 #include "hds/trainer/metrics.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/training.h"
 
 namespace hds::trainer {
+
+using hds::scoring::Component;
+using hds::scoring::Components;
+using hds::scoring::CurvePoint;
+using hds::scoring::EvaluationReport;
+using hds::scoring::FilmScore;
 
 namespace {
 
@@ -179,6 +185,7 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
     config.mutable_data()->set_mean(meta.data_mean());
     config.mutable_data()->set_std(meta.data_std());
   }
+  if (config.train().threads() > 0) torch::set_num_threads(config.train().threads());
   HdsNet model(saved.model());
   load_checkpoint(command.checkpoint, model, nullptr);
   const torch::Device device = resolve_device(config.train().device());
@@ -200,41 +207,46 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
   for (const hds::data::Film& film : films) {
     const std::vector<HeadPrediction> heads = predict_heads(model, film, saved.loss(), device);
     for (size_t h = 0; h < heads.size(); ++h) {
-      scored[h].push_back(score_film(film.id, film.patient, heads[h].foreground.data(),
-                                     film.mask.data(), film.rows, film.cols,
-                                     heads[h].mass_probability));
+      scored[h].push_back(hds::scoring::score_film(
+          film.id, film.patient, heads[h].foreground.data(), film.mask.data(), film.rows, film.cols,
+          heads[h].mass_probability));
     }
     std::vector<uint8_t> predicted(film.mask.size());
     const std::vector<float>& last = heads.back().foreground;
     for (size_t i = 0; i < predicted.size(); ++i) predicted[i] = last[i] > 0.5f;
-    hds::data::write_rgb_png((dir / "overlays" / (film.id + ".png")).string(), film.rows, film.cols,
-                             overlay_rgb(display_grey(film, dataset.mean, dataset.std),
-                                         film.mask.data(), predicted.data(), film.rows, film.cols));
+    hds::data::write_rgb_png(
+        (dir / "overlays" / (film.id + ".png")).string(), film.rows, film.cols,
+        hds::scoring::overlay_rgb(display_grey(film, dataset.mean, dataset.std), film.mask.data(),
+                                  predicted.data(), film.rows, film.cols));
   }
   std::vector<EvaluationReport> reports;
   const size_t first = command.heads == "all" ? 0 : scored.size() - 1;
   for (size_t h = first; h < scored.size(); ++h) {
-    reports.push_back(build_report(std::move(scored[h]), command.split, model->heads()[h],
-                                   command.bootstrap_rounds, command.seed));
+    reports.push_back(hds::scoring::build_report(std::move(scored[h]), command.split,
+                                                 model->heads()[h], command.bootstrap_rounds,
+                                                 command.seed));
   }
   const EvaluationReport& last = reports.back();
-  hds::common::write_whole_file(dir / "metrics.json", reports_json(reports));
   std::string markdown = "# Evaluation of " + command.checkpoint + "\n\n";
-  for (const EvaluationReport& report : reports) markdown += report_markdown(report) + "\n";
+  for (const EvaluationReport& report : reports)
+    markdown += hds::scoring::report_markdown(report) + "\n";
   hds::common::write_whole_file(dir / "metrics.md", markdown);
-  hds::common::write_whole_file(dir / "films.csv", films_csv(last));
-  hds::common::write_whole_file(dir / "roc.svg",
-                                curve_svg(last.roc, "ROC, head " + std::to_string(last.head),
-                                          "false-positive rate", "true-positive rate", 1));
+  hds::common::write_whole_file(dir / "films.csv", hds::scoring::films_csv(last));
+  hds::common::write_whole_file(
+      dir / "roc.svg", hds::scoring::curve_svg(last.roc, "ROC, head " + std::to_string(last.head),
+                                               "false-positive rate", "true-positive rate", 1));
   double most_false_positives = 1;
   for (const CurvePoint& point : last.froc) {
     if (std::isfinite(point.x)) most_false_positives = std::max(most_false_positives, point.x);
   }
   hds::common::write_whole_file(
       dir / "froc.svg",
-      curve_svg(last.froc, "FROC, head " + std::to_string(last.head), "false positives per image",
-                "lesion sensitivity", most_false_positives));
-  out << report_markdown(last) << "wrote " << (dir / "metrics.json").string()
+      hds::scoring::curve_svg(last.froc, "FROC, head " + std::to_string(last.head),
+                              "false positives per image", "lesion sensitivity",
+                              most_false_positives));
+  // Last: its presence says the evaluation is complete (hds-launch cv and ablation rely on it).
+  hds::common::write_whole_file(dir / "metrics.json", hds::scoring::reports_json(reports));
+  out << hds::scoring::report_markdown(last) << "wrote " << (dir / "metrics.json").string()
       << ", metrics.md, films.csv, roc.svg, froc.svg and " << films.size() << " overlays in "
       << (dir / "overlays").string() << "\n";
 }
@@ -265,7 +277,8 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
     shown[i] = mask[i] * 255;
     grey[i] = static_cast<uint8_t>(std::lround(255.0 * image.pixels[i] / image.max_level));
   }
-  const Components lesions = connected_components(mask.data(), image.rows, image.cols);
+  const Components lesions =
+      hds::scoring::connected_components(mask.data(), image.rows, image.cols);
   std::vector<double> peaks(lesions.components.size(), 0);
   for (size_t i = 0; i < map.size(); ++i) {
     if (lesions.labels[i] > 0) {
@@ -294,8 +307,9 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
   }
   hds::data::write_grey_png((dir / (name + ".mask.png")).string(), image.rows, image.cols, shown);
   const std::vector<uint8_t> none(mask.size(), 0);
-  hds::data::write_rgb_png((dir / (name + ".overlay.png")).string(), image.rows, image.cols,
-                           overlay_rgb(grey, none.data(), mask.data(), image.rows, image.cols));
+  hds::data::write_rgb_png(
+      (dir / (name + ".overlay.png")).string(), image.rows, image.cols,
+      hds::scoring::overlay_rgb(grey, none.data(), mask.data(), image.rows, image.cols));
   hds::common::write_whole_file(dir / (name + ".json"), report.dump(2) + "\n");
   out << path << ": mass probability " << prediction.mass_probability << ", "
       << lesions.components.size() << " lesion(s); " << (dir / name).string()

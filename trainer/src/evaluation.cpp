@@ -5,8 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "hds/scoring/scoring.h"
 #include "hds/trainer/losses.h"
-#include "hds/trainer/scoring.h"
 
 namespace hds::trainer {
 using hds::config::LossConfig;
@@ -75,8 +75,8 @@ EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& fil
   int correct = 0;
   for (const auto& film : films) {
     const auto prediction = predict_film(model, film, loss, device);
-    const double dice_score =
-        dice(prediction.mask.contiguous().data_ptr<uint8_t>(), film.mask.data(), film.mask.size());
+    const double dice_score = hds::scoring::dice(prediction.mask.contiguous().data_ptr<uint8_t>(),
+                                                 film.mask.data(), film.mask.size());
     const int label = film.has_mass() ? 1 : 0;
     (label ? dice_with_mass : dice_all).push_back(dice_score);
     scores.push_back(prediction.mass_probability);
@@ -93,7 +93,7 @@ EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& fil
   result.dice = dice_with_mass.empty() ? mean(dice_all) : mean(dice_with_mass);
   result.accuracy = films.empty() ? std::numeric_limits<double>::quiet_NaN()
                                   : static_cast<double>(correct) / films.size();
-  result.auc = roc_auc(scores, labels);
+  result.auc = hds::scoring::roc_auc(scores, labels);
   return result;
 }
 

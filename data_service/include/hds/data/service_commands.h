@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config.pb.h"
 #include "hds/data/produce_bench.h"
 
 namespace hds::data {
@@ -19,6 +20,7 @@ struct PhantomCommand {
   uint64_t seed = 0;
   int rows = 1024;
   int cols = 512;
+  double mass_free_share = hds::config::PhantomConfig().mass_free_share();
 };
 void run_phantom_command(const PhantomCommand& command, std::ostream& out);
 

@@ -6,6 +6,7 @@
 #include <iosfwd>
 #include <string>
 
+#include "hds/launch/experiments.h"
 #include "hds/launch/local_launch.h"
 #include "hds/launch/slurm_script.h"
 
@@ -27,5 +28,26 @@ struct SbatchCommand {
   std::string sbatch;
 };
 void run_sbatch_command(SbatchCommand command, std::ostream& out);
+
+// `cv`: cross-validation (experiments.h). Every rotation of `folds` folds (or those listed in
+// `rotations`) is trained and evaluated under <train.output_dir>/cv/fold-<k>; then the paper's
+// Table 2 (mean ± std over the folds, both protocols, the baselines) goes to
+// <train.output_dir>/cv/table2.md and cv.json and is printed. Needs a source that divides its
+// films into folds (mini-mias, inbreast, or phantom with data.phantom.divide_into_folds).
+// Returns hds-launch's exit code.
+struct CrossValidationCommand {
+  ExperimentOptions options;
+  int folds = 5;
+  std::vector<int> rotations;  // empty: all of them
+};
+int run_cv_command(CrossValidationCommand command, std::ostream& out, std::ostream& messages);
+
+// `ablation`: the four loss.variant values of the paper's Table 1 on the configuration's split
+// (data.fold), each under <train.output_dir>/ablation/<VARIANT>; the table goes to
+// <train.output_dir>/ablation/table1.md and ablation.json and is printed.
+struct AblationCommand {
+  ExperimentOptions options;
+};
+int run_ablation_command(AblationCommand command, std::ostream& out, std::ostream& messages);
 
 }  // namespace hds::launch

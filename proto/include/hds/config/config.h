@@ -41,6 +41,11 @@ Config load_config_or_paper(const std::string& path,
 // by parse_config; exposed for configs built in code.)
 void validate(const Config& config);
 
+// True when the source of `data` has no split lists of its own, so its films are divided into
+// data.folds folds by patient: mini-mias and inbreast, and phantom with
+// data.phantom.divide_into_folds (the readers and `hds-launch cv` ask this).
+bool divides_into_folds(const DataConfig& data);
+
 // Text format of `config`, every field written (what checkpoints and exports store).
 std::string to_text(const Config& config);
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace hds::trainer {
+namespace hds::scoring {
 
 // Dice of two binary masks of `pixels` pixels (nonzero = mass); 1 when both are empty.
 double dice(const uint8_t* predicted, const uint8_t* truth, size_t pixels);
@@ -122,4 +122,4 @@ FigureEstimates bootstrap(const std::vector<FilmScore>& films, int rounds, uint6
 // FROC: (false positives per image, lesion sensitivity) at each froc_thresholds() entry.
 std::vector<CurvePoint> froc_curve(const std::vector<FilmScore>& films);
 
-}  // namespace hds::trainer
+}  // namespace hds::scoring

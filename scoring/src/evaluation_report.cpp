@@ -1,4 +1,4 @@
-#include "hds/trainer/evaluation_report.h"
+#include "hds/scoring/evaluation_report.h"
 
 #include <cmath>
 #include <iomanip>
@@ -6,48 +6,102 @@
 #include <set>
 #include <sstream>
 
-namespace hds::trainer {
+#include "figure_fields.h"
 
-namespace {
+namespace hds::scoring {
 
-using nlohmann::json;
+namespace detail {
 
-json number(double value) { return std::isfinite(value) ? json(value) : json(); }
-
-json figures_json(const Figures& f) {
-  return {{"reference_dice", number(f.reference_dice)},
-          {"reference_pixel_sensitivity", number(f.reference_pixel_sensitivity)},
-          {"lesion_dice", number(f.lesion_dice)},
-          {"lesion_sensitivity", number(f.lesion_sensitivity)},
-          {"false_positives_per_image", number(f.false_positives_per_image)},
-          {"accuracy", number(f.classification.accuracy)},
-          {"auc", number(f.classification.auc)},
-          {"f1", number(f.classification.f1)},
-          {"precision", number(f.classification.precision)},
-          {"recall", number(f.classification.recall)}};
+const std::vector<FigureField>& figure_fields() {
+  static const std::vector<FigureField> fields = {
+      {"reference_dice", "reference", "dice", "Dice (all films)", false,
+       [](Figures& f) -> double& { return f.reference_dice; },
+       [](FigureEstimates& e) -> Estimate& { return e.reference_dice; }},
+      {"reference_pixel_sensitivity", "reference", "pixel_sensitivity", "pixel sensitivity", false,
+       [](Figures& f) -> double& { return f.reference_pixel_sensitivity; },
+       [](FigureEstimates& e) -> Estimate& { return e.reference_pixel_sensitivity; }},
+      {"lesion_dice", "lesion", "dice", "Dice (films with masses)", false,
+       [](Figures& f) -> double& { return f.lesion_dice; },
+       [](FigureEstimates& e) -> Estimate& { return e.lesion_dice; }},
+      {"lesion_sensitivity", "lesion", "lesion_sensitivity", "lesion sensitivity", false,
+       [](Figures& f) -> double& { return f.lesion_sensitivity; },
+       [](FigureEstimates& e) -> Estimate& { return e.lesion_sensitivity; }},
+      {"false_positives_per_image", "lesion", "false_positives_per_image",
+       "false positives per image", false,
+       [](Figures& f) -> double& { return f.false_positives_per_image; },
+       [](FigureEstimates& e) -> Estimate& { return e.false_positives_per_image; }},
+      {"accuracy", "classification", "accuracy", "accuracy", true,
+       [](Figures& f) -> double& { return f.classification.accuracy; },
+       [](FigureEstimates& e) -> Estimate& { return e.accuracy; }},
+      {"auc", "classification", "auc", "AUC", true,
+       [](Figures& f) -> double& { return f.classification.auc; },
+       [](FigureEstimates& e) -> Estimate& { return e.auc; }},
+      {"f1", "classification", "f1", "F1", true,
+       [](Figures& f) -> double& { return f.classification.f1; },
+       [](FigureEstimates& e) -> Estimate& { return e.f1; }},
+      {"precision", "classification", "precision", "precision", true,
+       [](Figures& f) -> double& { return f.classification.precision; },
+       [](FigureEstimates& e) -> Estimate& { return e.precision; }},
+      {"recall", "classification", "recall", "recall", true,
+       [](Figures& f) -> double& { return f.classification.recall; },
+       [](FigureEstimates& e) -> Estimate& { return e.recall; }},
+  };
+  return fields;
 }
 
-json estimate_json(const Estimate& e) {
-  return {{"value", number(e.value)}, {"low", number(e.low)}, {"high", number(e.high)}};
+nlohmann::json json_number(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json();
 }
 
-json curve_json(const std::vector<CurvePoint>& curve) {
-  json points = json::array();
-  for (const CurvePoint& p : curve) {
-    points.push_back({{"x", number(p.x)}, {"y", number(p.y)}, {"threshold", number(p.threshold)}});
-  }
-  return points;
-}
-
-std::string cell(double value) {
+std::string table_cell(double value) {
   if (!std::isfinite(value)) return "—";
   std::ostringstream text;
   text << std::fixed << std::setprecision(3) << value;
   return text.str();
 }
 
-std::string cell(const Estimate& e) {
-  return cell(e.value) + " [" + cell(e.low) + ", " + cell(e.high) + "]";
+std::string estimate_cell(const Estimate& e) {
+  return table_cell(e.value) + " [" + table_cell(e.low) + ", " + table_cell(e.high) + "]";
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::estimate_cell;
+using detail::figure_fields;
+using detail::FigureField;
+using detail::json_number;
+using detail::table_cell;
+using nlohmann::json;
+
+json figures_json(Figures f) {
+  json figures = json::object();
+  for (const FigureField& field : figure_fields()) figures[field.key] = json_number(field.of(f));
+  return figures;
+}
+
+json estimate_json(const Estimate& e) {
+  return {
+      {"value", json_number(e.value)}, {"low", json_number(e.low)}, {"high", json_number(e.high)}};
+}
+
+// {"reference": {"dice": {...}, ...}, "lesion": {...}, "classification": {...}}
+json estimates_json(FigureEstimates estimates) {
+  json model = json::object();
+  for (const FigureField& field : figure_fields())
+    model[field.protocol][field.name] = estimate_json(field.estimate(estimates));
+  return model;
+}
+
+json curve_json(const std::vector<CurvePoint>& curve) {
+  json points = json::array();
+  for (const CurvePoint& p : curve) {
+    points.push_back({{"x", json_number(p.x)},
+                      {"y", json_number(p.y)},
+                      {"threshold", json_number(p.threshold)}});
+  }
+  return points;
 }
 
 // The films' figures with every image called `probability`: the classifier baselines.
@@ -91,7 +145,6 @@ EvaluationReport build_report(std::vector<FilmScore> films, const std::string& s
 std::string reports_json(const std::vector<EvaluationReport>& reports) {
   json all = json::array();
   for (const EvaluationReport& r : reports) {
-    const FigureEstimates& m = r.model;
     all.push_back(
         {{"split", r.split},
          {"head", r.head},
@@ -101,20 +154,7 @@ std::string reports_json(const std::vector<EvaluationReport>& reports) {
          {"patients", r.patients},
          {"bootstrap", {{"rounds", r.bootstrap_rounds}, {"unit", "patient"}, {"interval", 0.95}}},
          {"operating_threshold", 0.5},
-         {"model",
-          {{"reference",
-            {{"dice", estimate_json(m.reference_dice)},
-             {"pixel_sensitivity", estimate_json(m.reference_pixel_sensitivity)}}},
-           {"lesion",
-            {{"dice", estimate_json(m.lesion_dice)},
-             {"lesion_sensitivity", estimate_json(m.lesion_sensitivity)},
-             {"false_positives_per_image", estimate_json(m.false_positives_per_image)}}},
-           {"classification",
-            {{"accuracy", estimate_json(m.accuracy)},
-             {"auc", estimate_json(m.auc)},
-             {"f1", estimate_json(m.f1)},
-             {"precision", estimate_json(m.precision)},
-             {"recall", estimate_json(m.recall)}}}}},
+         {"model", estimates_json(r.model)},
          {"baselines",
           {{"empty_mask", figures_json(r.empty_mask)},
            {"all_negative", figures_json(r.all_negative)},
@@ -126,7 +166,8 @@ std::string reports_json(const std::vector<EvaluationReport>& reports) {
 }
 
 std::string report_markdown(const EvaluationReport& r) {
-  const FigureEstimates& m = r.model;
+  FigureEstimates model = r.model;
+  Figures empty = r.empty_mask, negative = r.all_negative, positive = r.all_positive;
   std::ostringstream md;
   md << "### Split `" << r.split << "`, head " << r.head << "\n\n"
      << r.films << " films (" << r.films_with_mass << " with masses, " << r.masses << " masses), "
@@ -134,29 +175,16 @@ std::string report_markdown(const EvaluationReport& r) {
      << "patients (" << r.bootstrap_rounds << " resamples); threshold 0.5.\n\n"
      << "| protocol | figure | model | all-empty mask | all-negative | all-positive |\n"
      << "|---|---|---|---|---|---|\n";
-  auto segmentation = [&](const char* protocol, const char* name, const Estimate& e, double empty) {
-    md << "| " << protocol << " | " << name << " | " << cell(e) << " | " << cell(empty)
-       << " | | |\n";
-  };
-  auto classification = [&](const char* name, const Estimate& e, double negative, double positive) {
-    md << "| classification | " << name << " | " << cell(e) << " | | " << cell(negative) << " | "
-       << cell(positive) << " |\n";
-  };
-  segmentation("reference", "Dice (all films)", m.reference_dice, r.empty_mask.reference_dice);
-  segmentation("reference", "pixel sensitivity", m.reference_pixel_sensitivity,
-               r.empty_mask.reference_pixel_sensitivity);
-  segmentation("lesion", "Dice (films with masses)", m.lesion_dice, r.empty_mask.lesion_dice);
-  segmentation("lesion", "lesion sensitivity", m.lesion_sensitivity,
-               r.empty_mask.lesion_sensitivity);
-  segmentation("lesion", "false positives per image", m.false_positives_per_image,
-               r.empty_mask.false_positives_per_image);
-  const ClassificationFigures& n = r.all_negative.classification;
-  const ClassificationFigures& p = r.all_positive.classification;
-  classification("accuracy", m.accuracy, n.accuracy, p.accuracy);
-  classification("AUC", m.auc, n.auc, p.auc);
-  classification("F1", m.f1, n.f1, p.f1);
-  classification("precision", m.precision, n.precision, p.precision);
-  classification("recall", m.recall, n.recall, p.recall);
+  for (const FigureField& field : figure_fields()) {
+    md << "| " << field.protocol << " | " << field.label << " | "
+       << estimate_cell(field.estimate(model)) << " | ";
+    if (field.classifier) {
+      md << "| " << table_cell(field.of(negative)) << " | " << table_cell(field.of(positive))
+         << " |\n";
+    } else {
+      md << table_cell(field.of(empty)) << " | | |\n";
+    }
+  }
   md << "\n— : undefined on these films (e.g. precision with no positive call).\n";
   return md.str();
 }
@@ -225,4 +253,4 @@ std::vector<uint8_t> overlay_rgb(const std::vector<uint8_t>& grey, const uint8_t
   return rgb;
 }
 
-}  // namespace hds::trainer
+}  // namespace hds::scoring

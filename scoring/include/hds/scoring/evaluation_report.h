@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "hds/trainer/scoring.h"
+#include "hds/scoring/scoring.h"
 
-namespace hds::trainer {
+namespace hds::scoring {
 
 struct EvaluationReport {
   std::string split;  // "val", "test" or "all"
@@ -52,4 +52,4 @@ std::string curve_svg(const std::vector<CurvePoint>& points, const std::string& 
 std::vector<uint8_t> overlay_rgb(const std::vector<uint8_t>& grey, const uint8_t* truth,
                                  const uint8_t* predicted, int rows, int cols);
 
-}  // namespace hds::trainer
+}  // namespace hds::scoring

@@ -1,4 +1,4 @@
-#include "hds/trainer/scoring.h"
+#include "hds/scoring/scoring.h"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,7 @@
 #include <random>
 #include <utility>
 
-namespace hds::trainer {
+namespace hds::scoring {
 
 namespace {
 
@@ -156,7 +156,7 @@ FilmScore score_film(const std::string& id, const std::string& patient, const fl
     score.lesions.push_back(count_against(predicted.data(), masses, rows, cols));
     if (static_cast<int>(k) == operating_threshold_index()) {
       score.dice = dice(predicted.data(), truth, pixels);
-      score.pixel_sensitivity = hds::trainer::pixel_sensitivity(predicted.data(), truth, pixels);
+      score.pixel_sensitivity = hds::scoring::pixel_sensitivity(predicted.data(), truth, pixels);
     }
   }
   return score;
@@ -341,4 +341,4 @@ std::vector<CurvePoint> froc_curve(const std::vector<FilmScore>& films) {
   return curve;
 }
 
-}  // namespace hds::trainer
+}  // namespace hds::scoring
