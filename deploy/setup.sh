@@ -19,6 +19,7 @@ packages=(
   prometheus-cpp-dev                   # every trainer rank serves Prometheus metrics
   prometheus                           # the server and promtool: the metrics tests scrape for real
   python3-torch                        # the Python PyTorch baseline of tests/bench (same 1.13 build)
+  chromium                             # headless browser: tests render the curves people look at
 )
 
 missing=()

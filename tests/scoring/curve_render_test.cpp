@@ -1,0 +1,90 @@
+// The ROC / FROC curves as a person sees them: Debian's Chromium renders curve_svg's document
+// headless, and the screenshot holds the curve's colour where the points map and nowhere else.
+#include <gtest/gtest.h>
+#include <png.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "hds/scoring/evaluation_report.h"
+#include "hds/test/files.h"
+
+namespace hds::scoring {
+namespace {
+
+struct Screenshot {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> rgb;
+  const uint8_t* at(int x, int y) const { return &rgb[3 * (static_cast<size_t>(y) * width + x)]; }
+};
+
+Screenshot read_rgb_png(const std::string& path) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  Screenshot shot;
+  if (!png_image_begin_read_from_file(&image, path.c_str())) return shot;
+  image.format = PNG_FORMAT_RGB;
+  shot.rgb.resize(PNG_IMAGE_SIZE(image));
+  if (!png_image_finish_read(&image, nullptr, shot.rgb.data(), 0, nullptr)) return {};
+  shot.width = static_cast<int>(image.width);
+  shot.height = static_cast<int>(image.height);
+  return shot;
+}
+
+// The curve's stroke, #1f77b4, allowing for anti-aliasing.
+bool curve_coloured(const uint8_t* p) { return p[2] > 120 && p[0] < 100 && p[2] > p[0] + 60; }
+
+std::string chromium() {
+  for (const char* candidate : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (std::system((std::string("test -x ") + candidate).c_str()) == 0) return candidate;
+  }
+  return "";
+}
+
+TEST(CurveRendering, chromium_draws_the_curve_where_its_points_map) {
+  const std::string browser = chromium();
+  if (browser.empty()) GTEST_SKIP() << "no Chromium (apt-get install chromium)";
+  const std::string dir = hds::test::scratch_dir("curve-render");
+  // A ROC through (0, 0), (0.5, 1), (1, 1): plot corners at 50 and 310 pixels.
+  hds::test::write_text(dir + "/roc.svg", curve_svg({{0, 0, 1}, {0.5, 1, 0.5}, {1, 1, 0}}, "ROC",
+                                                    "false-positive rate", "TPR", 1));
+  const std::string command = "timeout 120 " + browser +
+                              " --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                              "--window-size=360,360 --screenshot=" +
+                              dir + "/roc.png file://" + dir + "/roc.svg > " + dir +
+                              "/chromium.log 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << hds::test::read_text(dir + "/chromium.log");
+  const Screenshot shot = read_rgb_png(dir + "/roc.png");
+  ASSERT_EQ(shot.width, 360) << hds::test::read_text(dir + "/chromium.log");
+  ASSERT_EQ(shot.height, 360);
+
+  int coloured = 0, min_x = shot.width, max_x = 0, min_y = shot.height, max_y = 0;
+  for (int y = 0; y < shot.height; ++y) {
+    for (int x = 0; x < shot.width; ++x) {
+      if (!curve_coloured(shot.at(x, y))) continue;
+      ++coloured;
+      min_x = std::min(min_x, x);
+      max_x = std::max(max_x, x);
+      min_y = std::min(min_y, y);
+      max_y = std::max(max_y, y);
+    }
+  }
+  // Two segments of about 290 and 260 pixels, 2 pixels wide.
+  EXPECT_GT(coloured, 500);
+  EXPECT_NEAR(min_x, 50, 3);
+  EXPECT_NEAR(max_x, 310, 3);
+  EXPECT_NEAR(min_y, 50, 3);
+  EXPECT_NEAR(max_y, 310, 3);
+  // On the curve: the top segment's middle and the rising segment's middle; off it: the plot's
+  // lower right, which a ROC above the diagonal leaves white.
+  EXPECT_TRUE(curve_coloured(shot.at(245, 50)) || curve_coloured(shot.at(245, 51)));
+  EXPECT_TRUE(curve_coloured(shot.at(115, 180)) || curve_coloured(shot.at(116, 180)));
+  const uint8_t* empty = shot.at(280, 280);
+  EXPECT_GT(empty[0] + empty[1] + empty[2], 3 * 240);
+}
+
+}  // namespace
+}  // namespace hds::scoring
