@@ -42,9 +42,10 @@ std::string default_cache_dir() {
   return ".cache/hds";
 }
 
-// Everything besides the source files' bytes that decides a preprocessed film.
+// Everything besides the source files' bytes that decides a preprocessed film. v2: DICOM films
+// pass the grayscale pipeline (modality LUT or rescale, VOI, MONOCHROME1), not the stored values.
 std::string preprocessing_signature(const hds::config::DataConfig& config) {
-  return "hds-film v1 source=" + config.source() +
+  return "hds-film v2 source=" + config.source() +
          " mias_other=" + std::to_string(config.mias_other_abnormalities()) +
          " rows=" + std::to_string(config.image_rows()) +
          " cols=" + std::to_string(config.image_cols()) +

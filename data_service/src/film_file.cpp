@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "hds/data/dataset.h"
-#include "hds/data/inbreast.h"
+#include "hds/data/dicom.h"
 #include "hds/data/pgm_io.h"
 #include "hds/data/png_io.h"
 
@@ -24,9 +24,8 @@ FilmFile read_film_file(const std::string& path) {
     film.image = read_pgm(path);
   } else if (extension == ".dcm" || extension == ".dicom" || extension.empty()) {
     film.kind = "dicom";
-    DicomFilm dicom = read_dicom_film(path);
-    film.image = std::move(dicom.image);
-    film.patient_id = std::move(dicom.patient_id);
+    film.dicom = read_dicom_film(path);
+    film.image = std::move(film.dicom.image);
   } else {
     throw DataError(path + ": unknown film type \"" + extension +
                     "\" (give .png, .pgm, .dcm or a DICOM file without extension)");

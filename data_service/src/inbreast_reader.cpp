@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "film_readers.h"
+#include "hds/data/dicom.h"
 #include "hds/data/inbreast.h"
 #include "mask_drawing.h"
 #include "read_file.h"

@@ -1,15 +1,15 @@
 // The INbreast reader on fixtures the test writes itself: DICOM films through DCMTK and OsiriX
 // plist ROIs. Pixels come back exactly (MONOCHROME1 inverted), Mass polygons become the mask, and
 // every refusal names the file and the problem.
-#include <dcmtk/config/osconfig.h>  // must precede every other DCMTK header
-#include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 
+#include "hds/data/dicom.h"
 #include "hds/data/film_reader.h"
 #include "hds/data/inbreast.h"
+#include "hds/test/dicom_files.h"
 #include "test_helpers.h"
 
 namespace hds::data {
@@ -20,49 +20,15 @@ using testing::expect_data_error;
 using testing::TempDir;
 using testing::write_text;
 
-constexpr int kRows = 60;
-constexpr int kCols = 50;
+using DicomSpec = hds::test::DicomFixture;
+const int kRows = DicomSpec{}.rows;
+const int kCols = DicomSpec{}.cols;
 const std::string kFileName = "20586908_6c613a14b80a8591_MG_R_CC_ANON.dcm";
 
-struct DicomSpec {
-  int rows = kRows;
-  int cols = kCols;
-  int bits_stored = 14;
-  std::string photometric = "MONOCHROME2";
-  std::string patient_id = "patient-7";
-  std::vector<uint16_t> pixels;
-  bool with_pixel_data = true;
-};
+std::vector<uint16_t> fourteen_bit_levels() { return hds::test::fourteen_bit_levels(kRows, kCols); }
 
-// Levels 0..16383 spread over the film, the brightest included.
-std::vector<uint16_t> fourteen_bit_levels(int rows = kRows, int cols = kCols) {
-  std::vector<uint16_t> levels(static_cast<size_t>(rows) * cols);
-  for (size_t i = 0; i < levels.size(); ++i) levels[i] = static_cast<uint16_t>((i * 331) % 16384);
-  levels.back() = 16383;
-  return levels;
-}
-
-void write_dicom(const fs::path& path, DicomSpec spec) {
-  if (spec.pixels.empty()) spec.pixels = fourteen_bit_levels(spec.rows, spec.cols);
-  DcmFileFormat file;
-  DcmDataset& data = *file.getDataset();
-  char uid[100];
-  data.putAndInsertString(DCM_SOPClassUID, UID_DigitalMammographyXRayImageStorageForPresentation);
-  data.putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid));
-  if (!spec.patient_id.empty()) data.putAndInsertString(DCM_PatientID, spec.patient_id.c_str());
-  data.putAndInsertUint16(DCM_Rows, static_cast<Uint16>(spec.rows));
-  data.putAndInsertUint16(DCM_Columns, static_cast<Uint16>(spec.cols));
-  data.putAndInsertUint16(DCM_BitsAllocated, 16);
-  data.putAndInsertUint16(DCM_BitsStored, static_cast<Uint16>(spec.bits_stored));
-  data.putAndInsertUint16(DCM_HighBit, static_cast<Uint16>(spec.bits_stored - 1));
-  data.putAndInsertUint16(DCM_PixelRepresentation, 0);
-  data.putAndInsertUint16(DCM_SamplesPerPixel, 1);
-  data.putAndInsertString(DCM_PhotometricInterpretation, spec.photometric.c_str());
-  if (spec.with_pixel_data)
-    data.putAndInsertUint16Array(DCM_PixelData, spec.pixels.data(), spec.pixels.size());
-  fs::create_directories(path.parent_path());
-  const OFCondition saved = file.saveFile(path.c_str(), EXS_LittleEndianExplicit);
-  ASSERT_TRUE(saved.good()) << saved.text();
+void write_dicom(const fs::path& path, const DicomSpec& spec) {
+  hds::test::write_dicom_fixture(path, spec);
 }
 
 // One ROI dict as OsiriX writes it; `stated_points` defaults to the true count.

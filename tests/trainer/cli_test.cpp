@@ -1,5 +1,7 @@
 // hds-trainer as a user runs it: describe's counts, configuration errors, a short fit, a SIGTERM
 // that stops training with a checkpoint and exit code 75, and eval's outputs.
+#include <dcmtk/dcmseg/segdoc.h>
+#include <dcmtk/dcmseg/segutils.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -14,8 +16,10 @@
 #include <sstream>
 
 #include "hds/config/config.h"
+#include "hds/data/phantom.h"
 #include "hds/data/png_io.h"
 #include "hds/test/configs.h"
+#include "hds/test/dicom_files.h"
 #include "hds/test/files.h"
 
 extern char** environ;
@@ -283,6 +287,119 @@ TEST(TrainerCli,
     EXPECT_GT(lesion.at("peak_probability").get<double>(), 0.5);
   }
   EXPECT_EQ(lesion_pixels, mask_pixels);
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream file(path);
+  return nlohmann::json::parse(file);
+}
+
+std::string dicom_text(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  item.findAndGetOFString(tag, value);
+  return value.c_str();
+}
+
+// A DICOM film whose display pipeline (rescale 2 v - 100, LINEAR_EXACT window 1645 / 510,
+// MONOCHROME1) gives exactly the 8-bit phantom p as 257 p of 65535: stored values 1000 - p. Its PNG
+// twin holds p itself, so both reach the network as the same 0..1 image.
+TEST(TrainerCli, infer_reads_a_dicom_film_as_its_png_twin_and_writes_a_segmentation) {
+  const auto dir = hds::test::scratch_dir("cli-infer-dicom");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=2").exit_code, 0);
+  constexpr int kRows = 256, kCols = 128;
+  const hds::data::PhantomFilm phantom = hds::data::make_phantom(11, 3, kRows, kCols, 0);
+  hds::data::write_grey_png(dir + "/twin.png", kRows, kCols, phantom.image);
+  hds::test::DicomFixture fixture;
+  fixture.rows = kRows;
+  fixture.cols = kCols;
+  fixture.bits_stored = 12;
+  fixture.photometric = "MONOCHROME1";
+  for (uint8_t p : phantom.image) fixture.pixels.push_back(static_cast<uint16_t>(1000 - p));
+  fixture.more_tags = [](DcmDataset& d) {
+    d.putAndInsertString(DCM_RescaleSlope, "2");
+    d.putAndInsertString(DCM_RescaleIntercept, "-100");
+    d.putAndInsertString(DCM_WindowCenter, "1645");
+    d.putAndInsertString(DCM_WindowWidth, "510");
+    d.putAndInsertString(DCM_VOILUTFunction, "LINEAR_EXACT");
+    d.putAndInsertString(DCM_ImagerPixelSpacing, "0.1\\0.2");
+    d.putAndInsertString(DCM_ImageLaterality, "L");
+    d.putAndInsertString(DCM_ViewPosition, "CC");
+  };
+  hds::test::write_dicom_fixture(dir + "/film.dcm", fixture);
+  // The same stored values read as MONOCHROME2: what a reader that skipped a step would see.
+  fixture.photometric = "MONOCHROME2";
+  hds::test::write_dicom_fixture(dir + "/uninverted.dcm", fixture);
+
+  const auto result =
+      run("infer --checkpoint " + dir + "/run/checkpoints/latest --out " + dir + "/out " + dir +
+          "/twin.png " + dir + "/film.dcm " + dir + "/uninverted.dcm");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto png = read_json(dir + "/out/twin.json");
+  const auto dicom = read_json(dir + "/out/film.json");
+  const auto uninverted = read_json(dir + "/out/uninverted.json");
+  EXPECT_DOUBLE_EQ(dicom.at("mass_probability").get<double>(),
+                   png.at("mass_probability").get<double>());
+  EXPECT_NE(uninverted.at("mass_probability").get<double>(),
+            png.at("mass_probability").get<double>());
+  const auto png_mask = hds::data::read_grey_png(dir + "/out/twin.mask.png");
+  const auto dicom_mask = hds::data::read_grey_png(dir + "/out/film.mask.png");
+  EXPECT_EQ(dicom_mask.pixels, png_mask.pixels);
+  EXPECT_TRUE(png.at("pixel_spacing_mm").is_null());
+  EXPECT_EQ(dicom.at("pixel_spacing_mm"), nlohmann::json({0.1, 0.2}));
+  EXPECT_EQ(dicom.at("pixel_spacing_tag"), "ImagerPixelSpacing");
+  EXPECT_EQ(dicom.at("laterality"), "L");
+  EXPECT_EQ(dicom.at("view"), "CC");
+  for (const auto& lesion : dicom.at("lesions")) {
+    EXPECT_NEAR(lesion.at("area_mm2").get<double>(), lesion.at("area_pixels").get<int>() * 0.02,
+                1e-9);
+  }
+
+  // The Segmentation reads back with DCMTK: one binary frame of the film's size holding the
+  // mask, in the film's study, referencing its series and instance.
+  const std::string seg_path = dicom.at("segmentation");
+  EXPECT_EQ(seg_path, dir + "/out/film.seg.dcm");
+  DcmSegmentation* loaded = nullptr;
+  ASSERT_TRUE(DcmSegmentation::loadFile(seg_path.c_str(), loaded).good());
+  std::unique_ptr<DcmSegmentation> segmentation(loaded);
+  ASSERT_EQ(segmentation->getNumberOfFrames(), 1u);
+  ASSERT_EQ(segmentation->getSegmentationType(), DcmSegTypes::ST_BINARY);
+  std::unique_ptr<DcmIODTypes::Frame> frame(
+      DcmSegUtils::unpackBinaryFrame(segmentation->getFrame(0), kRows, kCols));
+  ASSERT_TRUE(frame);
+  ASSERT_EQ(frame->length, static_cast<size_t>(kRows) * kCols);
+  for (size_t i = 0; i < frame->length; ++i) {
+    ASSERT_EQ(frame->pixData[i] != 0, dicom_mask.pixels[i] != 0) << "pixel " << i;
+  }
+  DcmFileFormat seg_file, film_file;
+  ASSERT_TRUE(seg_file.loadFile(seg_path.c_str()).good());
+  ASSERT_TRUE(film_file.loadFile((dir + "/film.dcm").c_str()).good());
+  DcmDataset& seg = *seg_file.getDataset();
+  DcmDataset& film = *film_file.getDataset();
+  EXPECT_EQ(dicom_text(seg, DCM_SOPClassUID), UID_SegmentationStorage);
+  EXPECT_EQ(dicom_text(seg, DCM_Modality), "SEG");
+  Uint16 rows = 0, cols = 0;
+  seg.findAndGetUint16(DCM_Rows, rows);
+  seg.findAndGetUint16(DCM_Columns, cols);
+  EXPECT_EQ(rows, kRows);
+  EXPECT_EQ(cols, kCols);
+  EXPECT_EQ(dicom_text(seg, DCM_StudyInstanceUID), dicom_text(film, DCM_StudyInstanceUID));
+  EXPECT_NE(dicom_text(seg, DCM_SeriesInstanceUID), dicom_text(film, DCM_SeriesInstanceUID));
+  EXPECT_EQ(dicom_text(seg, DCM_PatientID), dicom_text(film, DCM_PatientID));
+  DcmItem* series = nullptr;
+  ASSERT_TRUE(seg.findAndGetSequenceItem(DCM_ReferencedSeriesSequence, series, 0).good());
+  EXPECT_EQ(dicom_text(*series, DCM_SeriesInstanceUID), dicom_text(film, DCM_SeriesInstanceUID));
+  DcmItem* instance = nullptr;
+  ASSERT_TRUE(series->findAndGetSequenceItem(DCM_ReferencedInstanceSequence, instance, 0).good());
+  EXPECT_EQ(dicom_text(*instance, DCM_ReferencedSOPInstanceUID),
+            dicom_text(film, DCM_SOPInstanceUID));
+  // The frame's Derivation Image names the same instance.
+  DcmStack found;
+  ASSERT_TRUE(seg.findAndGetElements(DCM_SourceImageSequence, found).good());
+  auto* sources = dynamic_cast<DcmSequenceOfItems*>(found.top());
+  ASSERT_TRUE(sources != nullptr && sources->card() == 1);
+  EXPECT_EQ(dicom_text(*sources->getItem(0), DCM_ReferencedSOPInstanceUID),
+            dicom_text(film, DCM_SOPInstanceUID));
 }
 
 }  // namespace

@@ -253,7 +253,8 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
 
 namespace {
 
-// One film through the model; writes its three outputs under `dir` named `name`.
+// One film through the model; writes its outputs under `dir` named `name` (for DICOM films also
+// a DICOM Segmentation).
 void infer_film(const std::string& path, const std::string& name, HdsNet& model,
                 const hds::config::Config& config, const Normalisation& normalisation,
                 const torch::Device& device, const std::filesystem::path& dir, std::ostream& out) {
@@ -264,7 +265,7 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
   options.cols = config.data().image_cols();
   options.blank_threshold = config.data().blank_threshold();
   std::vector<hds::data::Film> films = {hds::data::preprocess_film(
-      image, std::vector<uint8_t>(image.pixels.size(), 0), options, name, file.patient_id)};
+      image, std::vector<uint8_t>(image.pixels.size(), 0), options, name, file.dicom.patient_id)};
   hds::data::normalise_films(films, normalisation.mean, normalisation.std);
   const HeadPrediction prediction = predict_heads(model, films[0], config.loss(), device).back();
   const std::vector<float> map = hds::data::restore_film_geometry(
@@ -286,6 +287,8 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
       peak = std::max(peak, static_cast<double>(map[i]));
     }
   }
+  const hds::data::DicomFilm& dicom = file.dicom;
+  const bool spaced = dicom.row_spacing_mm > 0 && dicom.col_spacing_mm > 0;
   nlohmann::json report{{"input", path},
                         {"kind", file.kind},
                         {"rows", image.rows},
@@ -295,15 +298,36 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
                         {"threshold", 0.5},
                         {"pixel_spacing_mm", nullptr},
                         {"lesions", nlohmann::json::array()}};
+  if (spaced) {
+    report["pixel_spacing_mm"] = {dicom.row_spacing_mm, dicom.col_spacing_mm};
+    report["pixel_spacing_tag"] = dicom.spacing_tag;
+  }
+  if (file.kind == "dicom") {
+    report["laterality"] =
+        dicom.laterality.empty() ? nlohmann::json() : nlohmann::json(dicom.laterality);
+    report["view"] = dicom.view.empty() ? nlohmann::json() : nlohmann::json(dicom.view);
+    report["dicom_pipeline"] = dicom.pipeline;
+  }
   for (size_t k = 0; k < lesions.components.size(); ++k) {
     const Component& c = lesions.components[k];
-    report["lesions"].push_back({{"top", c.top},
-                                 {"left", c.left},
-                                 {"bottom", c.bottom},
-                                 {"right", c.right},
-                                 {"area_pixels", c.pixels},
-                                 {"area_mm2", nullptr},
-                                 {"peak_probability", peaks[k]}});
+    report["lesions"].push_back(
+        {{"top", c.top},
+         {"left", c.left},
+         {"bottom", c.bottom},
+         {"right", c.right},
+         {"area_pixels", c.pixels},
+         {"area_mm2", spaced
+                          ? nlohmann::json(c.pixels * dicom.row_spacing_mm * dicom.col_spacing_mm)
+                          : nlohmann::json()},
+         {"peak_probability", peaks[k]}});
+  }
+  std::string outputs = "mask.png,overlay.png,json";
+  if (file.kind == "dicom") {
+    // For PACS viewers: the mask as a DICOM Segmentation referencing the film.
+    const std::string seg = (dir / (name + ".seg.dcm")).string();
+    hds::data::write_mass_segmentation(path, mask, image.rows, image.cols, "HDS U-ResNet", seg);
+    report["segmentation"] = seg;
+    outputs += ",seg.dcm";
   }
   hds::data::write_grey_png((dir / (name + ".mask.png")).string(), image.rows, image.cols, shown);
   const std::vector<uint8_t> none(mask.size(), 0);
@@ -312,8 +336,8 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
       hds::scoring::overlay_rgb(grey, none.data(), mask.data(), image.rows, image.cols));
   hds::common::write_whole_file(dir / (name + ".json"), report.dump(2) + "\n");
   out << path << ": mass probability " << prediction.mass_probability << ", "
-      << lesions.components.size() << " lesion(s); " << (dir / name).string()
-      << ".{mask.png,overlay.png,json}\n";
+      << lesions.components.size() << " lesion(s); " << (dir / name).string() << ".{" << outputs
+      << "}\n";
 }
 
 }  // namespace

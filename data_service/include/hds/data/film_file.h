@@ -5,14 +5,15 @@
 
 #include <string>
 
+#include "hds/data/dicom.h"
 #include "hds/data/grey_image.h"
 
 namespace hds::data {
 
 struct FilmFile {
   GreyImage image;
-  std::string kind;        // "png", "pgm" or "dicom"
-  std::string patient_id;  // DICOM PatientID, "" otherwise
+  std::string kind;  // "png", "pgm" or "dicom"
+  DicomFilm dicom;   // for DICOM: spacing, laterality, view, identifiers (its image moved out)
 };
 
 // Throws DataError naming the file: an unknown extension, or what its reader refuses.

@@ -13,8 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "hds/data/grey_image.h"
-
 namespace hds::data {
 
 // A point of an ROI in pixels: x = column, y = row, integers at pixel centres.
@@ -39,18 +37,6 @@ std::vector<OsirixRoi> parse_osirix_rois(const std::string& text, const std::str
 
 // Mass ROIs are drawn into the mask.
 bool is_inbreast_mass(const OsirixRoi& roi);
-
-// A DICOM film's pixels and patient.
-struct DicomFilm {
-  GreyImage image;         // max_level = 2^BitsStored - 1; bright means dense
-  std::string patient_id;  // the PatientID tag, "" when missing
-};
-
-// Reads an uncompressed, single-frame, one-sample, unsigned 16-bit DICOM image with DCMTK.
-// MONOCHROME1 (bright = low values) is inverted to MONOCHROME2's sense (bright = dense); bits
-// above BitsStored are not part of the value and are cleared. Throws DataError naming the file:
-// not DICOM, no pixel data, too few pixel values, an unsupported layout.
-DicomFilm read_dicom_film(const std::string& path);
 
 // The film id of an INbreast file name: the part before the first '_' (the whole name without
 // its extension when there is none).

@@ -1,0 +1,56 @@
+// DICOM mammograms through DCMTK: a film's pixels as the standard's grayscale pipeline gives them
+// and the facts inference reports (spacing, laterality, view, the references a result needs),
+// and a binary DICOM Segmentation of a predicted mask that PACS viewers show on its film.
+// Stateless free functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hds/data/grey_image.h"
+
+namespace hds::data {
+
+struct DicomFilm {
+  GreyImage image;         // bright means dense (see read_dicom_film for the levels)
+  std::string patient_id;  // the PatientID tag, "" when missing
+  // Millimetres between pixel centres (row, column): Pixel Spacing (0028,0030), else Imager Pixel
+  // Spacing (0018,1164) (at the detector); 0 when neither is present. `spacing_tag` names it.
+  double row_spacing_mm = 0;
+  double col_spacing_mm = 0;
+  std::string spacing_tag;  // "PixelSpacing", "ImagerPixelSpacing" or ""
+  std::string laterality;   // Image Laterality (0020,0062), else Laterality (0020,0060): L, R, B
+  std::string view;         // View Position (0018,5101): CC, MLO, ML, ...
+  std::string study_uid;
+  std::string series_uid;
+  std::string sop_instance_uid;
+  std::string sop_class_uid;
+  // The steps applied, e.g. "rescale 1 * v + 0, window 2048/4096 (LINEAR), MONOCHROME1 inverted".
+  std::string pipeline;
+};
+
+// Reads an uncompressed, single-frame, one-sample, unsigned 16-bit DICOM image with DCMTK and
+// maps the stored values as PS3.3 orders the grayscale pipeline (C.11): bits above BitsStored
+// cleared; the Modality LUT Sequence, else Rescale Slope / Intercept; then the first VOI window
+// (Window Center / Width with VOI LUT Function LINEAR, LINEAR_EXACT or SIGMOID) onto 0..65535,
+// else the first VOI LUT Sequence item onto its own range; then MONOCHROME1 inverted so that
+// bright means dense. Without a VOI the levels stay the stored values (0..2^BitsStored - 1, so
+// INbreast's films read as they are stored), turned around when the modality mapping decreases.
+// Throws DataError naming the file: not DICOM, no pixel data, too few pixel values, an
+// unsupported layout, a malformed LUT or window.
+DicomFilm read_dicom_film(const std::string& path);
+
+// Writes `out_path`, a binary DICOM Segmentation (one frame, one segment "Mass", SNOMED CT
+// "Morphologically altered structure" / "Mass", algorithm AUTOMATIC `algorithm`) of `mask` (rows x
+// cols of the source film, nonzero = mass) on the DICOM film `source_path`: patient and study
+// taken from it, a new series, and the film referenced by its series and SOP instance (Common
+// Instance Reference and the frame's Derivation Image). The source's Pixel Spacing, when it has
+// one, goes into the Pixel Measures. No Frame of Reference: a projection mammogram has no patient
+// coordinates to place the frame in, and the derivation reference ties it to the film. Throws
+// DataError naming the file and what DCMTK refused.
+void write_mass_segmentation(const std::string& source_path, const std::vector<uint8_t>& mask,
+                             int rows, int cols, const std::string& algorithm,
+                             const std::string& out_path);
+
+}  // namespace hds::data

@@ -1,0 +1,157 @@
+// The DICOM grayscale pipeline on fixtures written with DCMTK, against levels worked out by hand
+// from PS3.3 C.11 (each case's arithmetic in its comment), the facts read for inference, and the
+// refusals that name the file.
+#include "hds/data/dicom.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "hds/test/dicom_files.h"
+#include "hds/test/files.h"
+#include "test_helpers.h"
+
+namespace hds::data {
+namespace {
+
+using hds::test::DicomFixture;
+using testing::expect_data_error;
+
+// A 1 x n film of the stored `values` (BitsStored 12) with `tags` added.
+DicomFilm read_values(const std::string& name, const std::vector<uint16_t>& values,
+                      std::function<void(DcmDataset&)> tags,
+                      const std::string& photometric = "MONOCHROME2") {
+  const std::string path = hds::test::scratch_dir("dicom") + "/" + name + ".dcm";
+  DicomFixture fixture;
+  fixture.rows = 1;
+  fixture.cols = static_cast<int>(values.size());
+  fixture.bits_stored = 12;
+  fixture.pixels = values;
+  fixture.photometric = photometric;
+  fixture.more_tags = std::move(tags);
+  hds::test::write_dicom_fixture(path, fixture);
+  return read_dicom_film(path);
+}
+
+void add_lut(DcmDataset& data, const DcmTagKey& sequence, Uint16 entries, Uint16 first, Uint16 bits,
+             const std::vector<Uint16>& table) {
+  DcmItem* item = nullptr;
+  ASSERT_TRUE(data.findOrCreateSequenceItem(sequence, item, -2).good());
+  const Uint16 descriptor[3] = {entries, first, bits};
+  item->putAndInsertUint16Array(DCM_LUTDescriptor, descriptor, 3);
+  item->putAndInsertUint16Array(DCM_LUTData, table.data(), table.size());
+}
+
+TEST(DicomPipeline, rescale_then_exact_window_then_monochrome1_inversion) {
+  // Stored s = 1000 - p; modality m = 2s - 100 = 1900 - 2p; LINEAR_EXACT c 1645, w 510:
+  // y = ((m - c) / w + 0.5) * 65535 = (1 - p / 255) * 65535; inverted 65535 - y = 257 p.
+  const DicomFilm film = read_values(
+      "exact", {1000, 999, 900, 745},
+      [](DcmDataset& d) {
+        d.putAndInsertString(DCM_RescaleSlope, "2");
+        d.putAndInsertString(DCM_RescaleIntercept, "-100");
+        d.putAndInsertString(DCM_WindowCenter, "1645");
+        d.putAndInsertString(DCM_WindowWidth, "510");
+        d.putAndInsertString(DCM_VOILUTFunction, "LINEAR_EXACT");
+      },
+      "MONOCHROME1");
+  EXPECT_EQ(film.image.max_level, 65535);
+  EXPECT_EQ(film.image.pixels, (std::vector<uint16_t>{0, 257, 25700, 65535}));
+  EXPECT_NE(film.pipeline.find("MONOCHROME1 inverted"), std::string::npos) << film.pipeline;
+}
+
+TEST(DicomPipeline, linear_window_clips_below_and_above) {
+  // LINEAR c 100, w 11: 0 for x <= 94.5, 65535 for x > 104.5, else ((x - 99.5) / 10 + 0.5) * 65535:
+  // 95 -> 3276.75, 100 -> 36044.25.
+  const DicomFilm film = read_values("linear", {94, 95, 100, 104, 105}, [](DcmDataset& d) {
+    d.putAndInsertString(DCM_WindowCenter, "100\\300");  // the first window is used
+    d.putAndInsertString(DCM_WindowWidth, "11\\50");
+  });
+  EXPECT_EQ(film.image.pixels, (std::vector<uint16_t>{0, 3277, 36044, 62258, 65535}));
+}
+
+TEST(DicomPipeline, sigmoid_window) {
+  // 65535 / (1 + exp(-4 (x - 100) / 40)): 100 -> 32767.5, 110 -> 65535 / (1 + e^-1) = 47909.52.
+  const DicomFilm film = read_values("sigmoid", {100, 110}, [](DcmDataset& d) {
+    d.putAndInsertString(DCM_WindowCenter, "100");
+    d.putAndInsertString(DCM_WindowWidth, "40");
+    d.putAndInsertString(DCM_VOILUTFunction, "SIGMOID");
+  });
+  EXPECT_EQ(film.image.pixels, (std::vector<uint16_t>{32768, 47910}));
+}
+
+TEST(DicomPipeline, voi_lut_sequence_maps_onto_its_own_range) {
+  // Descriptor 4 entries from input 10, 8 bits: inputs below 10 take the first entry, above 13
+  // the last.
+  const DicomFilm film = read_values("voi-lut", {5, 10, 11, 12, 13, 20}, [](DcmDataset& d) {
+    add_lut(d, DCM_VOILUTSequence, 4, 10, 8, {0, 50, 100, 255});
+  });
+  EXPECT_EQ(film.image.max_level, 255);
+  EXPECT_EQ(film.image.pixels, (std::vector<uint16_t>{0, 0, 50, 100, 255, 255}));
+}
+
+TEST(DicomPipeline, without_voi_the_stored_range_stays_turned_around_by_a_falling_modality_lut) {
+  const DicomFilm plain = read_values("plain", {0, 7, 4095}, nullptr);
+  EXPECT_EQ(plain.image.max_level, 4095);
+  EXPECT_EQ(plain.image.pixels, (std::vector<uint16_t>{0, 7, 4095}));
+  const DicomFilm falling = read_values("falling", {0, 7, 4095}, [](DcmDataset& d) {
+    add_lut(d, DCM_ModalityLUTSequence, 3, 0, 12, {4095, 2000, 0});
+  });
+  EXPECT_EQ(falling.image.pixels, (std::vector<uint16_t>{4095, 4088, 0}));
+}
+
+TEST(DicomPipeline, reads_spacing_laterality_view_and_identifiers) {
+  const DicomFilm imager = read_values("imager", {1}, [](DcmDataset& d) {
+    d.putAndInsertString(DCM_ImagerPixelSpacing, "0.1\\0.2");
+    d.putAndInsertString(DCM_Laterality, "R");
+    d.putAndInsertString(DCM_ViewPosition, "MLO");
+  });
+  EXPECT_DOUBLE_EQ(imager.row_spacing_mm, 0.1);
+  EXPECT_DOUBLE_EQ(imager.col_spacing_mm, 0.2);
+  EXPECT_EQ(imager.spacing_tag, "ImagerPixelSpacing");
+  EXPECT_EQ(imager.laterality, "R");
+  EXPECT_EQ(imager.view, "MLO");
+  EXPECT_FALSE(imager.study_uid.empty());
+  EXPECT_FALSE(imager.sop_instance_uid.empty());
+  const DicomFilm both = read_values("both", {1}, [](DcmDataset& d) {
+    d.putAndInsertString(DCM_ImagerPixelSpacing, "0.1\\0.2");
+    d.putAndInsertString(DCM_PixelSpacing, "0.07\\0.07");
+    d.putAndInsertString(DCM_ImageLaterality, "L");
+    d.putAndInsertString(DCM_Laterality, "R");
+  });
+  EXPECT_DOUBLE_EQ(both.row_spacing_mm, 0.07);
+  EXPECT_EQ(both.spacing_tag, "PixelSpacing");
+  EXPECT_EQ(both.laterality, "L");
+  const DicomFilm none = read_values("none", {1}, nullptr);
+  EXPECT_EQ(none.row_spacing_mm, 0);
+  EXPECT_EQ(none.spacing_tag, "");
+}
+
+TEST(DicomPipeline, malformed_windows_and_luts_are_named) {
+  const std::string dir = hds::test::scratch_dir("dicom-bad");
+  auto write = [&](const std::string& name, std::function<void(DcmDataset&)> tags) {
+    DicomFixture fixture;
+    fixture.more_tags = std::move(tags);
+    hds::test::write_dicom_fixture(dir + "/" + name, fixture);
+    return dir + "/" + name;
+  };
+  const std::string narrow = write("narrow.dcm", [](DcmDataset& d) {
+    d.putAndInsertString(DCM_WindowCenter, "100");
+    d.putAndInsertString(DCM_WindowWidth, "0");
+  });
+  expect_data_error([&] { read_dicom_film(narrow); }, {narrow, "Window Width is 0"});
+  const std::string function = write("function.dcm", [](DcmDataset& d) {
+    d.putAndInsertString(DCM_WindowCenter, "100");
+    d.putAndInsertString(DCM_WindowWidth, "10");
+    d.putAndInsertString(DCM_VOILUTFunction, "CUBIC");
+  });
+  expect_data_error([&] { read_dicom_film(function); }, {function, "CUBIC"});
+  const std::string short_lut = write("short-lut.dcm", [](DcmDataset& d) {
+    add_lut(d, DCM_VOILUTSequence, 8, 0, 8, {0, 1, 2});
+  });
+  expect_data_error([&] { read_dicom_film(short_lut); },
+                    {short_lut, "VOI LUT Sequence", "holds 3 entries"});
+}
+
+}  // namespace
+}  // namespace hds::data
