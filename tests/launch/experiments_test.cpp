@@ -80,10 +80,10 @@ class Experiments : public ::testing::Test {
   }
 
   Command hds_launch(const std::string& dir, const std::vector<std::string>& arguments,
-                     const std::string& log) {
+                     const std::string& log, const std::string& parallel = "1") {
     std::vector<std::string> argv = {testing::launch_binary()};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
-    argv.insert(argv.end(), {"--config", dir + "/job.pbtxt", "--np", "1", "--parallel", "1",
+    argv.insert(argv.end(), {"--config", dir + "/job.pbtxt", "--np", "1", "--parallel", parallel,
                              "--bootstrap", "20"});
     return Command(argv, dir + "/" + log);
   }
@@ -138,11 +138,13 @@ TEST_F(Experiments, cv_stopped_by_a_signal_resumes_and_writes_table_two) {
   EXPECT_TRUE(processes_mentioning(dir).empty());
 }
 
-TEST_F(Experiments, ablation_trains_each_loss_variant_and_writes_table_one) {
+TEST_F(Experiments, ablation_trains_each_loss_variant_two_at_a_time_and_writes_table_one) {
   const std::string dir = scratch_dir("ablation");
   write_fold_job(dir, 2, 1);
-  Command run = hds_launch(dir, {"ablation"}, "ablation.log");
+  Command run = hds_launch(dir, {"ablation"}, "ablation.log", "2");
   ASSERT_EQ(run.wait_exit(kRunSeconds), 0) << run.output();
+  EXPECT_NE(run.output().find("4 of 4 run(s) to do, 2 at a time"), std::string::npos)
+      << run.output();
   const std::string table = read_text(dir + "/run/ablation/table1.md");
   for (const char* variant :
        {"HDS", "MULTITASK_LAST_HEAD", "CLS_DEEP_SUPERVISION", "SEG_DEEP_SUPERVISION"}) {
