@@ -70,13 +70,7 @@ std::set<std::string> evaluated_films(const std::string& eval_dir) {
 class Experiments : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!testing::trainer_built())
-      GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
-    try {
-      find_system_program("mpirun", "", "HDS_MPIRUN");
-    } catch (const LaunchError& error) {
-      GTEST_SKIP() << error.what() << " (Open MPI: apt-get install openmpi-bin libopenmpi-dev)";
-    }
+    if (const auto why = testing::why_jobs_cannot_run()) GTEST_SKIP() << *why;
   }
 
   Command hds_launch(const std::string& dir, const std::vector<std::string>& arguments,

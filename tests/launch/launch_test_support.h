@@ -147,4 +147,15 @@ inline std::string launch_binary() { return HDS_LAUNCH_BINARY; }
 
 inline bool trainer_built() { return fs::exists(HDS_TRAINER_BINARY_PATH); }
 
+// Why whole jobs cannot run here (no trainer built, no mpirun), for GTEST_SKIP; none when they can.
+inline std::optional<std::string> why_jobs_cannot_run() {
+  if (!trainer_built()) return "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
+  try {
+    find_system_program("mpirun", "", "HDS_MPIRUN");
+  } catch (const LaunchError& error) {
+    return std::string(error.what()) + " (Open MPI: apt-get install openmpi-bin libopenmpi-dev)";
+  }
+  return std::nullopt;
+}
+
 }  // namespace hds::launch::testing

@@ -34,13 +34,7 @@ int count_checkpoints(const std::string& dir) {
 class LocalLaunch : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!testing::trainer_built())
-      GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
-    try {
-      find_system_program("mpirun", "", "HDS_MPIRUN");
-    } catch (const LaunchError& error) {
-      GTEST_SKIP() << error.what() << " (Open MPI: apt-get install openmpi-bin libopenmpi-dev)";
-    }
+    if (const auto why = testing::why_jobs_cannot_run()) GTEST_SKIP() << *why;
   }
 
   // hds-launch local --np 2 on the job in `dir`, with job id `job_id`.
