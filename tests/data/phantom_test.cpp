@@ -79,7 +79,9 @@ TEST(Phantom, every_run_of_films_holds_the_mass_free_share) {
         const double expected = length * (1 - share);
         EXPECT_NEAR(with_masses, expected, 2.0)
             << "share " << share << ", films " << first << ".." << first + length - 1;
-        if (with_masses >= 12) EXPECT_GT(single, with_masses / 2) << share;
+        if (with_masses >= 12) {
+          EXPECT_GT(single, with_masses / 2) << share;
+        }
       }
     }
   }
