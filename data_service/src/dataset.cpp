@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "hds/config/config.h"
 #include "hds/data/film_cache.h"
 #include "hds/data/film_reader.h"
 #include "hds/data/folds.h"
@@ -228,7 +229,7 @@ Dataset load_dataset(const hds::config::DataConfig& config) {
     dataset.cache_hits = cache->hits();
     dataset.cache_misses = cache->misses();
   }
-  if (films.divide_into_folds && config.folds() > 0 && !dataset.train.empty()) {
+  if (hds::config::divides_into_folds(config) && config.folds() > 0 && !dataset.train.empty()) {
     split_by_folds(std::move(dataset.train), config, cache_dir, dataset);
   }
   if (dataset.train.empty())

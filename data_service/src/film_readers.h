@@ -11,7 +11,7 @@ namespace hds::data::detail {
 
 // Built-in phantoms made at data.image_rows x data.image_cols: train, val and test films are
 // make_phantom indices 0.., then continuing (all of them in train when
-// data.phantom.divide_into_folds, for the dataset to divide by folds).
+// data.phantom.divide_into_folds, for load_dataset to divide into folds).
 std::unique_ptr<FilmReader> make_phantom_reader(const hds::config::DataConfig& config);
 
 // The reference code's layout under `root`: img/<id>.png, label/<id>.png,

@@ -69,7 +69,6 @@ class InbreastReader final : public FilmReader {
     }
     if (dicom_of_film_.empty()) throw DataError(folder.string() + ": holds no .dcm files");
     for (const auto& [id, path] : dicom_of_film_) films_.train.push_back(id);
-    films_.divide_into_folds = true;
   }
 
   const FilmList& films() const override { return films_; }

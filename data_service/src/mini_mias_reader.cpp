@@ -42,7 +42,6 @@ class MiniMiasReader final : public FilmReader {
       rows_of_film[row.film_id].push_back(std::move(row));
     if (rows_of_film.empty())
       throw DataError(info_path_ + ": lists no films (no row starts with an id mdbNNN)");
-    films_.divide_into_folds = true;
     for (const auto& [id, rows] : rows_of_film) {
       check_normal_rows(rows, info_path_);
       // EXCLUDE keeps the "no mass" films to normal ones: a calcification or distortion left in

@@ -41,12 +41,12 @@ class PhantomReader final : public FilmReader {
                       std::to_string(kPhantomMinSide) + " on each side");
     // Film i of the whole family: train first, then val, then test; or all of them pooled for
     // the dataset to divide into folds.
-    films_.divide_into_folds = hds::config::divides_into_folds(config);
+    const bool pooled = hds::config::divides_into_folds(config);
     int index = 0;
     for (auto [split, count] : {std::pair{&films_.train, phantom.train_count()},
                                 std::pair{&films_.val, phantom.val_count()},
                                 std::pair{&films_.test, phantom.test_count()}}) {
-      if (films_.divide_into_folds) split = &films_.train;
+      if (pooled) split = &films_.train;
       for (int k = 0; k < count; ++k, ++index) {
         split->push_back(phantom_id(index));
         index_of_.emplace(split->back(), index);

@@ -60,6 +60,18 @@ std::string table_cell(double value) {
   return text.str();
 }
 
+nlohmann::json estimate_json(const Estimate& e) {
+  return {
+      {"value", json_number(e.value)}, {"low", json_number(e.low)}, {"high", json_number(e.high)}};
+}
+
+nlohmann::json figures_json(Figures figures) {
+  nlohmann::json object = nlohmann::json::object();
+  for (const FigureField& field : figure_fields())
+    object[field.key] = json_number(field.of(figures));
+  return object;
+}
+
 std::string estimate_cell(const Estimate& e) {
   return table_cell(e.value) + " [" + table_cell(e.low) + ", " + table_cell(e.high) + "]";
 }
@@ -69,22 +81,13 @@ std::string estimate_cell(const Estimate& e) {
 namespace {
 
 using detail::estimate_cell;
+using detail::estimate_json;
 using detail::figure_fields;
 using detail::FigureField;
+using detail::figures_json;
 using detail::json_number;
 using detail::table_cell;
 using nlohmann::json;
-
-json figures_json(Figures f) {
-  json figures = json::object();
-  for (const FigureField& field : figure_fields()) figures[field.key] = json_number(field.of(f));
-  return figures;
-}
-
-json estimate_json(const Estimate& e) {
-  return {
-      {"value", json_number(e.value)}, {"low", json_number(e.low)}, {"high", json_number(e.high)}};
-}
 
 // {"reference": {"dice": {...}, ...}, "lesion": {...}, "classification": {...}}
 json estimates_json(FigureEstimates estimates) {

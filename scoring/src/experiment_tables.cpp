@@ -12,8 +12,10 @@ namespace hds::scoring {
 namespace {
 
 using detail::estimate_cell;
+using detail::estimate_json;
 using detail::figure_fields;
 using detail::FigureField;
+using detail::figures_json;
 using detail::json_number;
 using detail::table_cell;
 using nlohmann::json;
@@ -230,18 +232,10 @@ std::string experiment_json(const std::vector<EvaluatedRun>& runs) {
   for (const EvaluatedRun& run : runs) {
     FigureEstimates model = run.model;
     json figures = json::object();
-    for (const FigureField& field : figure_fields()) {
-      const Estimate& e = field.estimate(model);
-      figures[field.key] = {{"value", json_number(e.value)},
-                            {"low", json_number(e.low)},
-                            {"high", json_number(e.high)}};
-    }
+    for (const FigureField& field : figure_fields())
+      figures[field.key] = estimate_json(field.estimate(model));
     json baselines = json::object();
-    for (const auto& [key, member] : kBaselines) {
-      Figures f = run.*member;
-      for (const FigureField& field : figure_fields())
-        baselines[key][field.key] = json_number(field.of(f));
-    }
+    for (const auto& [key, member] : kBaselines) baselines[key] = figures_json(run.*member);
     listed.push_back({{"name", run.name},
                       {"source", run.source},
                       {"split", run.split},

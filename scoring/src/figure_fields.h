@@ -29,6 +29,10 @@ const std::vector<FigureField>& figure_fields();
 
 // A figure in JSON: the number, or null when undefined (NaN).
 nlohmann::json json_number(double value);
+// {"value", "low", "high"} of an estimate, undefined bounds as null.
+nlohmann::json estimate_json(const Estimate& estimate);
+// {figure key: number or null} of a set of figures (a baseline's).
+nlohmann::json figures_json(Figures figures);
 // A figure in a table: three decimals, or "—" when undefined.
 std::string table_cell(double value);
 // "0.812 [0.760, 0.850]": a figure and its interval.

@@ -34,9 +34,8 @@ struct FilmList {
   std::vector<std::string> val;
   std::vector<std::string> test;
   LoadReport report;
-  // True for sources without split lists of their own: load_dataset divides them into patient
-  // folds (data.folds).
-  bool divide_into_folds = false;
+  // Sources without split lists of their own (hds::config::divides_into_folds) list every film
+  // in `train`; load_dataset divides them into patient folds (data.folds).
 };
 
 // One dataset source. Immutable once made; read_film is thread-safe.
