@@ -1,6 +1,6 @@
-// hds-launch: local | sbatch | cv | ablation. Parses the command line and calls one function of
-// hds/launch/commands.h per subcommand. Exit codes (hds/common/exit_codes.h): those of the
-// trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss, 75 stopped with a
+// hds-launch: local | sbatch | cv | ablation | targets. Parses the command line and calls one
+// function of hds/launch/commands.h per subcommand. Exit codes (hds/common/exit_codes.h): those of
+// the trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss, 75 stopped with a
 // checkpoint), 1 when the launch itself fails, 2 for a bad command line or configuration,
 // 128 + N when a second signal N stopped the job at once.
 #include <CLI/CLI.hpp>
@@ -46,6 +46,11 @@ CLI::App* add_local_command(CLI::App& app, hds::launch::LocalCommand& arguments)
       ->add_option("--ready-timeout", options.ready_timeout_seconds,
                    "Seconds the data service may take to load the dataset")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  local
+      ->add_option("--progress", options.progress,
+                   "Rank 0's progress: bar (redrawn in place), lines, or auto (bar on a terminal)")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}))
       ->capture_default_str();
   local->add_flag("--dry-run", arguments.dry_run, "Print the mpirun command line and exit");
   return local;
@@ -124,12 +129,27 @@ int main(int argc, char** argv) {
   CLI::App* ablation_command = add_experiment_command(
       app, "ablation", "Train and evaluate the four loss variants on one split, then Table 1",
       ablation.options);
+  hds::launch::TargetsCommand targets;
+  CLI::App* targets_command = app.add_subcommand(
+      "targets",
+      "Write a job's Prometheus file-SD targets (the Slurm script runs it); prints the "
+      "file");
+  hds::common::add_config_options(*targets_command, targets.config_path, targets.overrides);
+  targets_command->add_option("--job-id", targets.placement.job_id, "The job's id")->required();
+  targets_command->add_option("--nodes", targets.placement.nodes, "Its nodes, in rank order")
+      ->required();
+  targets_command
+      ->add_option("--ranks-per-node", targets.placement.ranks_per_node, "Trainer ranks per node")
+      ->required();
+  targets_command->add_option("--slurm-job-id", targets.placement.slurm_job_id,
+                              "Labels the targets slurm_job_id");
   hds::common::MainOptions options;
   options.program = "hds-launch";
   options.classify = classify;
   return hds::common::run_main(app, argc, argv, options, [&] {
     if (*local_command) return hds::launch::run_local_command(local, std::cout, std::cerr);
     if (*sbatch_command) hds::launch::run_sbatch_command(sbatch, std::cout);
+    if (*targets_command) hds::launch::run_targets_command(targets, std::cout);
     if (*cv_command) return hds::launch::run_cv_command(cv, std::cout, std::cerr);
     if (*ablation_command) return hds::launch::run_ablation_command(ablation, std::cout, std::cerr);
     return hds::common::kExitFinished;

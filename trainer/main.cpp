@@ -22,6 +22,12 @@ CLI::App* add_fit(CLI::App& app, std::string& config_path, std::vector<std::stri
   command->add_option("--resume", fit.resume,
                       "checkpoint directory, run checkpoints root, or auto (the run's latest "
                       "checkpoint when there is one)");
+  command
+      ->add_option("--progress", fit.progress,
+                   "Step progress: bar (one line redrawn in place), lines (a line every "
+                   "train.log_every_steps steps), or auto (bar on a terminal)")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}))
+      ->capture_default_str();
   command->add_option("--stop-at-step", fit.stop_at_step,
                       "write a checkpoint and stop after this global step");
   return command;

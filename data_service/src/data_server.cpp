@@ -6,11 +6,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -44,6 +46,16 @@ class RankSession {
   void start() {
     thread_ = std::thread([this] { serve(); });
   }
+  // The ring's fill level now, if the session has a ring. Any thread.
+  std::optional<RingOccupancy> occupancy() {
+    std::lock_guard<std::mutex> lock(ring_mutex_);
+    if (!ring_) return std::nullopt;
+    const uint64_t produced = ring_->produced();
+    // The trainer writes `consumed`: a bad value must not show as billions of batches.
+    const uint64_t consumed = std::min(ring_->consumed(), produced);
+    return RingOccupancy{rank_, ring_->shape().slot_count,
+                         std::min<uint64_t>(produced - consumed, ring_->shape().slot_count)};
+  }
   // Ends the session soon (from another thread): its blocking receive returns.
   void abort() { channel_.shutdown(); }
   bool finished() const { return finished_.load(); }
@@ -76,6 +88,7 @@ class RankSession {
   int rank_ = -1;
   int world_size_ = 0;
   int steps_per_epoch_ = 0;
+  std::mutex ring_mutex_;  // guards creating and removing ring_ against occupancy()
   std::unique_ptr<RingProducer> ring_;
   std::unique_ptr<HeartbeatThread> heartbeat_;
 
@@ -127,7 +140,10 @@ void RankSession::remove_ring(std::string reason) {
   }
   const std::string name = ring_->name();
   heartbeat_.reset();
-  ring_.reset();  // closes and unlinks
+  {
+    std::lock_guard<std::mutex> lock(ring_mutex_);
+    ring_.reset();  // closes and unlinks
+  }
   server_.log_line(who() + ": session ended (" + reason + "); ring " + name + " removed");
   server_.release_rank(rank_);
 }
@@ -162,12 +178,17 @@ bool RankSession::say_hello() {
     shape.patch_rows = server_.sampler_.options().patch_rows;
     shape.patch_cols = server_.sampler_.options().patch_cols;
     shape.batch_capacity = server_.sampler_.options().batch_size;
-    ring_ = std::make_unique<RingProducer>(ring_name(server_.options_.job_id, rank_), shape,
-                                           server_.options_.peer_timeout_seconds);
+    auto ring = std::make_unique<RingProducer>(ring_name(server_.options_.job_id, rank_), shape,
+                                               server_.options_.peer_timeout_seconds);
+    std::lock_guard<std::mutex> lock(ring_mutex_);
+    ring_ = std::move(ring);
     heartbeat_ = std::make_unique<HeartbeatThread>(
         *ring_, HeartbeatThread::interval_for(server_.options_.peer_timeout_seconds));
   } catch (const std::exception& error) {
-    ring_.reset();
+    {
+      std::lock_guard<std::mutex> lock(ring_mutex_);
+      ring_.reset();
+    }
     server_.release_rank(rank_);
     return refuse(error.what());
   }
@@ -253,13 +274,23 @@ void RankSession::stop_stream() {
 // batch, waits for the slot, writes it, and publishes it after its predecessor.
 void RankSession::produce(int worker, Stream stream) {
   const int workers = server_.options_.workers_per_rank;
+  ServiceMetrics* metrics = server_.options_.metrics;
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
   try {
     for (uint64_t sequence = stream.first_sequence + worker;; sequence += workers) {
       const uint64_t position = stream.first_step + (sequence - stream.first_sequence);
       const int epoch = stream.epoch + static_cast<int>(position / steps_per_epoch_);
       const int step = static_cast<int>(position % steps_per_epoch_);
+      const auto sampling = Clock::now();
       const PatchBatch batch = server_.sampler_.batch(epoch, step, rank_, world_size_);
-      if (!ring_->wait_for_slot(sequence, stream_stop_)) return;
+      const double produce_seconds = seconds_since(sampling);
+      const auto waiting = Clock::now();
+      const bool got_slot = ring_->wait_for_slot(sequence, stream_stop_);
+      if (metrics) metrics->record_ring_full_wait(seconds_since(waiting));
+      if (!got_slot) return;
       ring_->write(sequence, epoch, step, batch);
       std::unique_lock<std::mutex> lock(publish_mutex_);
       published_.wait(lock, [&] { return stream_stop_ || ring_->produced() == sequence; });
@@ -267,7 +298,11 @@ void RankSession::produce(int worker, Stream stream) {
       ring_->publish(sequence);
       lock.unlock();
       published_.notify_all();
+      if (metrics) metrics->record_batch(batch.count, produce_seconds);
     }
+  } catch (const hds::transport::RingPeerError& error) {
+    if (error.silent() && metrics) metrics->record_heartbeat_missed();
+    fail(error.what());
   } catch (const std::exception& error) {
     fail(error.what());
   }
@@ -296,9 +331,14 @@ DataServer::DataServer(const PatchSampler& sampler, ServeOptions options)
   if (options_.workers_per_rank < 1) throw ControlError("workers per rank must be at least 1");
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw ControlError(std::string("eventfd: ") + std::strerror(errno));
+  if (options_.metrics) {
+    options_.metrics->set_ring_occupancy_source([this] { return ring_occupancy(); });
+  }
 }
 
 DataServer::~DataServer() {
+  // Before anything goes: a scrape in progress finishes first.
+  if (options_.metrics) options_.metrics->set_ring_occupancy_source(nullptr);
   for (auto& session : sessions_) session->abort();
   sessions_.clear();  // joins each session, which removes its ring
   ::close(wake_fd_);
@@ -386,6 +426,7 @@ std::string DataServer::admit(const hds::control::Hello& hello, RankSession* ses
     return "rank " + std::to_string(hello.rank()) + " is already connected";
   }
   session_of_rank_[hello.rank()] = session;
+  record_connected_trainers();
   return "";
 }
 
@@ -401,6 +442,23 @@ void DataServer::release_rank(int rank) {
     world_size_ = 0;
     session_of_rank_.clear();
   }
+  record_connected_trainers();
+}
+
+void DataServer::record_connected_trainers() {
+  if (!options_.metrics) return;
+  const auto connected = std::count_if(session_of_rank_.begin(), session_of_rank_.end(),
+                                       [](const RankSession* session) { return session; });
+  options_.metrics->set_connected_trainers(static_cast<int>(connected));
+}
+
+std::vector<RingOccupancy> DataServer::ring_occupancy() {
+  std::vector<RingOccupancy> rings;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& session : sessions_) {
+    if (const auto ring = session->occupancy()) rings.push_back(*ring);
+  }
+  return rings;
 }
 
 void DataServer::log_line(const std::string& line) {
@@ -451,6 +509,10 @@ class StopOnSignals {
 void serve(const hds::config::Config& config, const ServeOptions& options,
            const std::function<void()>& on_ready) {
   const Dataset dataset = load_dataset(config.data());
+  if (options.metrics) {
+    options.metrics->record_dataset(dataset.cache_hits, dataset.cache_misses,
+                                    dataset.report.skipped_films);
+  }
   const PatchSampler sampler(dataset.train, sampler_options_for(config));
   DataServer server(sampler, options);
   const StopOnSignals stop_on_signals(server);

@@ -1,6 +1,7 @@
 #include "hds/data/service_commands.h"
 
 #include <map>
+#include <memory>
 #include <ostream>
 
 #include "hds/config/config.h"
@@ -8,6 +9,7 @@
 #include "hds/data/dataset.h"
 #include "hds/data/inspect.h"
 #include "hds/data/phantom.h"
+#include "hds/data/service_metrics.h"
 
 namespace hds::data {
 
@@ -44,6 +46,13 @@ void run_serve_command(const ServeCommand& command, std::ostream& out) {
   options.slot_count = command.slots;
   options.workers_per_rank = command.workers;
   options.peer_timeout_seconds = config.data().service_timeout_seconds();
+  // Served from the start, so that Prometheus sees the service while it loads the dataset.
+  std::unique_ptr<ServiceMetrics> metrics;
+  if (config.monitoring().metrics_port() != 0) {
+    metrics = std::make_unique<ServiceMetrics>(config.monitoring());
+    options.metrics = metrics.get();
+    out << "metrics: " << metrics->url() << std::endl;
+  }
   serve(config, options, [&] { out << "ready: socket " << options.socket_path << std::endl; });
 }
 

@@ -21,8 +21,10 @@
 #include <utility>
 
 #include "hds/common/exit_codes.h"
+#include "hds/common/terminal.h"
 #include "hds/config/config.h"
 #include "hds/launch/process.h"
+#include "hds/launch/prometheus_targets.h"
 #include "hds/launch/tools.h"
 
 namespace hds::launch {
@@ -159,6 +161,10 @@ class LocalJob {
     service_ = Process::spawn(command, spawn);
     say("job " + job_id_ + ": data service (pid " + std::to_string(service_.pid()) +
         ") loading the dataset; log " + service_log_);
+    // From now on Prometheus finds the job: the service serves metrics while it loads.
+    targets_file_ = write_targets_file(config_.monitoring(),
+                                       {job_id_, {short_host_name()}, options_.ranks, ""});
+    if (!targets_file_.empty()) say("Prometheus targets: " + targets_file_);
   }
 
   // Until the service's log says "ready: socket", it exits, the timeout passes or a signal comes.
@@ -288,7 +294,8 @@ class LocalJob {
     }
     trainer_output_.write(buffer, n);
     trainer_output_.flush();
-    trainer_log_.write(buffer, n);
+    trainer_log_ << hds::common::complete_lines_without_redraws(
+        log_pending_, std::string(buffer, static_cast<size_t>(n)));
     trainer_log_.flush();
   }
 
@@ -328,6 +335,10 @@ class LocalJob {
   }
 
   void remove_socket_and_rings() {
+    if (!targets_file_.empty()) {
+      ::unlink(targets_file_.c_str());
+      targets_file_.clear();
+    }
     for (const std::string& ring : leftover_rings(job_id_)) {
       say("removing ring " + ring + " left behind");
       ::unlink(ring.c_str());
@@ -387,8 +398,10 @@ class LocalJob {
   std::string socket_path_;
   std::string socket_directory_;   // ours to remove; "" when --socket was given
   std::string segment_directory_;  // Open MPI's shared memory; ours to remove
+  std::string targets_file_;       // the job's Prometheus file-SD targets; ours to remove
   uintmax_t ready_offset_ = 0;
   std::ofstream trainer_log_;
+  std::string log_pending_;  // the trainers' output not yet a whole line
   SignalPipe signals_;
   Process service_;
   Process mpirun_;
@@ -455,6 +468,10 @@ std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
   }
   command.insert(command.end(), {"--set", "data.service_socket=" + socket_path, "--set",
                                  "data.service_job_id=" + job_id});
+  // auto: a bar when the launcher (which passes the output on) writes to a terminal.
+  std::string progress = options.progress;
+  if (progress == "auto") progress = hds::common::redraws_in_place(STDOUT_FILENO) ? "bar" : "lines";
+  command.insert(command.end(), {"--progress", progress});
   if (!options.resume.empty()) command.insert(command.end(), {"--resume", options.resume});
   return command;
 }

@@ -135,6 +135,8 @@ trainer=)SH"
     << q(options.trainer) << R"SH(
 data_service=)SH"
     << q(options.data_service) << R"SH(
+launcher=)SH"
+    << q(options.launcher) << R"SH(
 config=)SH"
     << q(plan.config_copy) << R"SH(
 output_dir=)SH"
@@ -158,6 +160,7 @@ log() { echo "hds-job $(date '+%F %T'): $*"; }
 
 service_pid=""
 trainer_pid=""
+targets_file=""
 stop_signal=""
 # Slurm signals this shell alone (--signal=B:..., scancel --batch): pass the stop on to the
 # trainer step, whose srun forwards SIGUSR1 to every rank.
@@ -201,6 +204,7 @@ finish() {
     wait "$trainer_pid" 2>/dev/null
   fi
   stop_services
+  if [ -n "$targets_file" ]; then rm -f "$targets_file"; fi
 }
 trap finish EXIT
 
@@ -217,6 +221,12 @@ srun --overlap --mpi=none --nodes="$SLURM_NNODES" --ntasks="$SLURM_NNODES" --nta
   --job-name=hds-data-service --kill-on-bad-exit=0 --output="${service_log}-%N.log" --open-mode=append \
   "$data_service" serve --config "$config" --socket "$socket" --job-id "$job_id" &
 service_pid=$!
+# Prometheus finds this run's services and ranks from now on (monitoring.targets_dir).
+targets_file=$("$launcher" targets --config "$config" --job-id "$job_id" \
+  --ranks-per-node "$ranks_per_node" --slurm-job-id "$SLURM_JOB_ID" \
+  --nodes $(scontrol show hostnames "$SLURM_JOB_NODELIST")) ||
+  log "warning: could not write the Prometheus targets file (the job runs on without it)"
+[ -n "$targets_file" ] && log "Prometheus targets: $targets_file"
 
 # Every service prints "ready: socket PATH" once its dataset is loaded and it listens.
 ready=0

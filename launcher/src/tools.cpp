@@ -11,6 +11,7 @@
 
 #include "hds/common/job_id.h"
 #include "hds/launch/process.h"
+#include "hds/launch/prometheus_targets.h"
 
 namespace hds::launch {
 
@@ -88,10 +89,7 @@ std::string find_system_program(const std::string& name, const std::string& expl
 }
 
 std::string default_job_id() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  std::string short_host(host);
-  short_host = short_host.substr(0, short_host.find('.'));
+  const std::string short_host = short_host_name();
   const std::time_t now = std::time(nullptr);
   std::tm local{};
   localtime_r(&now, &local);

@@ -113,6 +113,12 @@ int metrics_port(const MonitoringConfig& monitoring, int local_rank) {
   return monitoring.metrics_port() == 0 ? 0 : monitoring.metrics_port() + local_rank;
 }
 
+int data_service_metrics_port(const MonitoringConfig& monitoring) {
+  return monitoring.metrics_port() == 0
+             ? 0
+             : monitoring.metrics_port() + monitoring.data_service_port_offset();
+}
+
 std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int local_ranks) {
   if (monitoring.metrics_port() == 0) return "off (monitoring.metrics_port = 0)";
   const int first = metrics_port(monitoring, 0);
@@ -123,7 +129,7 @@ std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int l
             std::to_string(first) + "-" +
             std::to_string(metrics_port(monitoring, local_ranks - 1)) + ")";
   }
-  return text;
+  return text + ", data service port " + std::to_string(data_service_metrics_port(monitoring));
 }
 
 }  // namespace hds::config

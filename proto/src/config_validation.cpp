@@ -403,6 +403,12 @@ void Validator::check_monitoring() {
           "monitoring.metrics_port", "must be 0 (no metrics) or a port in 1024..65535");
   require(!monitoring.metrics_address().empty(), "monitoring.metrics_address",
           "must not be empty (127.0.0.1: this machine only; 0.0.0.0: every interface)");
+  require(monitoring.data_service_port_offset() >= 1 &&
+              monitoring.metrics_port() + monitoring.data_service_port_offset() <= 65535,
+          "monitoring.data_service_port_offset",
+          "must be at least 1 and keep metrics_port + offset within 65535");
+  require(monitoring.linger_seconds() >= 0 && monitoring.linger_seconds() <= 600,
+          "monitoring.linger_seconds", "must be in 0..600 s");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "figure_fields.h"
+#include "hds/scoring/line_chart.h"
 
 namespace hds::scoring {
 
@@ -208,28 +209,18 @@ std::string films_csv(const EvaluationReport& r) {
 
 std::string curve_svg(const std::vector<CurvePoint>& points, const std::string& title,
                       const std::string& x_label, const std::string& y_label, double x_max) {
-  constexpr double kWidth = 360, kHeight = 360, kMargin = 50;
-  const double span = x_max > 0 ? x_max : 1;
-  auto x_of = [&](double x) { return kMargin + (kWidth - 2 * kMargin) * std::min(x, span) / span; };
-  auto y_of = [&](double y) { return kHeight - kMargin - (kHeight - 2 * kMargin) * y; };
-  std::ostringstream svg;
-  svg << std::fixed << std::setprecision(1) << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\""
-      << kWidth << "\" height=\"" << kHeight << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
-      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << kWidth / 2 << "\" y=\"20\" text-anchor=\"middle\">" << title << "</text>\n"
-      << "<rect x=\"" << kMargin << "\" y=\"" << kMargin << "\" width=\"" << kWidth - 2 * kMargin
-      << "\" height=\"" << kHeight - 2 * kMargin << "\" fill=\"none\" stroke=\"black\"/>\n"
-      << "<text x=\"" << kWidth / 2 << "\" y=\"" << kHeight - 12 << "\" text-anchor=\"middle\">"
-      << x_label << " (0 to " << std::setprecision(2) << span << ")</text>\n"
-      << std::setprecision(1) << "<text x=\"14\" y=\"" << kHeight / 2
-      << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 " << kHeight / 2 << ")\">" << y_label
-      << " (0 to 1)</text>\n"
-      << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"";
-  for (const CurvePoint& p : points) {
-    if (std::isfinite(p.x) && std::isfinite(p.y)) svg << x_of(p.x) << "," << y_of(p.y) << " ";
-  }
-  svg << "\"/>\n</svg>\n";
-  return svg.str();
+  Chart chart;
+  chart.x_label = x_label;
+  chart.y_label = y_label;
+  chart.x_min = 0;
+  chart.x_max = x_max > 0 ? x_max : 1;
+  chart.y_min = 0;
+  chart.y_max = 1;
+  // Unnamed, so without a legend: one chart under its title fills 360 x 360, plot 50..310.
+  ChartSeries curve;
+  for (const CurvePoint& p : points) curve.points.emplace_back(p.x, p.y);
+  chart.series.push_back(std::move(curve));
+  return charts_svg({chart}, 1, title);
 }
 
 std::vector<uint8_t> overlay_rgb(const std::vector<uint8_t>& grey, const uint8_t* truth,

@@ -409,9 +409,13 @@ TEST(Monitoring, port_must_be_0_or_unprivileged) {
               std::string::npos)
         << message;
   }
-  for (const std::string value : {"0", "1024", "65535"}) {
+  // The highest port leaves room for the data service's (metrics_port + its offset).
+  for (const std::string value : {"0", "1024", "65435"}) {
     EXPECT_NO_THROW(parse_config("", "x", {"monitoring.metrics_port=" + value})) << value;
   }
+  EXPECT_NO_THROW(parse_config(
+      "", "x", {"monitoring.metrics_port=65534", "monitoring.data_service_port_offset=1"}))
+      << "65534 + 1";
 }
 
 TEST(Monitoring, address_must_not_be_empty) {
@@ -419,16 +423,30 @@ TEST(Monitoring, address_must_not_be_empty) {
   EXPECT_NE(message.find("bad.pbtxt:1: monitoring.metrics_address"), std::string::npos) << message;
 }
 
+TEST(Monitoring, data_service_port_offset_and_linger_are_checked) {
+  std::string message = error_of_text("monitoring { data_service_port_offset: 0 }");
+  EXPECT_NE(message.find("monitoring.data_service_port_offset"), std::string::npos) << message;
+  message = error_of_text("monitoring { metrics_port: 65500 data_service_port_offset: 100 }");
+  EXPECT_NE(message.find("monitoring.data_service_port_offset"), std::string::npos) << message;
+  message = error_of_text("monitoring { linger_seconds: -1 }");
+  EXPECT_NE(message.find("monitoring.linger_seconds"), std::string::npos) << message;
+}
+
 TEST(Monitoring, endpoints_are_described_per_local_rank) {
   MonitoringConfig monitoring;
-  EXPECT_EQ(describe_metrics_endpoints(monitoring, 1), "http://127.0.0.1:9400/metrics");
+  EXPECT_EQ(describe_metrics_endpoints(monitoring, 1),
+            "http://127.0.0.1:9400/metrics, data service port 9500");
   monitoring.set_metrics_address("0.0.0.0");
   monitoring.set_metrics_port(9500);
+  monitoring.set_data_service_port_offset(10);
   EXPECT_EQ(metrics_port(monitoring, 3), 9503);
+  EXPECT_EQ(data_service_metrics_port(monitoring), 9510);
   EXPECT_EQ(describe_metrics_endpoints(monitoring, 4),
-            "http://0.0.0.0:9500/metrics (local ranks 0-3: ports 9500-9503)");
+            "http://0.0.0.0:9500/metrics (local ranks 0-3: ports 9500-9503), data service port "
+            "9510");
   monitoring.set_metrics_port(0);
   EXPECT_EQ(metrics_port(monitoring, 3), 0);
+  EXPECT_EQ(data_service_metrics_port(monitoring), 0);
   EXPECT_EQ(describe_metrics_endpoints(monitoring, 4), "off (monitoring.metrics_port = 0)");
 }
 

@@ -21,6 +21,7 @@
 #include "hds/test/batch_expectations.h"
 #include "hds/test/child_process.h"
 #include "hds/test/eventually.h"
+#include "hds/test/prometheus.h"
 #include "hds/transport/shm_ring.h"
 #include "test_helpers.h"
 
@@ -98,6 +99,8 @@ class TestClient {
     return !channel_.receive(reply, 5);
   }
   const hds::control::HelloReply& answer() const { return answer_; }
+  // The rank hangs: it keeps its connection and ring but stops beating.
+  void stop_heartbeat() { heartbeat_.reset(); }
   RingConsumer& ring() { return *ring_; }
   void detach() {
     heartbeat_.reset();
@@ -115,6 +118,8 @@ class TestClient {
 // A DataServer on the tiny phantom set, running on its own thread.
 class DataServerTest : public ::testing::Test {
  protected:
+  // With metrics, on a free port (see MeteredDataServerTest).
+  virtual bool metered() const { return false; }
   void SetUp() override {
     config_ = tiny_config();
     dataset_ = load_dataset(config_.data());
@@ -126,6 +131,18 @@ class DataServerTest : public ::testing::Test {
     options_.workers_per_rank = 2;
     options_.peer_timeout_seconds = 5;
     options_.log = &log_;
+    if (metered()) {
+      // metrics_port + offset 1: the second of two free ports.
+      const int port = hds::test::free_ports(2);
+      ASSERT_GT(port, 0);
+      hds::config::MonitoringConfig monitoring;
+      monitoring.set_metrics_port(port);
+      monitoring.set_data_service_port_offset(1);
+      metrics_ = std::make_unique<ServiceMetrics>(monitoring);
+      metrics_port_ = port + 1;
+      options_.metrics = metrics_.get();
+      options_.peer_timeout_seconds = 1;  // a silent trainer is dropped soon
+    }
     server_ = std::make_unique<DataServer>(*sampler_, options_);
     thread_ = std::thread([this] { server_->run(); });
   }
@@ -143,6 +160,8 @@ class DataServerTest : public ::testing::Test {
   std::string job_;
   ServeOptions options_;
   std::ostringstream log_;  // written by the server thread; read only after TearDown's join
+  std::unique_ptr<ServiceMetrics> metrics_;  // outlives the server
+  int metrics_port_ = 0;
   std::unique_ptr<DataServer> server_;
   std::thread thread_;
 };
@@ -337,6 +356,59 @@ TEST_F(DataServerTest, another_user_is_refused) {
   EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
 }
 
+// --- metrics ----------------------------------------------------------------------------------
+
+class MeteredDataServerTest : public DataServerTest {
+ protected:
+  bool metered() const override { return true; }
+  std::vector<hds::test::Sample> scrape() const {
+    const auto response = hds::test::http_get(metrics_port_, "/metrics");
+    EXPECT_EQ(response.status, 200);
+    return hds::test::parse_exposition(response.body);
+  }
+  double value(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+    return hds::test::value_of(scrape(), name, labels).value_or(-1);
+  }
+};
+
+TEST_F(MeteredDataServerTest, count_batches_ring_occupancy_and_the_time_blocked_on_a_full_ring) {
+  TestClient client(socket());
+  client.attach(job_);
+  EXPECT_EQ(value("hds_data_connected_trainers"), 1);
+  EXPECT_EQ(value("hds_data_ring_slots", {{"rank", "0"}}), 3);
+  client.start(1, 0);
+  for (int i = 0; i < 4; ++i) client.read();
+  // Not read on, the ring fills its 3 slots and the producers block: 4 read + 3 queued.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return value("hds_data_ring_occupied_slots", {{"rank", "0"}}) == 3;
+      },
+      10));
+  EXPECT_EQ(value("hds_data_batches_total"), 7);
+  EXPECT_EQ(value("hds_data_patches_total"), 14);  // full batches of 2
+  EXPECT_EQ(value("hds_data_produce_seconds_count"), 7);
+  // A producer blocked 0.3 s on the full ring records the wait once a slot frees.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  client.read();
+  EXPECT_TRUE(
+      eventually([&] { return value("hds_data_ring_full_wait_seconds_total") >= 0.25; }, 10))
+      << value("hds_data_ring_full_wait_seconds_total");
+  client.detach();
+  EXPECT_TRUE(eventually([&] { return value("hds_data_connected_trainers") == 0; }, 10));
+  EXPECT_EQ(value("hds_data_ring_slots", {{"rank", "0"}}), -1) << "the gone ring is still shown";
+  EXPECT_EQ(value("hds_data_heartbeats_missed_total"), 0);
+}
+
+TEST_F(MeteredDataServerTest, a_trainer_whose_heartbeat_stops_counts_as_a_missed_heartbeat) {
+  TestClient client(socket());
+  client.attach(job_);
+  client.start(1, 0);
+  client.stop_heartbeat();
+  // Peer timeout 1 s: the producers, blocked on the full ring, find the silence.
+  EXPECT_TRUE(eventually([&] { return value("hds_data_heartbeats_missed_total") == 1; }, 10));
+  EXPECT_TRUE(eventually([&] { return value("hds_data_connected_trainers") == 0; }, 10));
+}
+
 // --- the real binary ---------------------------------------------------------------------------
 
 class ServeProcess : public ::testing::Test {
@@ -416,6 +488,69 @@ TEST_F(ServeProcess, kill_9_of_the_service_is_reported_to_the_reader_and_its_rin
   }
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2);
   EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
+}
+
+// The binary serves its metrics from the start: the dataset's cache use and skipped films, and
+// an exposition promtool accepts.
+TEST(ServeMetrics, report_cache_use_and_skipped_films_and_pass_promtool) {
+  testing::TempDir dir;
+  ChildProcess phantom(HDS_DATA_SERVICE_BINARY,
+                       {"phantom", "--out", dir.file("films"), "--count", "12", "--seed", "3",
+                        "--rows", "256", "--cols", "128"});
+  ASSERT_TRUE(phantom.wait_exit(60).value_or(-1) == 0) << phantom.output();
+  const int port = hds::test::free_ports(2);
+  ASSERT_GT(port, 0);
+  const std::string config = dir.file("job.pbtxt");
+  std::ofstream(config) << "data { source: \"folder\" root: \"" << dir.file("films")
+                        << "\" cache_dir: \"" << dir.file("cache")
+                        << "\" image_rows: 256 image_cols: 128 patch_rows: 128 patch_cols: 128 }\n"
+                        << "monitoring { metrics_port: " << port
+                        << " data_service_port_offset: 1 }\n";
+  const std::string url = "metrics: http://127.0.0.1:" + std::to_string(port + 1) + "/metrics";
+  const int films = 12;
+  // Serves until the samples are read; returns the exposition.
+  auto serve_and_scrape = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> arguments = {
+        "serve",    "--config",           config, "--socket", dir.file("run/data.sock"),
+        "--job-id", unique_job("metrics")};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    ChildProcess service(HDS_DATA_SERVICE_BINARY, arguments);
+    EXPECT_TRUE(service.wait_for_output("ready: socket", 60)) << service.output();
+    EXPECT_NE(service.output().find(url), std::string::npos) << service.output();
+    const auto response = hds::test::http_get(port + 1, "/metrics");
+    service.signal(SIGTERM);
+    EXPECT_TRUE(service.wait_exit(20).has_value());
+    return response.body;
+  };
+  auto samples = hds::test::parse_exposition(serve_and_scrape({}));
+  EXPECT_EQ(hds::test::value_of(samples, "hds_data_cache_misses_total"), films);
+  EXPECT_EQ(hds::test::value_of(samples, "hds_data_cache_hits_total"), 0);
+  EXPECT_EQ(hds::test::value_of(samples, "hds_data_films_skipped_total"), 0);
+  EXPECT_EQ(hds::test::value_of(samples, "hds_data_connected_trainers"), 0);
+  EXPECT_GT(hds::test::value_of(samples, "hds_process_cpu_seconds_total").value_or(0), 0);
+
+  // One film broken, the others now cached: skipped under SKIP, the rest hits.
+  const std::string train_list = hds::test::read_text(dir.file("films/split/train.txt"));
+  const std::string broken = train_list.substr(0, train_list.find('\n'));
+  hds::test::write_text(dir.file("films/img/" + broken + ".png"), "not a png");
+  const std::string text = serve_and_scrape({"--set", "data.on_bad_sample=SKIP"});
+  samples = hds::test::parse_exposition(text);
+  EXPECT_EQ(hds::test::value_of(samples, "hds_data_films_skipped_total"), 1) << text;
+  EXPECT_EQ(hds::test::value_of(samples, "hds_data_cache_hits_total"), films - 1) << text;
+  // The changed file misses the cache (its bytes are in the key) before it fails to read.
+  EXPECT_EQ(hds::test::value_of(samples, "hds_data_cache_misses_total"), 1) << text;
+
+  const std::string promtool = hds::test::find_program("promtool");
+  if (promtool.empty()) GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+  hds::test::write_text(dir.file("metrics.txt"), text);
+  const std::string command = promtool + " check metrics < " + dir.file("metrics.txt") + " 2>&1";
+  std::FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string verdict;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe)) verdict += buffer;
+  EXPECT_EQ(pclose(pipe), 0) << verdict << text;
+  EXPECT_EQ(verdict, "") << text;
 }
 
 TEST(ServeCommand, without_socket_or_job_id_is_a_configuration_error) {

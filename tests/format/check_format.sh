@@ -7,8 +7,9 @@ root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 formatter=${CLANG_FORMAT:-clang-format}
 command -v "$formatter" >/dev/null || { echo "$formatter not found (Debian package clang-format)"; exit 1; }
 cd "$root"
-mapfile -d '' files < <(find proto monitoring data_service trainer launcher tests \
-  \( -name '*.h' -o -name '*.cpp' \) -not -path 'tests/fuzz/corpus/*' -print0 | sort -z)
+# Every C++ file git tracks or would track (not ignored): no component can be left out.
+mapfile -d '' files < <(git ls-files -z --cached --others --exclude-standard -- '*.h' '*.cpp' |
+  grep -zv '^tests/fuzz/corpus/' | sort -zu)
 differing=()
 for file in "${files[@]}"; do
   "$formatter" --style=file --dry-run --Werror "$file" >/dev/null 2>&1 || differing+=("$file")

@@ -47,7 +47,8 @@ TEST(SbatchScript, says_where_each_node_serves_its_ranks_metrics) {
   SbatchOptions options = gpu_options(dir);
   options.overrides.push_back("monitoring.metrics_port=9500");
   EXPECT_EQ(prepare_sbatch_job(options).metrics,
-            "http://127.0.0.1:9500/metrics (local ranks 0-3: ports 9500-9503) on every node");
+            "http://127.0.0.1:9500/metrics (local ranks 0-3: ports 9500-9503), data service port "
+            "9600 on every node");
 }
 
 TEST(SbatchScript, runs_one_service_per_node_and_the_trainers_under_pmix) {

@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <memory>
+#include <thread>
 
 #include "hds/monitoring/metrics_endpoint.h"
 #include "hds/test/prometheus.h"
@@ -110,8 +115,11 @@ TEST(TrainerMetrics, rank_0_alone_reports_validation_and_checkpoints) {
   validation.set_dice(0.75);
   validation.set_accuracy(0.5);
   validation.set_auc(0.625);
+  hds::checkpoint::ValidationResult best = validation;
+  best.set_epoch(8);
+  best.set_dice(0.875);
   for (TrainerMetrics* metrics : {&root, &other}) {
-    metrics->record_validation(validation);
+    metrics->record_validation(validation, best);
     metrics->record_checkpoint(0.2);
   }
   const auto root_samples = parse_exposition(scrape(root, port));
@@ -119,6 +127,7 @@ TEST(TrainerMetrics, rank_0_alone_reports_validation_and_checkpoints) {
   EXPECT_EQ(value_of(root_samples, "hds_validation_dice"), 0.75);
   EXPECT_EQ(value_of(root_samples, "hds_validation_accuracy"), 0.5);
   EXPECT_EQ(value_of(root_samples, "hds_validation_auc"), 0.625);
+  EXPECT_EQ(value_of(root_samples, "hds_validation_best_dice"), 0.875);
   EXPECT_EQ(value_of(root_samples, "hds_checkpoint_seconds_count"), 1);
   const std::string other_text = scrape(other, port + 1);
   const auto other_samples = parse_exposition(other_text);
@@ -127,6 +136,57 @@ TEST(TrainerMetrics, rank_0_alone_reports_validation_and_checkpoints) {
       << other_text;
   EXPECT_EQ(other_text.find("hds_validation"), std::string::npos) << other_text;
   EXPECT_EQ(other_text.find("hds_checkpoint"), std::string::npos) << other_text;
+}
+
+TEST(TrainerMetrics, before_the_first_step_the_last_step_time_is_the_start) {
+  const int port = free_ports();
+  const double before = static_cast<double>(std::time(nullptr));
+  TrainerMetrics metrics(monitoring_on(port), RankIdentity{0, 0, 1});
+  const auto samples = parse_exposition(scrape(metrics, port));
+  const double start = value_of(samples, "hds_train_last_step_timestamp_seconds").value_or(0);
+  EXPECT_GE(start, before);
+  EXPECT_LE(start, static_cast<double>(std::time(nullptr)) + 1);
+  EXPECT_EQ(value_of(samples, "hds_train_steps_total"), 0);
+  // A CPU rank has no device memory series.
+  EXPECT_FALSE(value_of(samples, "hds_train_device_memory_allocated_bytes").has_value());
+}
+
+TEST(TrainerMetrics, device_memory_and_a_non_finite_loss_are_exported) {
+  const int port = free_ports();
+  TrainerMetrics metrics(monitoring_on(port), RankIdentity{0, 0, 1});
+  hds::trainer::StepReport cuda_step = step(1, 2.0);
+  cuda_step.device_allocated_bytes = 3 << 20;
+  cuda_step.device_reserved_bytes = 5 << 20;
+  metrics.record_step(cuda_step);
+  metrics.record_nonfinite_loss(std::numeric_limits<double>::quiet_NaN());
+  const std::string text = scrape(metrics, port);
+  const auto samples = parse_exposition(text);
+  EXPECT_EQ(value_of(samples, "hds_train_device_memory_allocated_bytes"), 3 << 20) << text;
+  EXPECT_EQ(value_of(samples, "hds_train_device_memory_reserved_bytes"), 5 << 20) << text;
+  EXPECT_TRUE(std::isnan(value_of(samples, "hds_train_weighted_loss").value_or(0))) << text;
+  EXPECT_GE(value_of(samples, "hds_process_cpu_seconds_total").value_or(-1), 0) << text;
+}
+
+// With monitoring.linger_seconds the endpoint stays until the next scrape (and no longer).
+TEST(TrainerMetrics, lingers_until_one_more_scrape) {
+  const int port = free_ports();
+  hds::config::MonitoringConfig monitoring = monitoring_on(port);
+  monitoring.set_linger_seconds(30);
+  auto metrics = std::make_unique<TrainerMetrics>(monitoring, RankIdentity{0, 0, 1});
+  metrics->record_step(step(7, 1.0));
+  std::string final_text;
+  std::thread scraper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    final_text = http_get(port, "/metrics").body;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  metrics.reset();  // waits for the scraper's request
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  scraper.join();
+  EXPECT_GE(waited, 0.4);
+  EXPECT_LT(waited, 10);
+  EXPECT_EQ(value_of(parse_exposition(final_text), "hds_train_global_step"), 7) << final_text;
 }
 
 TEST(TrainerMetrics, a_taken_port_is_an_error_naming_the_address_and_the_field) {
@@ -165,7 +225,7 @@ TEST(TrainerMetrics, promtool_accepts_the_exposition) {
   metrics.record_step(step(1, 2.0));
   hds::checkpoint::ValidationResult validation;
   validation.set_epoch(1);
-  metrics.record_validation(validation);
+  metrics.record_validation(validation, validation);
   metrics.record_checkpoint(0.5);
   const fs::path dir = fs::temp_directory_path() / "hds-test-promtool";
   fs::create_directories(dir);

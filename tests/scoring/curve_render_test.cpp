@@ -1,48 +1,24 @@
 // The ROC / FROC curves as a person sees them: Debian's Chromium renders curve_svg's document
 // headless, and the screenshot holds the curve's colour where the points map and nowhere else.
 #include <gtest/gtest.h>
-#include <png.h>
-#include <sys/wait.h>
 
-#include <cstdlib>
+#include <algorithm>
+#include <cstdint>
 #include <string>
-#include <vector>
 
 #include "hds/scoring/evaluation_report.h"
 #include "hds/test/files.h"
+#include "hds/test/screenshot.h"
 
 namespace hds::scoring {
 namespace {
 
-struct Screenshot {
-  int width = 0;
-  int height = 0;
-  std::vector<uint8_t> rgb;
-  const uint8_t* at(int x, int y) const { return &rgb[3 * (static_cast<size_t>(y) * width + x)]; }
-};
-
-Screenshot read_rgb_png(const std::string& path) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  Screenshot shot;
-  if (!png_image_begin_read_from_file(&image, path.c_str())) return shot;
-  image.format = PNG_FORMAT_RGB;
-  shot.rgb.resize(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, shot.rgb.data(), 0, nullptr)) return {};
-  shot.width = static_cast<int>(image.width);
-  shot.height = static_cast<int>(image.height);
-  return shot;
-}
+using hds::test::chromium;
+using hds::test::chromium_screenshot;
+using hds::test::Screenshot;
 
 // The curve's stroke, #1f77b4, allowing for anti-aliasing.
 bool curve_coloured(const uint8_t* p) { return p[2] > 120 && p[0] < 100 && p[2] > p[0] + 60; }
-
-std::string chromium() {
-  for (const char* candidate : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
-    if (std::system((std::string("test -x ") + candidate).c_str()) == 0) return candidate;
-  }
-  return "";
-}
 
 TEST(CurveRendering, chromium_draws_the_curve_where_its_points_map) {
   const std::string browser = chromium();
@@ -51,14 +27,8 @@ TEST(CurveRendering, chromium_draws_the_curve_where_its_points_map) {
   // A ROC through (0, 0), (0.5, 1), (1, 1): plot corners at 50 and 310 pixels.
   hds::test::write_text(dir + "/roc.svg", curve_svg({{0, 0, 1}, {0.5, 1, 0.5}, {1, 1, 0}}, "ROC",
                                                     "false-positive rate", "TPR", 1));
-  const std::string command = "timeout 120 " + browser +
-                              " --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                              "--window-size=360,360 --screenshot=" +
-                              dir + "/roc.png file://" + dir + "/roc.svg > " + dir +
-                              "/chromium.log 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0) << hds::test::read_text(dir + "/chromium.log");
-  const Screenshot shot = read_rgb_png(dir + "/roc.png");
-  ASSERT_EQ(shot.width, 360) << hds::test::read_text(dir + "/chromium.log");
+  const Screenshot shot = chromium_screenshot(browser, dir + "/roc.svg", 360, 360);
+  ASSERT_EQ(shot.width, 360) << shot.log;
   ASSERT_EQ(shot.height, 360);
 
   int coloured = 0, min_x = shot.width, max_x = 0, min_y = shot.height, max_y = 0;

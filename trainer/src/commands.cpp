@@ -1,5 +1,7 @@
 #include "hds/trainer/commands.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -22,7 +24,9 @@
 #include "hds/trainer/export.h"
 #include "hds/trainer/metrics.h"
 #include "hds/trainer/model.h"
+#include "hds/trainer/progress.h"
 #include "hds/trainer/training.h"
+#include "hds/trainer/training_history.h"
 
 namespace hds::trainer {
 
@@ -130,25 +134,48 @@ int run_fit_command(const hds::config::Config& config, const FitCommand& command
   options.resume_from = resume_path(config, command.resume);
   options.stop_at_step = command.stop_at_step;
   options.stop_requested = [] { return stop_signal.load(); };
-  options.log = &out;
-  // Every rank serves its own metrics (port + local rank) for as long as it trains.
+  // Every rank serves its own metrics (port + local rank) for as long as it trains; rank 0 also
+  // shows the progress and keeps the history and curves.svg.
   std::unique_ptr<TrainerMetrics> metrics;
   if (config.monitoring().metrics_port() != 0) {
     metrics = std::make_unique<TrainerMetrics>(
         config.monitoring(), RankIdentity{world.rank(), world.local_rank(), world.size()});
-    options.on_step = [&](const StepReport& step) { metrics->record_step(step); };
-    options.on_validation = [&](const hds::checkpoint::ValidationResult& validation) {
-      metrics->record_validation(validation);
-    };
-    options.on_checkpoint = [&](double seconds) { metrics->record_checkpoint(seconds); };
   }
+  std::unique_ptr<ProgressDisplay> progress;
+  std::unique_ptr<TrainingHistory> history;
   if (world.is_root()) {
-    out << "metrics: "
-        << hds::config::describe_metrics_endpoints(config.monitoring(), world.local_size())
-        << (metrics && world.size() > world.local_size() ? " on every node" : "") << std::endl;
+    progress = std::make_unique<ProgressDisplay>(
+        out, choose_progress_style(command.progress, STDOUT_FILENO), config.train().epochs(),
+        config.train().log_every_steps());
+    options.log = &progress->stream();
+    std::filesystem::create_directories(config.train().output_dir());
+    history = std::make_unique<TrainingHistory>(config.train().output_dir(),
+                                                config.train().log_every_steps());
+    *options.log << "metrics: "
+                 << hds::config::describe_metrics_endpoints(config.monitoring(), world.local_size())
+                 << (metrics && world.size() > world.local_size() ? " on every node" : "")
+                 << "\ncurves: " << history->curves_path() << " (redrawn at each validation)"
+                 << std::endl;
   }
+  options.on_step = [&](const StepReport& step) {
+    if (metrics) metrics->record_step(step);
+    if (progress) progress->on_step(step);
+    if (history) history->on_step(step);
+  };
+  options.on_nonfinite_loss = [&](double loss) {
+    if (metrics) metrics->record_nonfinite_loss(loss);
+  };
+  options.on_validation = [&](const hds::checkpoint::ValidationResult& last,
+                              const hds::checkpoint::ValidationResult& best_dice) {
+    if (metrics) metrics->record_validation(last, best_dice);
+    if (history) history->on_validation(last);
+  };
+  options.on_checkpoint = [&](double seconds) {
+    if (metrics) metrics->record_checkpoint(seconds);
+  };
   const FitResult result = fit(config, options);
-  if (world.is_root()) print_summary(result, out);
+  history.reset();  // its last interval and curves.svg first: the summary names them
+  if (progress) print_summary(result, progress->stream());
   return result.finished ? hds::common::kExitFinished : hds::common::kExitStopped;
 }
 

@@ -54,7 +54,12 @@ struct TrainerMetrics::State {
   pm::Family<pm::Gauge>* loss = nullptr;         // {head, term}
   pm::Family<pm::Gauge>* head_weight = nullptr;  // {head, term}
 
+  pm::Gauge* device_allocated = nullptr;  // CUDA ranks only, made at the first report
+  pm::Gauge* device_reserved = nullptr;
+  double linger_seconds = 0;
+
   pm::Gauge* validation_epoch = nullptr;  // rank 0 only, like the rest of this block
+  pm::Gauge* validation_best_dice = nullptr;
   pm::Gauge* validation_dice = nullptr;
   pm::Gauge* validation_accuracy = nullptr;
   pm::Gauge* validation_auc = nullptr;
@@ -100,7 +105,9 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
       gauge("hds_train_global_step", "Global step of the job (all epochs, continued on resume)");
   s.epoch = gauge("hds_train_epoch", "1-based epoch of the last training step");
   s.last_step_time = gauge("hds_train_last_step_timestamp_seconds",
-                           "Unix time at which this rank's last training step ended");
+                           "Unix time at which this rank's last training step ended (before the "
+                           "first step: when the rank started)");
+  s.last_step_time->SetToCurrentTime();  // a rank stuck before its first step looks stalled
   s.weighted_loss =
       gauge("hds_train_weighted_loss", "Total weighted loss of the last step (the one minimised)");
   s.loss = gauges("hds_train_loss",
@@ -128,17 +135,22 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
     s.validation_accuracy =
         gauge("hds_validation_accuracy", "Whole-image accuracy of the last validation");
     s.validation_auc = gauge("hds_validation_auc", "Whole-image ROC AUC of the last validation");
+    s.validation_best_dice =
+        gauge("hds_validation_best_dice", "Best mean Dice of the run's validations so far");
     s.checkpoint_seconds = histogram("hds_checkpoint_seconds", "Time to write a checkpoint",
                                      hds::monitoring::slow_operation_seconds_buckets());
   }
 
+  s.linger_seconds = monitoring.linger_seconds();
   s.endpoint = std::make_unique<hds::monitoring::MetricsEndpoint>(
       monitoring.metrics_address(), port, s.registry, s.labels,
       "choose another with monitoring.metrics_port (local rank r uses metrics_port + r) or 0 to "
       "turn metrics off");
 }
 
-TrainerMetrics::~TrainerMetrics() = default;
+TrainerMetrics::~TrainerMetrics() {
+  if (state_->linger_seconds > 0) state_->endpoint->wait_for_next_scrape(state_->linger_seconds);
+}
 
 const std::string& TrainerMetrics::url() const { return state_->endpoint->url(); }
 
@@ -155,6 +167,21 @@ void TrainerMetrics::record_step(const StepReport& report) {
   s.data_wait_seconds->Observe(report.data_wait_seconds);
   s.sync_seconds->Observe(report.sync_wait_seconds);
   if (report.seconds > 0) s.patches_per_second->Set(report.patches / report.seconds);
+  if (report.device_allocated_bytes >= 0) {
+    if (s.device_allocated == nullptr) {
+      s.device_allocated = &family(pm::BuildGauge(), *s.registry, s.labels,
+                                   "hds_train_device_memory_allocated_bytes",
+                                   "GPU memory held by this rank's tensors (CUDA allocator)")
+                                .Add({});
+      s.device_reserved =
+          &family(pm::BuildGauge(), *s.registry, s.labels, "hds_train_device_memory_reserved_bytes",
+                  "GPU memory this rank's CUDA allocator has reserved (held by "
+                  "tensors or cached)")
+               .Add({});
+    }
+    s.device_allocated->Set(static_cast<double>(report.device_allocated_bytes));
+    s.device_reserved->Set(static_cast<double>(report.device_reserved_bytes));
+  }
   // A rank that got no patches in the last step of an epoch has no losses to report.
   if (report.heads.empty()) return;
   s.weighted_loss->Set(report.loss);
@@ -173,9 +200,15 @@ void TrainerMetrics::record_step(const StepReport& report) {
   }
 }
 
-void TrainerMetrics::record_validation(const hds::checkpoint::ValidationResult& validation) {
+void TrainerMetrics::record_nonfinite_loss(double weighted_loss) {
+  state_->weighted_loss->Set(weighted_loss);
+}
+
+void TrainerMetrics::record_validation(const hds::checkpoint::ValidationResult& validation,
+                                       const hds::checkpoint::ValidationResult& best_dice) {
   State& s = *state_;
   if (!s.is_root) return;
+  s.validation_best_dice->Set(best_dice.dice());
   s.validation_epoch->Set(validation.epoch());
   s.validation_dice->Set(validation.dice());
   s.validation_accuracy->Set(validation.accuracy());

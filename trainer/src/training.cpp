@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "device_memory.h"
 #include "hds/config/config.h"
 #include "hds/trainer/evaluation.h"
 #include "hds/trainer/schedule.h"
@@ -70,16 +71,6 @@ double l2_norm_of_gradients(const torch::nn::Module& model) {
   return squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
 }
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const auto total = static_cast<int64_t>(seconds + 0.5);
-  std::ostringstream out;
-  if (total >= 3600) out << total / 3600 << "h";
-  if (total >= 60) out << (total / 60) % 60 << "m";
-  out << total % 60 << "s";
-  return out.str();
-}
-
 void set_learning_rate(torch::optim::SGD& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) {
     static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
@@ -95,9 +86,9 @@ ValidationResult to_validation_result(int epoch, const EvaluationResult& r) {
   return v;
 }
 
-// Names the first non-finite term of a step, with where to resume from.
-void check_finite(const LossTerms& terms, int epoch, int step, int64_t global_step,
-                  const std::string& last_checkpoint) {
+// Names the first non-finite term of a step, with where to resume from; "" when all are finite.
+std::string nonfinite_loss_problem(const LossTerms& terms, int epoch, int step, int64_t global_step,
+                                   const std::string& last_checkpoint) {
   std::string bad;
   for (size_t i = 0; i < terms.heads.size() && bad.empty(); ++i) {
     const std::string head = " loss of head " + std::to_string(terms.heads[i]) + " is ";
@@ -107,12 +98,12 @@ void check_finite(const LossTerms& terms, int epoch, int step, int64_t global_st
       bad = "classification" + head + (std::isnan(terms.cls[i]) ? "NaN" : "infinite");
     }
   }
-  if (bad.empty()) return;
+  if (bad.empty()) return "";
   std::ostringstream msg;
   msg << "non-finite loss at epoch " << epoch << ", step " << step << " (global step "
       << global_step << "): " << bad
       << "; last good checkpoint: " << (last_checkpoint.empty() ? "none yet" : last_checkpoint);
-  throw NonFiniteLossError(msg.str());
+  return msg.str();
 }
 
 void write_summary(const fs::path& path, const FitResult& result) {
@@ -279,7 +270,15 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     const auto output = model_->forward(tensors.images);
     terms = hds_loss(output, model_->heads(), tensors.masks, tensors.labels, config_.loss(),
                      schedule.seg_weights, schedule.cls_weights);
-    check_finite(terms, epoch, step + 1, result_.global_step + 1, result_.last_checkpoint);
+    const std::string problem = nonfinite_loss_problem(
+        terms, epoch, step + 1, result_.global_step + 1, result_.last_checkpoint);
+    if (!problem.empty()) {
+      // Reported first, so that the metrics show the bad value before the run ends.
+      if (options_.on_nonfinite_loss) {
+        options_.on_nonfinite_loss(terms.seg_weighted_sum + terms.cls_weighted_sum);
+      }
+      throw NonFiniteLossError(problem);
+    }
     terms.total.backward();
   }
   const auto sync_start = Clock::now();
@@ -289,8 +288,6 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
   const double gradient_norm = options_.on_step ? l2_norm_of_gradients(*model_) : 0;
   optimizer_->step();
   ++result_.global_step;
-  ++steps_this_run_;
-  patches_this_run_ += step_patches;
   result_.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
   if (options_.on_step) {
     StepReport report;
@@ -300,6 +297,9 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     report.global_step = result_.global_step;
     report.patches = batch.count;
     report.loss = result_.last_loss;
+    report.seg_loss = terms.seg_weighted_sum;
+    report.cls_loss = terms.cls_weighted_sum;
+    report.job_patches = static_cast<int>(step_patches);
     report.heads = terms.heads;
     report.seg = terms.seg;
     report.cls = terms.cls;
@@ -310,24 +310,12 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     report.data_wait_seconds = data_wait;
     report.sync_wait_seconds = sync_wait;
     report.gradient_norm = gradient_norm;
+    if (const auto memory = device_memory(device_)) {
+      report.device_allocated_bytes = memory->allocated_bytes;
+      report.device_reserved_bytes = memory->reserved_bytes;
+    }
     options_.on_step(report);
   }
-  if (step + 1 == steps_per_epoch_ || steps_this_run_ % config_.train().log_every_steps() == 0) {
-    log_progress(epoch, step, schedule.learning_rate, terms);
-  }
-}
-
-void TrainingLoop::log_progress(int epoch, int step, double learning_rate,
-                                const LossTerms& terms) const {
-  const int epochs = config_.train().epochs();
-  const int64_t total_steps = static_cast<int64_t>(steps_per_epoch_) * epochs;
-  const double elapsed = seconds_since(run_start_);
-  const double eta = elapsed / steps_this_run_ * (total_steps - result_.global_step);
-  log_ << "epoch " << epoch << "/" << epochs << " step " << step + 1 << "/" << steps_per_epoch_
-       << " loss " << std::setprecision(5) << result_.last_loss << " (seg "
-       << terms.seg_weighted_sum << " cls " << terms.cls_weighted_sum << ") lr " << learning_rate
-       << " " << std::setprecision(3) << patches_this_run_ / elapsed << " patches/s eta "
-       << format_duration(eta) << std::endl;
 }
 
 bool TrainingLoop::validation_due(int epoch) const {
@@ -345,9 +333,9 @@ TrainingLoop::Improvement TrainingLoop::validate(int epoch) {
   improved.dice = !result_.best_dice.has_epoch() || evaluation.dice >= result_.best_dice.dice();
   improved.accuracy =
       !result_.best_accuracy.has_epoch() || evaluation.accuracy >= result_.best_accuracy.accuracy();
-  if (options_.on_validation) options_.on_validation(result_.last_validation);
   if (improved.dice) result_.best_dice = result_.last_validation;
   if (improved.accuracy) result_.best_accuracy = result_.last_validation;
+  if (options_.on_validation) options_.on_validation(result_.last_validation, result_.best_dice);
   log_ << "validation epoch " << epoch << ": dice " << std::setprecision(4) << evaluation.dice
        << " accuracy " << evaluation.accuracy << " auc " << evaluation.auc << " ("
        << evaluation.films << " films, " << evaluation.films_with_mass << " with masses)"
@@ -375,7 +363,6 @@ FitResult TrainingLoop::finish(bool finished, bool leave_together) {
 FitResult TrainingLoop::run() {
   const int epochs = config_.train().epochs();
   model_->train();
-  run_start_ = Clock::now();
   for (int epoch = start_epoch_; epoch <= epochs; ++epoch) {
     const EpochSchedule schedule = epoch_schedule(config_, epoch);
     set_learning_rate(*optimizer_, schedule.learning_rate);

@@ -303,16 +303,18 @@ void ShmRing::notify(std::atomic<uint32_t>& signal) {
   futex_wake_all(signal);
 }
 
-std::string ShmRing::peer_problem(const char* peer, int32_t pid, int64_t heartbeat_ns) const {
+ShmRing::PeerProblem ShmRing::peer_problem(const char* peer, int32_t pid,
+                                           int64_t heartbeat_ns) const {
   const std::string who = std::string(peer) + " (pid " + std::to_string(pid) + ")";
-  if (pid <= 0) return "corrupt header: " + std::string(peer) + " pid " + std::to_string(pid);
-  if (!process_exists(pid)) return who + " exited";
+  if (pid <= 0) return {"corrupt header: " + std::string(peer) + " pid " + std::to_string(pid)};
+  if (!process_exists(pid)) return {who + " exited"};
   // In double: a corrupt heartbeat must not overflow the subtraction.
   const double silent_seconds = (double(monotonic_ns()) - double(heartbeat_ns)) / 1e9;
   if (silent_seconds > peer_timeout_seconds_) {
-    return who + " stopped responding: no heartbeat for " + format_seconds(silent_seconds) + " s";
+    return {who + " stopped responding: no heartbeat for " + format_seconds(silent_seconds) + " s",
+            true};
   }
-  return "";
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,6 +341,10 @@ uint64_t RingProducer::produced() const {
   return header().produced.load(std::memory_order_relaxed);
 }
 
+uint64_t RingProducer::consumed() const {
+  return header().consumed.load(std::memory_order_relaxed);
+}
+
 void RingProducer::check_peer() {
   const uint32_t state = header().state.load();
   const int32_t pid = header().consumer_pid.load();
@@ -354,9 +360,11 @@ void RingProducer::check_peer() {
     }
     return;
   }
-  const std::string problem =
+  const PeerProblem problem =
       peer_problem("trainer", pid, header().consumer_heartbeat_ns.load(std::memory_order_relaxed));
-  if (!problem.empty()) throw RingPeerError(problem + " (ring " + name_ + ")");
+  if (!problem.text.empty()) {
+    throw RingPeerError(problem.text + " (ring " + name_ + ")", problem.silent);
+  }
 }
 
 bool RingProducer::wait_for_slot(uint64_t sequence, const std::atomic<bool>& stop) {
@@ -600,13 +608,13 @@ void RingConsumer::check_peer() {
     throw RingPeerError("data service (pid " + std::to_string(pid) + ") shut down (ring " + name_ +
                         ")");
   }
-  const std::string problem = peer_problem(
+  const PeerProblem problem = peer_problem(
       "data service", pid, header().producer_heartbeat_ns.load(std::memory_order_relaxed));
-  if (problem.empty()) return;
+  if (problem.text.empty()) return;
   // A producer that died cannot unlink its segment: the consumer does, so it never outlives the
   // job.
   unlink();
-  throw RingPeerError(problem + " (ring " + name_ + ")");
+  throw RingPeerError(problem.text + " (ring " + name_ + ")", problem.silent);
 }
 
 void RingConsumer::seek(uint64_t sequence) {

@@ -18,17 +18,19 @@
 
 #include "config.pb.h"
 #include "hds/data/patch_sampler.h"
+#include "hds/data/service_metrics.h"
 #include "hds/transport/control_channel.h"
 
 namespace hds::data {
 
 struct ServeOptions {
   std::string socket_path;
-  std::string job_id;                // ring names are derived from it; Hello must carry the same
-  uint32_t slot_count = 4;           // per rank
-  int workers_per_rank = 2;          // threads filling each rank's ring
-  double peer_timeout_seconds = 10;  // a trainer silent this long is dropped
-  std::ostream* log = nullptr;       // session events (connect, end, errors); std::cerr if null
+  std::string job_id;                 // ring names are derived from it; Hello must carry the same
+  uint32_t slot_count = 4;            // per rank
+  int workers_per_rank = 2;           // threads filling each rank's ring
+  double peer_timeout_seconds = 10;   // a trainer silent this long is dropped
+  std::ostream* log = nullptr;        // session events (connect, end, errors); std::cerr if null
+  ServiceMetrics* metrics = nullptr;  // where the server records; null records nothing
 };
 
 class RankSession;
@@ -56,6 +58,9 @@ class DataServer {
   // Checks a Hello against the server's state and claims its rank; "" or the refusal.
   std::string admit(const hds::control::Hello& hello, RankSession* session);
   void release_rank(int rank);
+  // The rings of the sessions that have one (for the metrics' scrapes).
+  std::vector<RingOccupancy> ring_occupancy();
+  void record_connected_trainers();  // with mutex_ held
   void log_line(const std::string& line);
   void reap_finished_sessions();
 
@@ -74,8 +79,8 @@ class DataServer {
 
 // `hds-data-service serve`: loads the dataset of `config`, serves its training split with
 // sampler_options_for(config) until SIGTERM, SIGINT or a Shutdown{stop_service}, then removes
-// every ring and the socket. `on_ready` runs once the socket listens. Throws DataError,
-// ControlError or RingError.
+// every ring and the socket. `on_ready` runs once the socket listens. The dataset's cache use and
+// skipped films go to options.metrics too. Throws DataError, ControlError or RingError.
 void serve(const hds::config::Config& config, const ServeOptions& options,
            const std::function<void()>& on_ready);
 

@@ -5,9 +5,11 @@
 
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "hds/launch/experiments.h"
 #include "hds/launch/local_launch.h"
+#include "hds/launch/prometheus_targets.h"
 #include "hds/launch/slurm_script.h"
 
 namespace hds::launch {
@@ -28,6 +30,15 @@ struct SbatchCommand {
   std::string sbatch;
 };
 void run_sbatch_command(SbatchCommand command, std::ostream& out);
+
+// `targets`: writes a job's Prometheus file-SD file (prometheus_targets.h) and prints its path,
+// or nothing when metrics or the file are off. The Slurm script's way to list its nodes.
+struct TargetsCommand {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  JobPlacement placement;
+};
+void run_targets_command(const TargetsCommand& command, std::ostream& out);
 
 // `cv`: cross-validation (experiments.h). Every rotation of `folds` folds (or those listed in
 // `rotations`) is trained and evaluated under <train.output_dir>/cv/fold-<k>; then the paper's

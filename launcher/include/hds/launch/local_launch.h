@@ -2,7 +2,8 @@
 //
 // The launcher starts `hds-data-service serve` (log: <output_dir>/data-service.log), waits for
 // its "ready: socket" line, then runs `mpirun -np N hds-trainer fit` with the service's socket and
-// job id (output: the terminal and <output_dir>/trainer.log). Signals: the first SIGINT, SIGTERM
+// job id (output: the terminal and <output_dir>/trainer.log, the latter without the progress
+// bar's redraws). Signals: the first SIGINT, SIGTERM
 // or SIGHUP becomes a SIGUSR1 to mpirun, which forwards it to every rank: the ranks agree on a
 // step, rank 0 writes a checkpoint, and they exit 75; a second signal kills the ranks and mpirun
 // at once. Whatever ends the job, the launcher stops the service, removes its socket and any ring
@@ -31,6 +32,9 @@ struct LocalLaunchOptions {
   std::string mpirun;
   std::vector<std::string> mpirun_arguments;  // added before -np
   double ready_timeout_seconds = 300;         // for the service's dataset load
+  // Rank 0's step progress: "bar", "lines", or "auto" (a bar when the launcher's output is a
+  // terminal; trainer.log keeps whole lines either way).
+  std::string progress = "auto";
 };
 
 // `hds-launch local` exits with the trainers' code (hds/common/exit_codes.h) or with these:

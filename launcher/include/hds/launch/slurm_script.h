@@ -8,7 +8,9 @@
 // it to the trainer step (srun passes it to every rank), the ranks checkpoint and exit 75, and
 // the script stops the services and runs `scontrol requeue` (`--requeue`), so the next run
 // resumes from that checkpoint. It waits for or kills every background child: with
-// proctrack/linuxproc they would otherwise outlive it.
+// proctrack/linuxproc they would otherwise outlive it. Each run lists its nodes' ranks and
+// services for Prometheus (`hds-launch targets`, prometheus_targets.h, with the Slurm job id)
+// and removes the file when it ends.
 #pragma once
 
 #include <string>
@@ -31,6 +33,7 @@ struct SbatchOptions {
   // Absolute paths of the programs the job runs.
   std::string data_service;
   std::string trainer;
+  std::string launcher;             // hds-launch: writes the job's Prometheus targets
   int ready_timeout_seconds = 600;  // for the services' dataset load
 };
 

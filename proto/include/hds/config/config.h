@@ -52,10 +52,13 @@ std::string to_text(const Config& config);
 // The port the trainer rank of `local_rank` serves its metrics on (monitoring.metrics_port +
 // local rank), or 0 when the export is off.
 int metrics_port(const MonitoringConfig& monitoring, int local_rank);
+// The port the data service serves its metrics on (metrics_port + data_service_port_offset), or
+// 0 when metrics are off.
+int data_service_metrics_port(const MonitoringConfig& monitoring);
 
 // Where the `local_ranks` trainer ranks of one node serve their metrics, for messages:
 // "http://127.0.0.1:9400/metrics", with " (local ranks 0-1: ports 9400-9401)" for several ranks,
-// or "off (monitoring.metrics_port = 0)".
+// then ", data service port 9500"; or "off (monitoring.metrics_port = 0)".
 std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int local_ranks);
 
 }  // namespace hds::config

@@ -34,7 +34,8 @@ struct FitCommand {
   // A checkpoint, a run's checkpoints/ folder, "auto" (the run's latest checkpoint when there is
   // one) or "" (a fresh start).
   std::string resume;
-  int64_t stop_at_step = 0;  // > 0: checkpoint and stop after this global step
+  int64_t stop_at_step = 0;       // > 0: checkpoint and stop after this global step
+  std::string progress = "auto";  // rank 0's step progress: auto, bar or lines (progress.h)
 };
 int run_fit_command(const hds::config::Config& config, const FitCommand& command,
                     const World& world, std::ostream& out);

@@ -9,7 +9,8 @@
 //   hds_train_patches_total              counter   patches this rank trained on
 //   hds_train_global_step                gauge     the job's global step (continues on resume)
 //   hds_train_epoch                      gauge     1-based epoch of the last step
-//   hds_train_last_step_timestamp_seconds gauge    Unix time the last step ended
+//   hds_train_last_step_timestamp_seconds gauge    Unix time the last step ended (the rank's start
+//                                                  before its first step)
 //   hds_train_loss{head,term}            gauge     unweighted loss of head 0..5, term seg or cls
 //   hds_train_weighted_loss              gauge     the total weighted loss that is minimised
 //   hds_train_learning_rate              gauge
@@ -20,9 +21,13 @@
 //   hds_train_data_wait_seconds          histogram waiting for the batch
 //   hds_train_gradient_sync_seconds      histogram waiting for the gradient sync after backward
 //   hds_train_world_size                 gauge     ranks in the job
+//   hds_train_device_memory_allocated_bytes, hds_train_device_memory_reserved_bytes
+//                                        gauges    GPU memory of a CUDA rank (absent on the CPU)
 //   hds_process_resident_memory_bytes    gauge     this process's resident memory, read per scrape
+//   hds_process_cpu_seconds_total        counter   this process's user + system CPU time
 //   rank 0 only:
-//   hds_validation_epoch, hds_validation_dice, hds_validation_accuracy, hds_validation_auc
+//   hds_validation_epoch, hds_validation_dice, hds_validation_accuracy, hds_validation_auc,
+//   hds_validation_best_dice (the best Dice so far, continued on resume)
 //   hds_checkpoint_seconds               histogram time to write a checkpoint
 //
 // Thread-safe: the HTTP server's threads read while the training thread records.
@@ -50,6 +55,7 @@ class TrainerMetrics {
   // hds::monitoring::MetricsError (hds/monitoring/metrics_endpoint.h), naming
   // monitoring.metrics_port, when the port is out of range or cannot be bound. metrics_port must
   // not be 0 (export off: construct nothing).
+  // The destructor first waits up to monitoring.linger_seconds for one more scrape.
   TrainerMetrics(const hds::config::MonitoringConfig& monitoring, const RankIdentity& identity);
   ~TrainerMetrics();
   TrainerMetrics(const TrainerMetrics&) = delete;
@@ -59,8 +65,11 @@ class TrainerMetrics {
   const std::string& url() const;
 
   void record_step(const StepReport& report);
+  // The NaN or infinite total loss of the step that ends the run.
+  void record_nonfinite_loss(double weighted_loss);
   // Rank 0 only (ignored elsewhere).
-  void record_validation(const hds::checkpoint::ValidationResult& validation);
+  void record_validation(const hds::checkpoint::ValidationResult& validation,
+                         const hds::checkpoint::ValidationResult& best_dice);
   void record_checkpoint(double seconds);
 
  private:

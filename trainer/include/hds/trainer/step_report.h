@@ -14,7 +14,10 @@ struct StepReport {
   int steps_per_epoch = 0;
   int64_t global_step = 0;
   int patches = 0;
-  double loss = 0;          // total weighted loss
+  int job_patches = 0;      // patches of the step over all ranks
+  double loss = 0;          // total weighted loss: seg_loss + cls_loss
+  double seg_loss = 0;      // weighted sum of the segmentation terms
+  double cls_loss = 0;      // weighted sum of the MIL terms
   std::vector<int> heads;   // built heads, coarsest first
   std::vector<double> seg;  // unweighted per-head segmentation loss (0 where off)
   std::vector<double> cls;  // unweighted per-head MIL loss (0 where off)
@@ -25,6 +28,9 @@ struct StepReport {
   double data_wait_seconds = 0;  // waiting for the batch (sampling, or the data service's ring)
   double sync_wait_seconds = 0;  // waiting for the gradient sync after backward (0 alone)
   double gradient_norm = 0;      // L2 norm of the gradient the optimizer applied (all ranks')
+  // The rank's GPU memory after the step (CUDA allocator); -1 on the CPU.
+  int64_t device_allocated_bytes = -1;
+  int64_t device_reserved_bytes = -1;
 };
 
 }  // namespace hds::trainer

@@ -41,10 +41,17 @@ struct FitOptions {
   int64_t stop_at_step = 0;
   // Called after every step (on every rank).
   std::function<void(const StepReport&)> on_step;
-  // Called after each validation (rank 0) and each checkpoint written (rank 0, its seconds).
-  std::function<void(const hds::checkpoint::ValidationResult&)> on_validation;
+  // Called with the total weighted loss of a step whose loss is NaN or infinite, just before the
+  // rank throws NonFiniteLossError.
+  std::function<void(double)> on_nonfinite_loss;
+  // Called after each validation (rank 0) with it and the best-Dice validation so far (it
+  // included), and after each checkpoint written (rank 0, its seconds).
+  std::function<void(const hds::checkpoint::ValidationResult& last,
+                     const hds::checkpoint::ValidationResult& best_dice)>
+      on_validation;
   std::function<void(double)> on_checkpoint;
-  // Progress lines go here (on rank 0; other ranks print nothing).
+  // What the run does (data, resume, validations, checkpoints) is told here on rank 0; other
+  // ranks print nothing. Step progress is the on_step callback's to show (progress.h).
   std::ostream* log = nullptr;
   // The ranks of a data-parallel run (world.h); null trains alone. Every rank calls fit with the
   // same config; gradients are averaged over the ranks, only rank 0 validates and writes
@@ -111,7 +118,6 @@ class TrainingLoop {
   bool validation_due(int epoch) const;
   // Collective: true on every rank when any rank was asked to stop (or reached stop_at_step).
   bool stop_agreed() const;
-  void log_progress(int epoch, int step, double learning_rate, const LossTerms& terms) const;
   // Rank 0 writes summary.json; with `leave_together`, the ranks then wait for each other.
   FitResult finish(bool finished, bool leave_together);
 
@@ -133,9 +139,6 @@ class TrainingLoop {
   int steps_per_epoch_ = 0;
   std::unique_ptr<GradientSync> sync_;
   int64_t checkpointed_step_ = 0;  // the global step of the last checkpoint written
-  std::chrono::steady_clock::time_point run_start_;
-  int64_t steps_this_run_ = 0;
-  int64_t patches_this_run_ = 0;  // on all ranks: the job's throughput
 };
 
 // Trains as `config` says: TrainingLoop(config, options).run().

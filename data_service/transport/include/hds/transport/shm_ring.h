@@ -40,7 +40,13 @@ class RingError : public std::runtime_error {
 // "data service (pid 1234) stopped responding: no heartbeat for 10.0 s (ring /hds-job-r0)".
 class RingPeerError : public RingError {
  public:
-  using RingError::RingError;
+  explicit RingPeerError(const std::string& what, bool silent = false)
+      : RingError(what), silent_(silent) {}
+  // The peer is alive but its heartbeat stopped (hung, stopped, or too slow), rather than gone.
+  bool silent() const { return silent_; }
+
+ private:
+  bool silent_;
 };
 
 // What a ring carries: slot_count slots, each one batch of up to batch_capacity patches.
@@ -112,8 +118,12 @@ class ShmRing {
   // Throws RingPeerError when the other side has exited, stopped beating or closed its end.
   virtual void check_peer() = 0;
   // Why the peer process `pid` (named `peer` in the message) is gone: it exited, or its last
-  // heartbeat is older than the peer timeout. "" when it looks alive.
-  std::string peer_problem(const char* peer, int32_t pid, int64_t heartbeat_ns) const;
+  // heartbeat is older than the peer timeout (silent). An empty text when it looks alive.
+  struct PeerProblem {
+    std::string text;
+    bool silent = false;
+  };
+  PeerProblem peer_problem(const char* peer, int32_t pid, int64_t heartbeat_ns) const;
 
   const Side side_;
   const std::string name_;
@@ -146,6 +156,8 @@ class RingProducer : public ShmRing {
   // Makes batch `sequence` visible: it must equal produced().
   void publish(uint64_t sequence);
   uint64_t produced() const;
+  // Batches the trainer has read (its counter in the shared header, as it stands now).
+  uint64_t consumed() const;
   // Wakes producer threads blocked in wait_for_slot so that they see their stop flag.
   void wake_waiters();
   // Marks the ring closed: no more batches. Idempotent; the destructor calls it.

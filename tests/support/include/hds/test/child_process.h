@@ -1,11 +1,13 @@
 // A program of the project run as a real child process, for tests: fork + exec with stdout and
-// stderr captured through one pipe, waits with deadlines, and whether a shared-memory segment
-// exists.
+// stderr captured through one pipe or a pseudo-terminal, waits with deadlines, and whether a
+// shared-memory segment exists.
 #pragma once
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,17 +20,31 @@
 
 namespace hds::test {
 
-// A child process running `binary` with `arguments`; its stdout and stderr go to one pipe.
-// Killed with SIGKILL (and reaped) on destruction unless already reaped.
+// Where a child's stdout and stderr go: one pipe, or a pseudo-terminal (the child then sees a
+// terminal of `kTerminalColumns` columns, as a person at a shell would).
+enum class ChildOutput { pipe, terminal };
+constexpr int kTerminalColumns = 120;
+
+// A child process running `binary` with `arguments`; its stdout and stderr go to one pipe or
+// terminal. Killed with SIGKILL (and reaped) on destruction unless already reaped.
 class ChildProcess {
  public:
-  ChildProcess(const std::string& binary, const std::vector<std::string>& arguments) {
+  ChildProcess(const std::string& binary, const std::vector<std::string>& arguments,
+               ChildOutput where = ChildOutput::pipe) {
     int output[2];
-    if (pipe2(output, O_CLOEXEC) != 0) std::abort();
+    if (where == ChildOutput::pipe) {
+      if (pipe2(output, O_CLOEXEC) != 0) std::abort();
+    } else {
+      const winsize size{40, kTerminalColumns, 0, 0};
+      if (openpty(&output[0], &output[1], nullptr, nullptr, &size) != 0) std::abort();
+      fcntl(output[0], F_SETFD, FD_CLOEXEC);
+    }
     pid_ = fork();
     if (pid_ == 0) {
+      if (where == ChildOutput::terminal) setsid();  // the terminal becomes its own
       dup2(output[1], STDOUT_FILENO);
       dup2(output[1], STDERR_FILENO);
+      if (where == ChildOutput::terminal) close(output[1]);
       std::vector<char*> argv;
       argv.push_back(const_cast<char*>(binary.c_str()));
       for (const std::string& argument : arguments)

@@ -1,0 +1,85 @@
+#include "hds/launch/prometheus_targets.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "hds/config/config.h"
+#include "hds/launch/process.h"
+
+namespace hds::launch {
+
+namespace fs = std::filesystem;
+
+std::vector<ScrapeTarget> job_targets(const hds::config::MonitoringConfig& monitoring,
+                                      const JobPlacement& placement) {
+  std::vector<ScrapeTarget> targets;
+  if (monitoring.metrics_port() == 0) return targets;
+  const std::string& address = monitoring.metrics_address();
+  const bool wildcard = address == "0.0.0.0" || address == "::" || address == "[::]";
+  for (size_t node = 0; node < placement.nodes.size(); ++node) {
+    const std::string& name = placement.nodes[node];
+    const std::string host = wildcard ? name : address;
+    std::map<std::string, std::string> labels{{"hds_job", placement.job_id}, {"node", name}};
+    if (!placement.slurm_job_id.empty()) labels["slurm_job_id"] = placement.slurm_job_id;
+    labels["role"] = "data_service";
+    targets.push_back(
+        {host + ":" + std::to_string(hds::config::data_service_metrics_port(monitoring)), labels});
+    labels["role"] = "trainer";
+    for (int local_rank = 0; local_rank < placement.ranks_per_node; ++local_rank) {
+      labels["rank"] =
+          std::to_string(static_cast<int>(node) * placement.ranks_per_node + local_rank);
+      targets.push_back(
+          {host + ":" + std::to_string(hds::config::metrics_port(monitoring, local_rank)), labels});
+    }
+  }
+  return targets;
+}
+
+std::string file_sd_json(const std::vector<ScrapeTarget>& targets) {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const ScrapeTarget& target : targets) {
+    groups.push_back({{"targets", {target.address}}, {"labels", target.labels}});
+  }
+  return groups.dump(2) + "\n";
+}
+
+std::string targets_file_path(const hds::config::MonitoringConfig& monitoring,
+                              const std::string& job_id) {
+  if (monitoring.metrics_port() == 0 || monitoring.targets_dir().empty()) return "";
+  return (fs::absolute(monitoring.targets_dir()) / (job_id + ".json")).string();
+}
+
+std::string write_targets_file(const hds::config::MonitoringConfig& monitoring,
+                               const JobPlacement& placement) {
+  const std::string path = targets_file_path(monitoring, placement.job_id);
+  if (path.empty()) return "";
+  std::error_code error;
+  fs::create_directories(fs::path(path).parent_path(), error);
+  if (error) {
+    throw LaunchError("cannot create " + fs::path(path).parent_path().string() +
+                      " (monitoring.targets_dir): " + error.message());
+  }
+  // Prometheus ignores files that do not end in .json: the partial one is invisible to it.
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream file(partial, std::ios::trunc);
+    file << file_sd_json(job_targets(monitoring, placement));
+    file.close();
+    if (!file) throw LaunchError("cannot write " + partial + " (monitoring.targets_dir)");
+  }
+  fs::rename(partial, path, error);
+  if (error) throw LaunchError("cannot rename " + partial + ": " + error.message());
+  return path;
+}
+
+std::string short_host_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::string name(host);
+  return name.substr(0, name.find('.'));
+}
+
+}  // namespace hds::launch
