@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hds/test/child_process.h"
 #include "launch_test_support.h"
 
 namespace hds::launch {
@@ -99,6 +100,30 @@ TEST_F(LocalLaunch, two_ranks_finish_and_leave_nothing_behind) {
   ASSERT_TRUE(std::regex_search(output, socket, ready)) << output;
   EXPECT_FALSE(fs::exists(socket[1].str()));
   EXPECT_FALSE(fs::exists(fs::path(socket[1].str()).parent_path())) << "the private socket folder";
+  testing::expect_nothing_left(job);
+}
+
+// Started from a terminal, the job shows rank 0's progress as one bar redrawn in place there,
+// while trainer.log keeps whole lines only.
+TEST_F(LocalLaunch, on_a_terminal_the_bar_goes_to_the_terminal_and_whole_lines_to_the_log) {
+  const std::string dir = scratch_dir("local-terminal");
+  write_tiny_job(dir, 3);
+  const std::string job = "launch-test-terminal-" + std::to_string(getpid());
+  setenv("TERM", "xterm", 1);
+  hds::test::ChildProcess run(
+      testing::launch_binary(),
+      {"local", "--config", dir + "/job.pbtxt", "--np", "2", "--job-id", job},
+      hds::test::ChildOutput::terminal);
+  const auto status = run.wait_exit(kJobSeconds);
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << run.output();
+  EXPECT_NE(run.output().find("\r\033[Kepoch 3/3 [####################] 100% step 2/2"),
+            std::string::npos)
+      << run.output();
+  const std::string log = read_text(dir + "/run/trainer.log");
+  EXPECT_EQ(log.find('\r'), std::string::npos) << log;
+  EXPECT_EQ(log.find("\033["), std::string::npos) << log;
+  EXPECT_NE(log.find("\nsummary: 3 epochs, 6 steps"), std::string::npos) << log;
   testing::expect_nothing_left(job);
 }
 

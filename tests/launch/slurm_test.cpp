@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hds/test/prometheus.h"
 #include "launch_test_support.h"
 
 namespace hds::launch {
@@ -155,10 +156,32 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
 
   const std::string config = testing::write_tiny_job(dir, 10);
-  Command submit(
-      {testing::launch_binary(), "sbatch", "--config", config, "--nodes", "1", "--gpus-per-node",
-       "0", "--ranks-per-node", "2", "--time", "10", "--out", dir + "/job.sbatch", "--submit"},
-      dir + "/submit.log");
+  // Metrics on, so that each run lists its processes for Prometheus.
+  const int ports = hds::test::free_ports(3);
+  ASSERT_GT(ports, 0);
+  const std::string targets = dir + "/targets";
+  Command submit({testing::launch_binary(),
+                  "sbatch",
+                  "--config",
+                  config,
+                  "--nodes",
+                  "1",
+                  "--gpus-per-node",
+                  "0",
+                  "--ranks-per-node",
+                  "2",
+                  "--time",
+                  "10",
+                  "--out",
+                  dir + "/job.sbatch",
+                  "--set",
+                  "monitoring.metrics_port=" + std::to_string(ports),
+                  "--set",
+                  "monitoring.data_service_port_offset=2",
+                  "--set",
+                  "monitoring.targets_dir=" + targets,
+                  "--submit"},
+                 dir + "/submit.log");
   ASSERT_EQ(submit.wait_exit(kSlurmSeconds), 0) << submit.output();
   std::smatch submitted;
   const std::string submit_output = submit.output();
@@ -172,6 +195,15 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   ASSERT_TRUE(
       eventually([&] { return std::regex_search(read_text(output), progress); }, kJobSeconds))
       << read_text(output);
+  // The running run's targets: its data service and both ranks, labelled with the Slurm job.
+  const std::string targets_file = targets + "/slurm-" + job + "-0.json";
+  ASSERT_TRUE(fs::exists(targets_file)) << read_text(output);
+  const nlohmann::json groups = nlohmann::json::parse(read_text(targets_file));
+  ASSERT_EQ(groups.size(), 3u) << groups.dump();
+  EXPECT_EQ(groups[0]["labels"]["role"], "data_service");
+  EXPECT_EQ(groups[2]["labels"]["rank"], "1");
+  EXPECT_EQ(groups[2]["targets"][0], "127.0.0.1:" + std::to_string(ports + 1));
+  for (const auto& group : groups) EXPECT_EQ(group["labels"]["slurm_job_id"], job);
   cluster.client({"scancel", "--signal=USR1", "--batch", job});
 
   ASSERT_TRUE(
@@ -192,7 +224,8 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   EXPECT_TRUE(summary["finished"].get<bool>()) << summary.dump();
   EXPECT_EQ(summary["global_step"].get<int>(), 20);
 
-  // Nothing of either run is left: processes, rings, socket folders.
+  // Nothing of either run is left: processes, rings, socket folders, targets files.
+  EXPECT_TRUE(fs::is_empty(targets)) << "a run's targets file outlived it";
   for (const std::string run : {"0", "1"}) {
     testing::expect_nothing_left("slurm-" + job + "-" + run);
     EXPECT_FALSE(fs::exists("/tmp/hds-" + job + "-" + run)) << "socket folder of run " << run;

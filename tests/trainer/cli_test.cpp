@@ -18,6 +18,7 @@
 #include "hds/config/config.h"
 #include "hds/data/phantom.h"
 #include "hds/data/png_io.h"
+#include "hds/test/child_process.h"
 #include "hds/test/configs.h"
 #include "hds/test/dicom_files.h"
 #include "hds/test/files.h"
@@ -81,6 +82,37 @@ TEST(TrainerCli, fit_trains_validates_and_checkpoints) {
   EXPECT_NE(result.output.find("eta"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoints/latest/checkpoint.pbtxt"));
   EXPECT_TRUE(fs::exists(dir + "/run/summary.json"));
+}
+
+// On a terminal (a pseudo-terminal here) fit redraws one progress line in place: each redraw
+// erases the line and fits the terminal's width; the other lines print above it whole.
+TEST(TrainerCli, fit_on_a_terminal_redraws_one_progress_bar_with_an_eta) {
+  const auto dir = hds::test::scratch_dir("cli-terminal");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  setenv("TERM", "xterm", 1);
+  hds::test::ChildProcess fit(HDS_TRAINER_BINARY, {"fit", "--config", config},
+                              hds::test::ChildOutput::terminal);
+  const auto status = fit.wait_exit(300);
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << fit.output();
+  const std::string& out = fit.output();
+  EXPECT_NE(out.find("\r\033[Kepoch 6/6 [####################] 100% step 2/2 loss "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\r\033[Kvalidation epoch 2: dice"), std::string::npos) << out;
+  EXPECT_EQ(out.find("\nepoch 1/6 step"), std::string::npos) << "plain progress lines:\n" << out;
+  // Every redraw fits in one terminal line (the terminal translates \n into \r\n).
+  for (size_t at = out.find("\033[Kepoch"); at != std::string::npos;
+       at = out.find("\033[Kepoch", at + 1)) {
+    const size_t end = out.find_first_of("\r\n", at);
+    EXPECT_LT(end - at - 3, static_cast<size_t>(hds::test::kTerminalColumns))
+        << out.substr(at, end - at);
+    EXPECT_NE(out.substr(at, end - at).find(" eta "), std::string::npos)
+        << out.substr(at, end - at);
+  }
+  // Piped, the same run prints whole lines only.
+  const auto piped = run("fit --config " + config + " --set train.epochs=2");
+  EXPECT_EQ(piped.output.find('\r'), std::string::npos) << piped.output;
 }
 
 TEST(TrainerCli, sigterm_stops_at_the_next_step_with_a_checkpoint_and_exit_75) {

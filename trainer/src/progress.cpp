@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iomanip>
@@ -109,18 +110,39 @@ ProgressDisplay::~ProgressDisplay() {
 
 std::ostream& ProgressDisplay::stream() { return *stream_; }
 
-std::string ProgressDisplay::facts() const {
+std::vector<ProgressDisplay::Fact> ProgressDisplay::facts() const {
   const double elapsed = seconds_between(start_, Clock::now());
   const int64_t total_steps = static_cast<int64_t>(last_.steps_per_epoch) * epochs_;
   const double eta =
       elapsed / static_cast<double>(steps_) * static_cast<double>(total_steps - last_.global_step);
   const double data_share = step_seconds_ > 0 ? data_wait_seconds_ / step_seconds_ : 0;
-  std::ostringstream text;
-  text << "loss " << std::setprecision(5) << last_.loss << " (seg " << last_.seg_loss << " cls "
-       << last_.cls_loss << ") lr " << last_.learning_rate << " " << std::setprecision(3)
-       << (elapsed > 0 ? static_cast<double>(patches_) / elapsed : 0) << " patches/s data "
-       << std::lround(100 * data_share) << "% eta " << format_duration(eta);
-  return text.str();
+  auto text = [](auto... parts) {
+    std::ostringstream out;
+    out << std::setprecision(5);
+    (out << ... << parts);
+    return out.str();
+  };
+  std::ostringstream rate;
+  rate << std::setprecision(3) << (elapsed > 0 ? static_cast<double>(patches_) / elapsed : 0);
+  // In display order; on a narrow terminal the lowest priorities go first.
+  return {{text("loss ", last_.loss), 5},
+          {text("(seg ", last_.seg_loss, " cls ", last_.cls_loss, ")"), 1},
+          {text("lr ", last_.learning_rate), 2},
+          {rate.str() + " patches/s", 4},
+          {text("data ", std::lround(100 * data_share), "%"), 3},
+          {"eta " + format_duration(eta), 6}};
+}
+
+std::string ProgressDisplay::joined(std::vector<Fact> facts, const std::string& head,
+                                    size_t width) {
+  for (;;) {
+    std::string line = head;
+    for (const Fact& fact : facts) line += " " + fact.text;
+    if (line.size() <= width || facts.empty()) return line.substr(0, width);
+    facts.erase(std::min_element(facts.begin(), facts.end(), [](const Fact& a, const Fact& b) {
+      return a.priority < b.priority;
+    }));
+  }
 }
 
 void ProgressDisplay::on_step(const StepReport& report) {
@@ -138,8 +160,10 @@ void ProgressDisplay::on_step(const StepReport& report) {
   const bool epoch_end = report.step == report.steps_per_epoch;
   if (style_ == ProgressStyle::lines) {
     if (epoch_end || steps_ % log_every_steps_ == 0) {
-      out_ << "epoch " << report.epoch << "/" << epochs_ << " step " << report.step << "/"
-           << report.steps_per_epoch << " " << facts() << std::endl;
+      const std::string head = "epoch " + std::to_string(report.epoch) + "/" +
+                               std::to_string(epochs_) + " step " + std::to_string(report.step) +
+                               "/" + std::to_string(report.steps_per_epoch);
+      out_ << joined(facts(), head, std::string::npos) << std::endl;
     }
     return;
   }
@@ -153,15 +177,13 @@ void ProgressDisplay::draw_bar() {
       total_steps > 0 ? std::min(1.0, static_cast<double>(last_.global_step) / total_steps) : 0;
   constexpr int kBarWidth = 20;
   const int filled = static_cast<int>(done * kBarWidth);
-  std::ostringstream line;
-  line << "epoch " << last_.epoch << "/" << epochs_ << " [" << std::string(filled, '#')
+  std::ostringstream head;
+  head << "epoch " << last_.epoch << "/" << epochs_ << " [" << std::string(filled, '#')
        << std::string(kBarWidth - filled, '.') << "] " << std::lround(100 * done) << "% step "
-       << last_.step << "/" << last_.steps_per_epoch << " " << facts();
-  std::string text = line.str();
+       << last_.step << "/" << last_.steps_per_epoch;
   // One character short of the width: a full line would wrap on some terminals.
   const size_t columns = static_cast<size_t>(terminal_columns(out_)) - 1;
-  if (text.size() > columns) text.resize(columns);
-  out_ << kEraseLine << text << std::flush;
+  out_ << kEraseLine << joined(facts(), head.str(), columns) << std::flush;
   buffer_->bar_shown = true;
 }
 

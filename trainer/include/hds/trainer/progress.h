@@ -8,6 +8,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "hds/trainer/step_report.h"
 
@@ -39,7 +40,14 @@ class ProgressDisplay {
  private:
   class LineBuffer;
   void draw_bar();
-  std::string facts() const;  // "loss ... lr ... patches/s data ...% eta ..."
+  // What a progress line says after its head, each with its priority (higher stays longer).
+  struct Fact {
+    std::string text;
+    int priority;
+  };
+  std::vector<Fact> facts() const;  // loss (seg cls) lr patches/s data eta
+  // `head` and as many facts as fit in `width`, dropping the lowest priorities first.
+  static std::string joined(std::vector<Fact> facts, const std::string& head, size_t width);
 
   std::ostream& out_;
   const ProgressStyle style_;
