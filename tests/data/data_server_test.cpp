@@ -43,9 +43,11 @@ using hds::transport::RingShape;
 
 // 6 training films of 256 x 128, patches of 128 x 128, 2 a batch: 3 steps an epoch.
 const std::vector<std::string> kTinyOverrides = {
-    "data.image_rows=256",       "data.image_cols=128",        "data.patch_rows=128",
-    "data.patch_cols=128",       "data.phantom.train_count=6", "data.phantom.val_count=1",
-    "data.phantom.test_count=0", "train.batch_size=2",         "train.seed=5"};
+    "data.image_rows=256", "data.image_cols=128", "data.patch_rows=128", "data.patch_cols=128",
+    "data.phantom.train_count=6", "data.phantom.val_count=1", "data.phantom.test_count=0",
+    "train.batch_size=2", "train.seed=5",
+    // Tests run side by side: no service may take the default metrics port.
+    "monitoring.metrics_port=0"};
 
 hds::config::Config tiny_config() { return hds::config::parse_config("", "tiny", kTinyOverrides); }
 

@@ -21,7 +21,7 @@ using testing::expect_data_error;
 DicomFilm read_values(const std::string& name, const std::vector<uint16_t>& values,
                       std::function<void(DcmDataset&)> tags,
                       const std::string& photometric = "MONOCHROME2") {
-  const std::string path = hds::test::scratch_dir("dicom") + "/" + name + ".dcm";
+  const std::string path = hds::test::scratch_dir("dicom-" + name) + "/" + name + ".dcm";
   DicomFixture fixture;
   fixture.rows = 1;
   fixture.cols = static_cast<int>(values.size());

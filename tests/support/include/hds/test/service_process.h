@@ -32,8 +32,10 @@ class ServiceProcess {
     const std::string config_file = (std::filesystem::path(dir) / "service.pbtxt").string();
     std::ofstream(config_file) << hds::config::to_text(config);
     process_ = std::make_unique<ChildProcess>(
-        HDS_DATA_SERVICE_BINARY, std::vector<std::string>{"serve", "--config", config_file,
-                                                          "--socket", socket_, "--job-id", job_});
+        HDS_DATA_SERVICE_BINARY,
+        // No metrics: tests run side by side and would contend for the default port.
+        std::vector<std::string>{"serve", "--config", config_file, "--socket", socket_, "--job-id",
+                                 job_, "--set", "monitoring.metrics_port=0"});
     ready_ = process_->wait_for_output("ready: socket " + socket_, 60);
   }
   // Stops the service as a launcher would: SIGTERM, after which nothing of it is left.
