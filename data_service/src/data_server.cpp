@@ -77,7 +77,9 @@ class RankSession {
   void stop_stream();
   void remove_ring(std::string reason);
   void produce(int worker, Stream stream);
-  void fail(const std::string& why);
+  // Ends the session for `why` (the first failure of its workers counts; `silent_peer`: the
+  // trainer's heartbeat stopped, counted once per session).
+  void fail(const std::string& why, bool silent_peer = false);
   std::string who() const { return "rank " + std::to_string(rank_); }
 
   DataServer& server_;
@@ -301,17 +303,21 @@ void RankSession::produce(int worker, Stream stream) {
       if (metrics) metrics->record_batch(batch.count, produce_seconds);
     }
   } catch (const hds::transport::RingPeerError& error) {
-    if (error.silent() && metrics) metrics->record_heartbeat_missed();
-    fail(error.what());
+    fail(error.what(), error.silent());
   } catch (const std::exception& error) {
     fail(error.what());
   }
 }
 
-void RankSession::fail(const std::string& why) {
+void RankSession::fail(const std::string& why, bool silent_peer) {
   {
     std::lock_guard<std::mutex> lock(failure_mutex_);
-    if (failure_.empty()) failure_ = why;
+    if (failure_.empty()) {
+      failure_ = why;
+      // Every worker blocked on the ring finds the same silence: one miss.
+      if (silent_peer && server_.options_.metrics)
+        server_.options_.metrics->record_heartbeat_missed();
+    }
   }
   {
     std::lock_guard<std::mutex> lock(publish_mutex_);
