@@ -50,11 +50,6 @@ class ProcessMetrics : public pm::Collectable {
     return families;
   }
 
-  uint64_t scrapes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return scrapes_;
-  }
-
   bool wait_for_next_scrape(double timeout_seconds) const {
     std::unique_lock<std::mutex> lock(mutex_);
     const uint64_t seen = scrapes_;
@@ -122,8 +117,6 @@ void MetricsEndpoint::register_collectable(std::shared_ptr<pm::Collectable> coll
   collectables_.push_back(collectable);
   exposer_->RegisterCollectable(collectable);
 }
-
-uint64_t MetricsEndpoint::scrapes() const { return process_->scrapes(); }
 
 bool MetricsEndpoint::wait_for_next_scrape(double timeout_seconds) const {
   return process_->wait_for_next_scrape(timeout_seconds);

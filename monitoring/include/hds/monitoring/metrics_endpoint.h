@@ -9,7 +9,6 @@
 // own exposer keeps its civetweb private.
 #pragma once
 
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -68,8 +67,6 @@ class MetricsEndpoint {
   const std::string& url() const { return url_; }
   // Serves `collectable` too (families computed at each scrape), from now until destroyed.
   void register_collectable(std::shared_ptr<prometheus::Collectable> collectable);
-  // Scrapes answered so far.
-  uint64_t scrapes() const;
   // Blocks until a scrape begins after this call or `timeout_seconds` pass; true if one did. A
   // process about to exit calls it so that Prometheus keeps its final values.
   bool wait_for_next_scrape(double timeout_seconds) const;
@@ -77,7 +74,7 @@ class MetricsEndpoint {
  private:
   // The exposer holds weak pointers: these keep what it serves alive.
   std::shared_ptr<prometheus::Registry> registry_;
-  std::shared_ptr<ProcessMetrics> process_;  // also counts the scrapes
+  std::shared_ptr<ProcessMetrics> process_;  // also tells when a scrape comes
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::unique_ptr<prometheus::Exposer> exposer_;  // last: destroyed first
   int port_ = 0;
