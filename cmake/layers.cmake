@@ -32,7 +32,7 @@ set(HDS_LAYER_ALLOWED_hds-launch hds_launch ${HDS_LAYER_ALLOWED_hds_launch})
 # Components that must run without LibTorch (the trainer's metrics too: it is tested without it).
 set(HDS_LAYER_NO_TORCH hds_common hds_config hds_control hds_cli hds_monitoring hds_scoring
     hds_transport hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch
-    hds_trainer_reporting)
+    hds_trainer_reporting hds_trainer_watchdog)
 set(HDS_LAYER_NO_LAUNCHER hds_trainer hds-trainer)
 
 # Every library `target` links, transitively: target names (aliases resolved) and plain items.

@@ -119,6 +119,12 @@ int data_service_metrics_port(const MonitoringConfig& monitoring) {
              : monitoring.metrics_port() + monitoring.data_service_port_offset();
 }
 
+double collective_timeout_seconds(const Config& config) {
+  const double configured = config.distributed().collective_timeout_seconds();
+  if (configured > 0) return configured;
+  return config.train().device() == "cuda" ? 10 : 60;
+}
+
 std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int local_ranks) {
   if (monitoring.metrics_port() == 0) return "off (monitoring.metrics_port = 0)";
   const int first = metrics_port(monitoring, 0);

@@ -392,6 +392,8 @@ void Validator::check_distributed() {
           "distributed.bucket_megabytes", "must be in [1/1024, 1024] MiB");
   require(!(distributed.backend() == DistributedConfig::NCCL && config_.train().device() != "cuda"),
           "distributed.backend", "NCCL needs train.device = \"cuda\"");
+  non_negative(distributed.collective_timeout_seconds(), "distributed.collective_timeout_seconds");
+  positive(distributed.first_step_timeout_seconds(), "distributed.first_step_timeout_seconds");
 }
 
 void Validator::check_monitoring() {

@@ -1,6 +1,7 @@
 #include "hds/common/read_file.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,21 @@ void write_whole_file(const std::string& path, const std::string& bytes) {
   file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   file.flush();
   if (!file) throw FileWriteError(path + ": write failed: " + std::strerror(errno));
+}
+
+void replace_file(const std::string& path, const std::string& bytes) {
+  const std::string partial = path + ".partial";
+  try {
+    write_whole_file(partial, bytes);
+  } catch (const FileWriteError&) {
+    std::remove(partial.c_str());
+    throw;
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(partial.c_str());
+    throw FileWriteError(path + ": write failed: cannot rename " + partial + ": " + reason);
+  }
 }
 
 }  // namespace hds::common

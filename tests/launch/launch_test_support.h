@@ -143,6 +143,25 @@ inline std::vector<pid_t> trainer_ranks_of(pid_t launcher) {
   return ranks;
 }
 
+// The MPI rank of trainer process `pid` (OMPI_COMM_WORLD_RANK in its environment), or -1.
+inline int mpi_rank_of(pid_t pid) {
+  std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
+  const std::string prefix = "OMPI_COMM_WORLD_RANK=";
+  std::string entry;
+  while (std::getline(environ, entry, '\0')) {
+    if (entry.rfind(prefix, 0) == 0) return std::stoi(entry.substr(prefix.size()));
+  }
+  return -1;
+}
+
+// The trainer process of MPI rank `rank` under `launcher`, or -1.
+inline pid_t trainer_rank(pid_t launcher, int rank) {
+  for (pid_t pid : trainer_ranks_of(launcher)) {
+    if (mpi_rank_of(pid) == rank) return pid;
+  }
+  return -1;
+}
+
 inline std::string launch_binary() { return HDS_LAUNCH_BINARY; }
 
 inline bool trainer_built() { return fs::exists(HDS_TRAINER_BINARY_PATH); }

@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "hds/common/exit_codes.h"
 #include "hds/test/child_process.h"
 #include "launch_test_support.h"
 
@@ -170,6 +172,37 @@ TEST_F(LocalLaunch, second_signal_stops_hung_ranks_at_once) {
   ASSERT_EQ(run_->wait_exit(kStopSeconds), 128 + SIGINT) << run_->output();
   EXPECT_NE(run_->output().find("again: stopping the trainers at once"), std::string::npos)
       << run_->output();
+  testing::expect_nothing_left(job_);
+}
+
+TEST_F(LocalLaunch, a_stopped_rank_is_named_by_the_watchdog_and_the_job_ends_within_its_limit) {
+  constexpr double kTimeout = 3;
+  ASSERT_NO_FATAL_FAILURE(start_training(
+      "watchdog", 300,
+      {"--set", "distributed.collective_timeout_seconds=" + std::to_string(kTimeout)}));
+  ASSERT_TRUE(run_->wait_for_output(R"(epoch 2/300 step)", kJobSeconds)) << run_->output();
+  const pid_t stopped = testing::trainer_rank(run_->pid(), 1);
+  ASSERT_GT(stopped, 0) << run_->output();
+  const auto stop_time = std::chrono::steady_clock::now();
+  ::kill(stopped, SIGSTOP);  // alive but frozen: what a hang looks like to its peers
+
+  const std::optional<int> code = run_->wait_exit(kTimeout + 10);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_time).count();
+  ASSERT_TRUE(code.has_value()) << "the job still runs " << kTimeout + 10
+                                << " s after a rank froze:\n"
+                                << run_->output();
+  EXPECT_EQ(*code, hds::common::kExitRankLost) << run_->output();
+  EXPECT_GE(took, kTimeout);
+  const std::string output = run_->output();
+  EXPECT_NE(output.find("rank 0/2: watchdog: collective \""), std::string::npos) << output;
+  EXPECT_NE(output.find("over distributed.collective_timeout_seconds = 3"), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("rank 1 (pid " + std::to_string(stopped) + " on "), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("silent for"), std::string::npos) << output;
+  // The table stays: the last thing each rank was seen doing.
+  EXPECT_TRUE(fs::exists(dir_ + "/run/progress/rank-1.json"));
   testing::expect_nothing_left(job_);
 }
 

@@ -98,6 +98,9 @@ hds::common::MainOptions trainer_main_options(const std::unique_ptr<World>& worl
     if (dynamic_cast<const NonFiniteLossError*>(&error) != nullptr) {
       return {hds::common::kExitNonFiniteLoss, "training stopped: "};
     }
+    if (dynamic_cast<const CollectiveError*>(&error) != nullptr) {
+      return {hds::common::kExitRankLost, "a rank was lost: "};
+    }
     return hds::common::classify_failure(error);
   };
   const auto distributed = [&world] { return world && world->size() > 1; };

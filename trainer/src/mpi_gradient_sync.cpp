@@ -4,7 +4,9 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "gradient_sync_backends.h"
 
@@ -17,8 +19,13 @@ namespace {
 class MpiGradientSync final : public GradientSync {
  public:
   MpiGradientSync(const World& world, std::vector<torch::Tensor> parameters, int64_t bucket_bytes)
-      : GradientSync(world, std::move(parameters), bucket_bytes, torch::kCPU),
-        thread_([this] { run(); }) {}
+      : GradientSync(world, std::move(parameters), bucket_bytes, torch::kCPU) {
+    for (int b = 0; b < bucket_count(); ++b) {
+      labels_.push_back("bucket " + std::to_string(b + 1) + "/" + std::to_string(bucket_count()) +
+                        " all-reduce");
+    }
+    thread_ = std::thread([this] { run(); });
+  }
 
   ~MpiGradientSync() override {
     {
@@ -35,7 +42,7 @@ class MpiGradientSync final : public GradientSync {
       if (!tensor.is_contiguous() || !tensor.device().is_cpu()) {
         throw WorldError("gradient sync: broadcast needs contiguous CPU tensors");
       }
-      world_.broadcast_bytes(tensor.data_ptr(), tensor.nbytes());
+      world_.broadcast_bytes(tensor.data_ptr(), tensor.nbytes(), "initial weights broadcast");
     }
   }
 
@@ -74,7 +81,11 @@ class MpiGradientSync final : public GradientSync {
       lock.unlock();
       std::exception_ptr failure;
       try {
-        if (!skip) world_.sum_floats(bucket->flat.data_ptr<float>(), bucket->flat.numel());
+        if (!skip) {
+          const auto index = static_cast<size_t>(bucket - buckets_.data());
+          world_.sum_floats(bucket->flat.data_ptr<float>(),
+                            static_cast<size_t>(bucket->flat.numel()), labels_[index].c_str());
+        }
       } catch (...) {
         failure = std::current_exception();
       }
@@ -92,6 +103,7 @@ class MpiGradientSync final : public GradientSync {
   bool busy_ = false;
   bool closing_ = false;
   std::exception_ptr failure_;
+  std::vector<std::string> labels_;  // each bucket's name in the watchdog's reports
   std::thread thread_;
 };
 

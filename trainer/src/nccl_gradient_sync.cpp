@@ -7,6 +7,8 @@
 #include <c10/cuda/CUDAStream.h>
 #include <nccl.h>
 
+#include <atomic>
+
 #include "gradient_sync_backends.h"
 
 namespace hds::trainer {
@@ -27,14 +29,19 @@ class NcclGradientSync final : public GradientSync {
         comm_stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device.index())) {
     ncclUniqueId id{};
     if (world.is_root()) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    world.broadcast_bytes(&id, sizeof id);
+    world.broadcast_bytes(&id, sizeof id, "NCCL id broadcast");
     c10::cuda::CUDAGuard guard(device_);
     check(ncclCommInitRank(&comm_, world.size(), id, world.rank()), "ncclCommInitRank");
   }
 
   ~NcclGradientSync() override {
+    if (aborted_) return;  // the communicator is gone and the stream may never drain
     comm_stream_.synchronize();
     ncclCommDestroy(comm_);
+  }
+
+  void abort() override {
+    if (!aborted_.exchange(true)) ncclCommAbort(comm_);
   }
 
   void broadcast_from_root(const std::vector<torch::Tensor>& tensors) override {
@@ -81,6 +88,7 @@ class NcclGradientSync final : public GradientSync {
   torch::Device device_;
   c10::cuda::CUDAStream comm_stream_;
   ncclComm_t comm_ = nullptr;
+  std::atomic<bool> aborted_{false};
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -12,9 +13,11 @@
 #include <sstream>
 
 #include "device_memory.h"
+#include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
 #include "hds/trainer/evaluation.h"
 #include "hds/trainer/schedule.h"
+#include "hds/trainer/watchdog.h"
 
 namespace hds::trainer {
 namespace fs = std::filesystem;
@@ -144,6 +147,7 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
       world_(options.world ? *options.world : single_process_),
       // Rank 0 speaks for the job; the other ranks report only errors.
       log_(world_.is_root() ? (options.log ? *options.log : std::cout) : quiet_) {
+  start_watchdog();
   const auto& train = config.train();
   if (train.threads() > 0) torch::set_num_threads(train.threads());
   device_ = resolve_device(train.device(), world_.local_rank());
@@ -178,6 +182,26 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
 
 TrainingLoop::~TrainingLoop() = default;
 
+void TrainingLoop::start_watchdog() {
+  WatchdogOptions watch;
+  watch.progress_dir = (fs::path(config_.train().output_dir()) / "progress").string();
+  watch.instance = world_.instance();
+  watch.rank = world_.rank();
+  watch.world_size = world_.size();
+  watch.timeout_seconds = hds::config::collective_timeout_seconds(config_);
+  watch.first_step_timeout_seconds = config_.distributed().first_step_timeout_seconds();
+  // Peers tell a silent rank from a busy one well within the limit.
+  watch.heartbeat_seconds = std::min(1.0, watch.timeout_seconds / 10);
+  watchdog_ = std::make_unique<Watchdog>(watch, [this](const std::string& report) {
+    std::cerr << (world_.size() > 1 ? world_.describe() + ": " : std::string()) << report
+              << std::endl;
+    if (GradientSync* sync = sync_to_abort_.load()) sync->abort();
+    world_.abort(hds::common::kExitRankLost);
+  });
+  world_.observe(watchdog_.get());
+  unobserve_.world = &world_;
+}
+
 void TrainingLoop::resume(const std::string& checkpoint) {
   const CheckpointMeta meta = load_checkpoint(checkpoint, model_, optimizer_.get());
   const Config saved = saved_config(meta, checkpoint);
@@ -203,6 +227,7 @@ void TrainingLoop::resume(const std::string& checkpoint) {
 
 void TrainingLoop::connect_ranks() {
   sync_ = GradientSync::create(world_, model_->parameters(), config_.distributed(), device_);
+  sync_to_abort_ = sync_.get();
   // Parameters and BatchNorm buffers start equal on every rank; the statistics then stay per
   // rank (docs/design.md §5).
   std::vector<torch::Tensor> state = model_->parameters();
@@ -233,6 +258,7 @@ std::string TrainingLoop::save_checkpoint(int completed_epochs, int step_in_epoc
   meta.set_last_loss(result_.last_loss);
   meta.set_data_mean(dataset_.mean);
   meta.set_data_std(dataset_.std);
+  watchdog_->set_activity(RankActivity::checkpointing);
   const auto save_start = Clock::now();
   result_.last_checkpoint = store_->save(model_, *optimizer_, meta);
   if (options_.on_checkpoint) options_.on_checkpoint(seconds_since(save_start));
@@ -244,6 +270,7 @@ std::string TrainingLoop::save_checkpoint(int completed_epochs, int step_in_epoc
 
 void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule) {
   const auto step_start = Clock::now();
+  watchdog_->step_started(epoch, step + 1, result_.global_step + 1);
   hds::transport::PatchBatch batch;
   try {
     batch = source_->batch(epoch, step);
@@ -257,11 +284,12 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     throw;
   }
   const double data_wait = seconds_since(step_start);
+  watchdog_->set_activity(RankActivity::computing);
   LossTerms terms;
   optimizer_->zero_grad();
   // This rank's gradient counts by its share of the step's patches (the last step of an epoch
   // may leave a rank fewer, or none).
-  const int64_t step_patches = world_.sum(batch.count);
+  const int64_t step_patches = world_.sum(batch.count, "step patch count");
   if (sync_) {
     sync_->begin_step(static_cast<double>(batch.count) / static_cast<double>(step_patches));
   }
@@ -288,6 +316,7 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
   const double gradient_norm = options_.on_step ? l2_norm_of_gradients(*model_) : 0;
   optimizer_->step();
   ++result_.global_step;
+  watchdog_->step_finished();
   result_.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
   if (options_.on_step) {
     StepReport report;
@@ -326,6 +355,7 @@ bool TrainingLoop::validation_due(int epoch) const {
 
 TrainingLoop::Improvement TrainingLoop::validate(int epoch) {
   // With its own BatchNorm statistics; the other ranks wait in the next collective.
+  watchdog_->set_activity(RankActivity::validating);
   const auto evaluation = evaluate(model_, dataset_.val, config_.loss(), device_);
   result_.last_validation = to_validation_result(epoch, evaluation);
   // Ties go to the later epoch, as in the reference.
@@ -346,17 +376,19 @@ TrainingLoop::Improvement TrainingLoop::validate(int epoch) {
 
 bool TrainingLoop::stop_agreed() const {
   return world_.any((options_.stop_requested && options_.stop_requested()) ||
-                    (options_.stop_at_step > 0 && result_.global_step >= options_.stop_at_step));
+                        (options_.stop_at_step > 0 && result_.global_step >= options_.stop_at_step),
+                    "stop agreement");
 }
 
 FitResult TrainingLoop::finish(bool finished, bool leave_together) {
   result_.finished = finished;
+  watchdog_->set_activity(RankActivity::finishing);
   if (world_.is_root()) {
     write_summary(fs::path(config_.train().output_dir()) / "summary.json", result_);
   }
   // Ranks leave a stop together: a launcher ends the whole job when the first rank exits with
   // 75, which must not happen while rank 0 still writes the checkpoint.
-  if (leave_together) world_.barrier();
+  if (leave_together) world_.barrier("leaving together");
   return result_;
 }
 

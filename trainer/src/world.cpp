@@ -1,10 +1,12 @@
 #include "hds/trainer/world.h"
 
 #include <mpi.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 namespace hds::trainer {
 
@@ -13,15 +15,41 @@ namespace {
 // MPI counts are ints: larger buffers go in pieces of this many elements.
 constexpr size_t kMaxCount = size_t{1} << 30;
 
-void check(int code, const char* call) {
-  if (code == MPI_SUCCESS) return;
+std::string error_text(int code, const char* call) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
   MPI_Error_string(code, text, &length);
-  throw WorldError(std::string(call) + " failed: " + std::string(text, length));
+  return std::string(call) + " failed: " + std::string(text, length);
+}
+
+void check(int code, const char* call) {
+  if (code != MPI_SUCCESS) throw WorldError(error_text(code, call));
+}
+
+// Runs one collective, telling the observer (if any) before and after.
+template <typename Call>
+void collective(CollectiveObserver* observer, const char* what, const char* call, Call run) {
+  if (observer) observer->collective_started(what);
+  const int code = run();
+  if (observer) observer->collective_finished();
+  if (code != MPI_SUCCESS) {
+    throw CollectiveError(std::string(what) + ": " + error_text(code, call));
+  }
+}
+
+std::string launch_instance() {
+  for (const char* name : {"PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid"}) {
+    if (const char* value = std::getenv(name)) return value;
+  }
+  const char* job = std::getenv("SLURM_JOB_ID");
+  const char* step = std::getenv("SLURM_STEP_ID");
+  if (job && step) return std::string("slurm-") + job + "." + step;
+  return "pid-" + std::to_string(getpid());
 }
 
 }  // namespace
+
+World::World() : instance_(launch_instance()) {}
 
 bool World::launched_by_mpi() {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"}) {
@@ -66,45 +94,52 @@ std::string World::describe() const {
   return "rank " + std::to_string(rank_) + "/" + std::to_string(size_);
 }
 
-int64_t World::sum(int64_t value) const {
+int64_t World::sum(int64_t value, const char* what) const {
   if (!uses_mpi_) return value;
   int64_t total = 0;
-  check(MPI_Allreduce(&value, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  collective(observer_, what, "MPI_Allreduce", [&] {
+    return MPI_Allreduce(&value, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  });
   return total;
 }
 
-bool World::any(bool value) const { return sum(value ? 1 : 0) > 0; }
+bool World::any(bool value, const char* what) const { return sum(value ? 1 : 0, what) > 0; }
 
-void World::sum_floats(float* data, size_t count) const {
+void World::sum_floats(float* data, size_t count, const char* what) const {
   if (!uses_mpi_) return;
   for (size_t done = 0; done < count;) {
     const size_t piece = std::min(kMaxCount, count - done);
-    check(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(piece), MPI_FLOAT, MPI_SUM,
-                        MPI_COMM_WORLD),
-          "MPI_Allreduce");
+    collective(observer_, what, "MPI_Allreduce", [&] {
+      return MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(piece), MPI_FLOAT, MPI_SUM,
+                           MPI_COMM_WORLD);
+    });
     done += piece;
   }
 }
 
-void World::broadcast_bytes(void* data, size_t bytes) const {
+void World::broadcast_bytes(void* data, size_t bytes, const char* what) const {
   if (!uses_mpi_) return;
   auto* base = static_cast<char*>(data);
   for (size_t done = 0; done < bytes;) {
     const size_t piece = std::min(kMaxCount, bytes - done);
-    check(MPI_Bcast(base + done, static_cast<int>(piece), MPI_BYTE, 0, MPI_COMM_WORLD),
-          "MPI_Bcast");
+    collective(observer_, what, "MPI_Bcast", [&] {
+      return MPI_Bcast(base + done, static_cast<int>(piece), MPI_BYTE, 0, MPI_COMM_WORLD);
+    });
     done += piece;
   }
 }
 
-void World::barrier() const {
-  if (uses_mpi_) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+void World::barrier(const char* what) const {
+  if (!uses_mpi_) return;
+  collective(observer_, what, "MPI_Barrier", [] { return MPI_Barrier(MPI_COMM_WORLD); });
 }
 
 void World::abort(int exit_code) const {
+  std::cout.flush();
   std::cerr.flush();
   if (uses_mpi_) MPI_Abort(MPI_COMM_WORLD, exit_code);
-  std::exit(exit_code);
+  // Not exit(): another thread may still run, and static destructors would race it.
+  std::_Exit(exit_code);
 }
 
 }  // namespace hds::trainer

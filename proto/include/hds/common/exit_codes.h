@@ -12,6 +12,9 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 // Training met a NaN or infinite loss; the message names the step, the head and the checkpoint.
 constexpr int kExitNonFiniteLoss = 3;
+// A rank hung or was lost: the watchdog's report (or mpirun's) names it, or a collective failed.
+// Checkpoints are intact; hds-launch --max-restarts starts again from the latest.
+constexpr int kExitRankLost = 4;
 // Stopped on request (SIGTERM, SIGUSR1) after writing a checkpoint: resume with --resume auto.
 // 75 is sysexits' EX_TEMPFAIL: "try again later", what a requeued Slurm job does.
 constexpr int kExitStopped = 75;

@@ -29,4 +29,8 @@ class FileWriteError : public std::runtime_error {
 // Writes `bytes` to `path`, replacing it, and flushes. Throws FileWriteError.
 void write_whole_file(const std::string& path, const std::string& bytes);
 
+// Writes `bytes` to "<path>.partial", then renames it over `path`: a reader sees the old file or
+// the new one, never a part. Throws FileWriteError (the partial file removed).
+void replace_file(const std::string& path, const std::string& bytes);
+
 }  // namespace hds::common

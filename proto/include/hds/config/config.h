@@ -56,6 +56,11 @@ int metrics_port(const MonitoringConfig& monitoring, int local_rank);
 // 0 when metrics are off.
 int data_service_metrics_port(const MonitoringConfig& monitoring);
 
+// The watchdog's limit on a collective or a step's computation: distributed.
+// collective_timeout_seconds, or when that is 0, 60 s on CPU and 10 s on CUDA (a CPU step of the
+// paper's patches takes about 16 s on two cores; a GPU step well under one).
+double collective_timeout_seconds(const Config& config);
+
 // Where the `local_ranks` trainer ranks of one node serve their metrics, for messages:
 // "http://127.0.0.1:9400/metrics", with " (local ranks 0-1: ports 9400-9401)" for several ranks,
 // then ", data service port 9500"; or "off (monitoring.metrics_port = 0)".

@@ -17,9 +17,10 @@
 namespace hds::trainer {
 
 // How hds-trainer's main reports errors: NonFiniteLossError exits kExitNonFiniteLoss ("training
-// stopped: "), the rest as hds::common::classify_failure says; in a job of several ranks every
-// message starts "rank r/n: " and a failing rank ends them all with its code (the others may
-// wait in a collective for ever). `world` is set once fit or bench start the ranks.
+// stopped: "), CollectiveError kExitRankLost ("a rank was lost: "), the rest as
+// hds::common::classify_failure says; in a job of several ranks every message starts "rank r/n: "
+// and a failing rank ends them all with its code (the others may wait in a collective for ever).
+// `world` is set once fit or bench start the ranks.
 hds::common::MainOptions trainer_main_options(const std::unique_ptr<World>& world);
 
 // `describe`: the module summary, then "parameters:", "trunk_conv3x3:", "conv3x3:",

@@ -46,6 +46,10 @@ class GradientSync {
   // Copies rank 0's values of `tensors` (any dtype, on the sync's device) into every rank.
   virtual void broadcast_from_root(const std::vector<torch::Tensor>& tensors) = 0;
   virtual std::string backend_name() const = 0;
+  // Called by the watchdog's thread before the job is ended: makes collectives in flight return
+  // so that the process can exit (NCCL's communicator is aborted). MPI needs nothing: MPI_Abort
+  // ends every rank.
+  virtual void abort() {}
 
   // Opens a step in which this rank's gradients count `weight` times (patches on this rank /
   // patches on all ranks). Call before backward; a rank without patches calls it with 0 and

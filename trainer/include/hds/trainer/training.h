@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -22,6 +23,10 @@
 #include "hds/trainer/model.h"
 #include "hds/trainer/step_report.h"
 #include "hds/trainer/world.h"
+
+namespace hds::trainer {
+class Watchdog;
+}
 
 namespace hds::trainer {
 
@@ -82,10 +87,11 @@ EpochSchedule epoch_schedule(const hds::config::Config& config, int epoch);
 // calls the same methods in the same order: they hold collectives. Not thread-safe.
 class TrainingLoop {
  public:
-  // Loads the dataset, builds the model and the optimizer on this rank's device, resumes from
-  // options.resume_from when it is set, connects the batch source and, with several ranks, the
-  // gradient sync (rank 0's weights and BatchNorm buffers are broadcast). `config` and `options`
-  // must outlive the loop.
+  // Starts the rank's watchdog (watchdog.h: a hung collective or step ends the job with
+  // kExitRankLost and a report on stderr), loads the dataset, builds the model and the optimizer
+  // on this rank's device, resumes from options.resume_from when it is set, connects the batch
+  // source and, with several ranks, the gradient sync (rank 0's weights and BatchNorm buffers are
+  // broadcast). `config` and `options` must outlive the loop.
   TrainingLoop(const hds::config::Config& config, const FitOptions& options);
   ~TrainingLoop();
   TrainingLoop(const TrainingLoop&) = delete;
@@ -113,6 +119,7 @@ class TrainingLoop {
   const FitResult& result() const { return result_; }
 
  private:
+  void start_watchdog();
   void resume(const std::string& checkpoint);
   void connect_ranks();
   bool validation_due(int epoch) const;
@@ -138,7 +145,17 @@ class TrainingLoop {
   std::unique_ptr<BatchSource> source_;
   int steps_per_epoch_ = 0;
   std::unique_ptr<GradientSync> sync_;
+  std::atomic<GradientSync*> sync_to_abort_{nullptr};  // sync_, for the watchdog's thread
   int64_t checkpointed_step_ = 0;  // the global step of the last checkpoint written
+  // Last: it stops before anything it watches goes, and is unhooked from the world first (also
+  // when the constructor throws).
+  std::unique_ptr<Watchdog> watchdog_;
+  struct Unobserve {
+    const World* world = nullptr;
+    ~Unobserve() {
+      if (world) world->observe(nullptr);
+    }
+  } unobserve_;
 };
 
 // Trains as `config` says: TrainingLoop(config, options).run().

@@ -1,0 +1,62 @@
+// What each rank of a job is doing, where its peers can read it without a collective
+// (docs/design.md §5): one small JSON file per rank, <train.output_dir>/progress/rank-<r>.json,
+// replaced atomically (written aside, renamed) about once a second by the rank's watchdog. The
+// run's output folder is shared by all ranks (each reads the checkpoint it resumes from), so the
+// table spans nodes as well; the age of a record compares wall clocks, which a cluster keeps in
+// step. The files stay after the job: the last thing each rank was seen doing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace hds::trainer {
+
+// What a rank's main thread is doing. Computing has the watchdog's deadline; so does any
+// collective. The others are bounded elsewhere (the data source's timeouts) or may rightly take
+// long (rank 0 validating while the other ranks wait for it).
+enum class RankActivity {
+  starting,          // loading the dataset, building the model, connecting
+  waiting_for_data,  // for the step's batch
+  computing,         // forward, backward, gradient sync, optimizer
+  between_steps,     // after a step: agreeing whether to stop
+  validating,
+  checkpointing,
+  finishing,  // writing the summary, leaving
+};
+const char* activity_name(RankActivity activity);
+// True for the activities the step deadline applies to.
+bool has_deadline(RankActivity activity);
+
+struct RankProgress {
+  std::string instance;  // World::instance(): records of an earlier launch are not this job's
+  int rank = 0;
+  int pid = 0;
+  std::string host;
+  RankActivity activity = RankActivity::starting;
+  double activity_seconds = 0;  // how long it had been in `activity` when written
+  int epoch = 0;                // of the current or last step; 0 before the first
+  int step = 0;                 // 1-based within the epoch
+  int64_t global_step = 0;      // steps finished
+  uint64_t collectives = 0;     // collectives entered so far, the one in flight included
+  std::string collective;       // the collective in flight; "" when none
+  double written_at = 0;        // Unix time, seconds
+};
+
+// The table's files under one directory (created when missing).
+class ProgressTable {
+ public:
+  explicit ProgressTable(std::string directory);
+  const std::string& directory() const { return directory_; }
+  std::string path_of(int rank) const;
+  // Replaces the rank's record. Throws std::runtime_error naming the file when it cannot.
+  void publish(const RankProgress& progress) const;
+  // The record of `rank`; nullopt when it has none or it cannot be parsed (a torn write is
+  // impossible, a foreign file is not).
+  std::optional<RankProgress> read(int rank) const;
+
+ private:
+  std::string directory_;
+};
+
+}  // namespace hds::trainer
