@@ -17,6 +17,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -44,6 +45,12 @@ constexpr double kServiceLossMarginSeconds = 20;
 Clock::time_point after(double seconds) {
   return Clock::now() +
          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+std::string seconds_text(double seconds) {
+  std::ostringstream text;
+  text << seconds << " s";
+  return text.str();
 }
 
 std::string now_text() {
@@ -219,6 +226,9 @@ class LocalJob {
   int supervise() {
     std::optional<Clock::time_point> service_loss_deadline;
     std::optional<Clock::time_point> hard_stop_deadline;
+    std::optional<Clock::time_point> stop_deadline;        // the graceful stop's
+    std::optional<Clock::time_point> escalation_deadline;  // rank 0's overdue checkpoint's
+    const auto& distributed = config_.distributed();
     while (mpirun_.running()) {
       pollfd watched[2] = {{signals_.fd(), POLLIN, 0}, {mpirun_.output_fd(), POLLIN, 0}};
       const int ready = ::poll(watched, output_open_ ? 2 : 1, 200);
@@ -230,6 +240,7 @@ class LocalJob {
               ": asking the trainers to stop at the next step with a checkpoint (signal again to "
               "stop at once)");
           mpirun_.signal(SIGUSR1);  // mpirun forwards SIGUSR1 to every rank
+          stop_deadline = after(distributed.stop_grace_seconds());
         } else if (!hard_stopped_) {
           say("signal " + std::to_string(number) + " again: stopping the trainers at once");
           hard_stop_trainers();
@@ -252,6 +263,21 @@ class LocalJob {
         hard_stop_trainers();
         hard_stop_deadline = after(kKillSeconds);
       }
+      if (stop_deadline && !escalation_deadline && !hard_stopped_ &&
+          Clock::now() > *stop_deadline) {
+        say("the trainers have not stopped " + seconds_text(distributed.stop_grace_seconds()) +
+            " after the request (distributed.stop_grace_seconds): asking rank 0 for a checkpoint "
+            "of its last completed step; every process of the job ends within " +
+            seconds_text(distributed.stop_checkpoint_seconds()));
+        mpirun_.signal(SIGUSR2);  // forwarded to every rank; rank 0 acts on it
+        escalation_deadline = after(distributed.stop_checkpoint_seconds());
+      }
+      if (escalation_deadline && !hard_stopped_ && Clock::now() > *escalation_deadline) {
+        say("the trainers still run " + seconds_text(distributed.stop_checkpoint_seconds()) +
+            " later (distributed.stop_checkpoint_seconds): killing them");
+        hard_stop_trainers();
+        hard_stop_deadline = after(kKillSeconds);
+      }
       if (hard_stop_deadline && Clock::now() > *hard_stop_deadline) {
         mpirun_.signal(SIGKILL);
       }
@@ -269,7 +295,8 @@ class LocalJob {
     const int status = mpirun_.wait_status();
     const int trainers_code = exit_code_of(status);
     if (hard_stopped_ && signals_received_ > 1) return hds::common::kExitSignalBase + first_signal_;
-    if (trainers_code == kExitStopped) return kExitStopped;
+    // An escalated stop ends with the checkpoints intact, the last one rank 0's if it could.
+    if (trainers_code == kExitStopped || escalation_deadline) return kExitStopped;
     if (trainers_code != 0) {
       // mpirun exits 128 + N when it saw a rank die of signal N.
       const int rank_signal = trainers_code - hds::common::kExitSignalBase;

@@ -42,6 +42,8 @@ struct Plan {
   std::string working_dir;
   std::string config_copy;
   std::string job_name;
+  double stop_grace_seconds;       // distributed.stop_grace_seconds
+  double stop_checkpoint_seconds;  // distributed.stop_checkpoint_seconds
 };
 
 void check_counts(const SbatchOptions& options, const std::string& device) {
@@ -111,7 +113,12 @@ std::string script_text(const Plan& plan) {
        "which\n"
     << "# agree on a step; rank 0 writes a checkpoint; they exit " << hds::common::kExitStopped
     << "; the script stops the data\n"
-    << "# services and requeues the job, whose next run resumes from that checkpoint.\n";
+    << "# services and requeues the job, whose next run resumes from that checkpoint. A stop not "
+       "done\n"
+    << "# after " << plan.stop_grace_seconds
+    << " s (distributed.stop_grace_seconds) escalates: rank 0 is asked (USR2) for a checkpoint\n"
+    << "# of its last completed step, and " << plan.stop_checkpoint_seconds
+    << " s later (stop_checkpoint_seconds) the trainers are killed.\n";
   s << sbatch_line("--job-name=" + plan.job_name)
     << sbatch_line("--nodes=" + std::to_string(options.nodes))
     << sbatch_line("--ntasks-per-node=" + std::to_string(plan.ranks_per_node));
@@ -149,6 +156,10 @@ ready_timeout=)SH"
 # exits with it too when it requeues itself.
 exit_stopped=)SH"
     << hds::common::kExitStopped << R"SH(
+stop_grace=)SH"
+    << plan.stop_grace_seconds << R"SH(
+stop_checkpoint=)SH"
+    << plan.stop_checkpoint_seconds << R"SH(
 
 # Each run of the job (a requeued one too) has its own job id (ring names) and socket directory.
 run=${SLURM_RESTART_COUNT:-0}
@@ -162,15 +173,51 @@ service_pid=""
 trainer_pid=""
 targets_file=""
 stop_signal=""
+stop_stage=0  # 1: stop asked for, 2: rank 0 asked for an overdue checkpoint, 3: trainers killed
+stop_timer=""
+
+# The step named $1 of this job ("JOBID.STEP"), or "".
+step_named() {
+  squeue --steps --jobs "$SLURM_JOB_ID" --noheader --format "%i %j" |
+    awk -v name="$1" '$2 == name { print $1; exit }'
+}
+
+# After $1 seconds this shell gets USR2: the next stage of a stop that is taking too long.
+start_stop_timer() {
+  (sleep "$1"; kill -USR2 $$) 2>/dev/null &
+  stop_timer=$!
+}
+
 # Slurm signals this shell alone (--signal=B:..., scancel --batch): pass the stop on to the
 # trainer step, whose srun forwards SIGUSR1 to every rank.
 request_stop() {
   stop_signal=$1
   log "SIG$1: asking the trainers to stop with a checkpoint"
   if [ -n "$trainer_pid" ]; then kill -USR1 "$trainer_pid" 2>/dev/null; fi
+  if [ "$stop_stage" -eq 0 ]; then
+    stop_stage=1
+    start_stop_timer "$stop_grace"
+  fi
 }
 trap 'request_stop USR1' USR1
 trap 'request_stop TERM' TERM
+
+stop_overdue() {
+  if [ "$stop_stage" -eq 1 ]; then
+    stop_stage=2
+    log "the trainers have not stopped ${stop_grace} s after the request (distributed.stop_grace_seconds): asking rank 0 for a checkpoint of its last completed step"
+    if [ -n "$trainer_pid" ]; then kill -USR2 "$trainer_pid" 2>/dev/null; fi
+    start_stop_timer "$stop_checkpoint"
+  elif [ "$stop_stage" -eq 2 ]; then
+    stop_stage=3
+    log "the trainers still run ${stop_checkpoint} s later (distributed.stop_checkpoint_seconds): killing them"
+    local step
+    step=$(step_named hds-trainer)
+    if [ -n "$step" ]; then scancel --signal=KILL "$step"; fi
+    if [ -n "$trainer_pid" ]; then kill -KILL "$trainer_pid" 2>/dev/null; fi
+  fi
+}
+trap stop_overdue USR2
 
 # `wait` returns early when a trapped signal comes: wait until $1 has really ended; its exit
 # status goes to $status (bash keeps it for a second wait).
@@ -185,8 +232,7 @@ wait_for() {
 stop_services() {
   if [ -n "$service_pid" ]; then
     local step
-    step=$(squeue --steps --jobs "$SLURM_JOB_ID" --noheader --format "%i %j" |
-           awk '$2 == "hds-data-service" { print $1; exit }')
+    step=$(step_named hds-data-service)
     if [ -n "$step" ]; then scancel --signal=TERM "$step"; fi
     for _ in $(seq 150); do kill -0 "$service_pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$service_pid" 2>/dev/null
@@ -198,7 +244,8 @@ stop_services() {
 
 # With proctrack/linuxproc Slurm leaves this script's background children running: end them.
 finish() {
-  trap - USR1 TERM
+  trap - USR1 TERM USR2
+  if [ -n "$stop_timer" ]; then kill "$stop_timer" 2>/dev/null; fi
   if [ -n "$trainer_pid" ]; then
     kill -KILL "$trainer_pid" 2>/dev/null
     wait "$trainer_pid" 2>/dev/null
@@ -247,7 +294,7 @@ fi
 
 log "starting $ranks trainer rank(s)"
 srun --mpi=pmix --kill-on-bad-exit=1 --nodes="$SLURM_NNODES" --ntasks="$ranks" \
-  --ntasks-per-node="$ranks_per_node" \
+  --ntasks-per-node="$ranks_per_node" --job-name=hds-trainer \
   "$trainer" fit --config "$config" --set "data.service_socket=$socket" \
   --set "data.service_job_id=$job_id" --resume auto &
 trainer_pid=$!
@@ -256,6 +303,8 @@ if [ -n "$stop_signal" ]; then kill -USR1 "$trainer_pid" 2>/dev/null; fi
 wait_for "$trainer_pid"
 trainers=$status
 trainer_pid=""
+# An escalated stop leaves the checkpoints intact (rank 0's last, if it could write one).
+if [ "$stop_stage" -ge 2 ]; then requeue; fi
 
 case $trainers in
   0)
@@ -308,7 +357,20 @@ SbatchJob prepare_sbatch_job(const SbatchOptions& options) {
                   job.output_dir,
                   working_dir,
                   job.config_copy_path,
-                  options.job_name.empty() ? "hds-" + folder_name : options.job_name};
+                  options.job_name.empty() ? "hds-" + folder_name : options.job_name,
+                  config.distributed().stop_grace_seconds(),
+                  config.distributed().stop_checkpoint_seconds()};
+  // Both stages of an overdue stop, and a margin to requeue, between the warning and the limit.
+  constexpr double kRequeueMarginSeconds = 10;
+  if (plan.stop_grace_seconds + plan.stop_checkpoint_seconds + kRequeueMarginSeconds >
+      kSlurmWarningSeconds) {
+    throw UsageError(
+        "distributed.stop_grace_seconds + distributed.stop_checkpoint_seconds = " +
+        std::to_string(static_cast<int>(plan.stop_grace_seconds + plan.stop_checkpoint_seconds)) +
+        " s: with " + std::to_string(static_cast<int>(kRequeueMarginSeconds)) +
+        " s to requeue, a stop must fit in the " + std::to_string(kSlurmWarningSeconds) +
+        " s Slurm gives between its warning and the time limit");
+  }
   require_plain("the job name", plan.job_name);
   job.script_text = script_text(plan);
   job.metrics = hds::config::describe_metrics_endpoints(config.monitoring(), plan.ranks_per_node);

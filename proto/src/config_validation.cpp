@@ -394,6 +394,8 @@ void Validator::check_distributed() {
           "distributed.backend", "NCCL needs train.device = \"cuda\"");
   non_negative(distributed.collective_timeout_seconds(), "distributed.collective_timeout_seconds");
   positive(distributed.first_step_timeout_seconds(), "distributed.first_step_timeout_seconds");
+  positive(distributed.stop_grace_seconds(), "distributed.stop_grace_seconds");
+  positive(distributed.stop_checkpoint_seconds(), "distributed.stop_checkpoint_seconds");
 }
 
 void Validator::check_monitoring() {

@@ -143,13 +143,15 @@ inline std::vector<pid_t> trainer_ranks_of(pid_t launcher) {
   return ranks;
 }
 
-// The MPI rank of trainer process `pid` (OMPI_COMM_WORLD_RANK in its environment), or -1.
+// The MPI rank of trainer process `pid` (OMPI_COMM_WORLD_RANK under mpirun, PMIX_RANK under
+// srun, in its environment), or -1.
 inline int mpi_rank_of(pid_t pid) {
   std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
-  const std::string prefix = "OMPI_COMM_WORLD_RANK=";
   std::string entry;
   while (std::getline(environ, entry, '\0')) {
-    if (entry.rfind(prefix, 0) == 0) return std::stoi(entry.substr(prefix.size()));
+    for (const std::string prefix : {"OMPI_COMM_WORLD_RANK=", "PMIX_RANK="}) {
+      if (entry.rfind(prefix, 0) == 0) return std::stoi(entry.substr(prefix.size()));
+    }
   }
   return -1;
 }

@@ -206,6 +206,55 @@ TEST_F(LocalLaunch, a_stopped_rank_is_named_by_the_watchdog_and_the_job_ends_wit
   testing::expect_nothing_left(job_);
 }
 
+// The weights of a run's latest checkpoint, as the bytes LibTorch wrote (the same weights give
+// the same bytes).
+std::string latest_weights(const std::string& dir) {
+  return read_text(dir + "/run/checkpoints/latest/model.pt");
+}
+
+TEST_F(LocalLaunch, an_overdue_stop_checkpoints_the_last_step_and_resuming_matches_a_clean_run) {
+  constexpr int kEpochs = 60;
+  const std::string clean_dir = scratch_dir("local-overdue-clean");
+  write_tiny_job(clean_dir, kEpochs);
+  Command clean = launch(clean_dir, "launch-test-overdue-clean-" + std::to_string(getpid()));
+  ASSERT_EQ(clean.wait_exit(kJobSeconds), 0) << clean.output();
+
+  // Rank 1 frozen (and the watchdog's limit far away): the graceful stop cannot finish, so the
+  // launcher escalates after 2 s and rank 0 checkpoints from its watchdog's thread.
+  ASSERT_NO_FATAL_FAILURE(start_training(
+      "overdue", kEpochs,
+      {"--set", "distributed.collective_timeout_seconds=600", "--set",
+       "distributed.stop_grace_seconds=2", "--set", "distributed.stop_checkpoint_seconds=20"}));
+  const pid_t frozen = testing::trainer_rank(run_->pid(), 1);
+  ASSERT_GT(frozen, 0) << run_->output();
+  ::kill(frozen, SIGSTOP);
+  const auto stop_time = std::chrono::steady_clock::now();
+  run_->signal(SIGTERM);
+  ASSERT_EQ(run_->wait_exit(2 + 20 + 10), hds::common::kExitStopped) << run_->output();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_time).count();
+  EXPECT_GE(took, 2);
+  const std::string output = run_->output();
+  EXPECT_NE(output.find("have not stopped 2 s after the request (distributed.stop_grace_seconds)"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("rank 0/2: the stop is overdue (SIGUSR2): checkpoint of the last "
+                        "completed step (global step "),
+            std::string::npos)
+      << output;
+  testing::expect_nothing_left(job_);
+  const nlohmann::json stopped_at =
+      nlohmann::json::parse(read_text(dir_ + "/run/checkpoints/latest/../../progress/rank-0.json"));
+  EXPECT_LT(stopped_at["global_step"].get<int>(), kEpochs * 2) << "stopped before the end";
+
+  Command resumed = launch(dir_, job_, {"--resume", "auto"}, "resume.log");
+  ASSERT_EQ(resumed.wait_exit(kJobSeconds), 0) << resumed.output();
+  EXPECT_EQ(read_summary(dir_)["global_step"].get<int>(), kEpochs * 2);
+  EXPECT_TRUE(latest_weights(dir_) == latest_weights(clean_dir))
+      << "the resumed run's final weights differ from the uninterrupted run's";
+  testing::expect_nothing_left(job_);
+}
+
 TEST_F(LocalLaunch, killed_rank_ends_the_job_and_the_last_checkpoint_stays_intact) {
   ASSERT_NO_FATAL_FAILURE(start_training("kill-rank", 300, {}, /*checkpoint_every=*/1));
   ASSERT_TRUE(run_->wait_for_output(R"(epoch 2/300 step)", kJobSeconds)) << run_->output();

@@ -147,6 +147,36 @@ class SlurmCluster {
   Process node_daemon_;
 };
 
+// Submits `config` as one node of 2 CPU ranks with `sets` (--set options); the Slurm job id.
+std::string submit_two_ranks(const std::string& dir, const std::string& config,
+                             const std::vector<std::string>& sets) {
+  std::vector<std::string> argv = {testing::launch_binary(),
+                                   "sbatch",
+                                   "--config",
+                                   config,
+                                   "--nodes",
+                                   "1",
+                                   "--gpus-per-node",
+                                   "0",
+                                   "--ranks-per-node",
+                                   "2",
+                                   "--time",
+                                   "10",
+                                   "--out",
+                                   dir + "/job.sbatch",
+                                   "--submit"};
+  for (const std::string& set : sets) argv.insert(argv.end(), {"--set", set});
+  Command submit(argv, dir + "/submit.log");
+  EXPECT_EQ(submit.wait_exit(kSlurmSeconds), 0) << submit.output();
+  std::smatch submitted;
+  const std::string submit_output = submit.output();
+  if (!std::regex_search(submit_output, submitted, std::regex(R"(submitted job (\d+))"))) {
+    ADD_FAILURE() << submit_output;
+    return "";
+  }
+  return submitted[1].str();
+}
+
 TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
@@ -160,34 +190,11 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   const int ports = hds::test::free_ports(3);
   ASSERT_GT(ports, 0);
   const std::string targets = dir + "/targets";
-  Command submit({testing::launch_binary(),
-                  "sbatch",
-                  "--config",
-                  config,
-                  "--nodes",
-                  "1",
-                  "--gpus-per-node",
-                  "0",
-                  "--ranks-per-node",
-                  "2",
-                  "--time",
-                  "10",
-                  "--out",
-                  dir + "/job.sbatch",
-                  "--set",
-                  "monitoring.metrics_port=" + std::to_string(ports),
-                  "--set",
-                  "monitoring.data_service_port_offset=2",
-                  "--set",
-                  "monitoring.targets_dir=" + targets,
-                  "--submit"},
-                 dir + "/submit.log");
-  ASSERT_EQ(submit.wait_exit(kSlurmSeconds), 0) << submit.output();
-  std::smatch submitted;
-  const std::string submit_output = submit.output();
-  ASSERT_TRUE(std::regex_search(submit_output, submitted, std::regex(R"(submitted job (\d+))")))
-      << submit_output;
-  const std::string job = submitted[1].str();
+  const std::string job = submit_two_ranks(
+      dir, config,
+      {"monitoring.metrics_port=" + std::to_string(ports), "monitoring.data_service_port_offset=2",
+       "monitoring.targets_dir=" + targets});
+  ASSERT_FALSE(job.empty());
   const std::string output = dir + "/run/slurm-" + job + ".out";
 
   // Preempt the first run once it trains: USR1 to the batch shell, as --signal=B:USR1 would.
@@ -230,6 +237,57 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
     testing::expect_nothing_left("slurm-" + job + "-" + run);
     EXPECT_FALSE(fs::exists("/tmp/hds-" + job + "-" + run)) << "socket folder of run " << run;
   }
+}
+
+TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_finishes) {
+  if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
+  const std::string dir = scratch_dir("slurm-overdue");
+  SlurmCluster cluster(dir + "/slurm");
+  std::string why;
+  ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
+  constexpr int kEpochs = 40;
+  const std::string config = testing::write_tiny_job(dir, kEpochs);
+  const std::string job = submit_two_ranks(
+      dir, config,
+      {"distributed.collective_timeout_seconds=600", "distributed.stop_grace_seconds=2",
+       "distributed.stop_checkpoint_seconds=20"});
+  ASSERT_FALSE(job.empty());
+  const std::string output = dir + "/run/slurm-" + job + ".out";
+  ASSERT_TRUE(eventually(
+      [&] { return std::regex_search(read_text(output), std::regex(R"(epoch \d+/\d+ step)")); },
+      kJobSeconds))
+      << read_text(output);
+
+  // Rank 1 of the first run frozen: the ranks cannot agree on a step, so the stop escalates.
+  pid_t frozen = -1;
+  for (const std::string& process : testing::processes_mentioning("slurm-" + job + "-0")) {
+    const pid_t pid = std::stoi(process);
+    if (command_name(pid) == "hds-trainer" && testing::mpi_rank_of(pid) == 1) frozen = pid;
+  }
+  ASSERT_GT(frozen, 0) << ::testing::PrintToString(
+      testing::processes_mentioning("slurm-" + job + "-0"));
+  ::kill(frozen, SIGSTOP);
+  cluster.client({"scancel", "--signal=USR1", "--batch", job});
+
+  ASSERT_TRUE(
+      eventually([&] { return cluster.job_field(job, "JobState") == "COMPLETED"; }, kJobSeconds))
+      << "state " << cluster.job_field(job, "JobState") << "\n"
+      << read_text(output);
+  const std::string log = read_text(output);
+  EXPECT_NE(log.find("have not stopped 2 s after the request (distributed.stop_grace_seconds): "
+                     "asking rank 0 for a checkpoint"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("the stop is overdue (SIGUSR2): checkpoint of the last completed step"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("requeueing job " + job), std::string::npos) << log;
+  EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
+  const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
+  EXPECT_TRUE(summary["finished"].get<bool>()) << summary.dump();
+  EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
+  for (const std::string run : {"0", "1"}) testing::expect_nothing_left("slurm-" + job + "-" + run);
 }
 
 }  // namespace

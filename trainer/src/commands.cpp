@@ -39,7 +39,9 @@ using hds::scoring::FilmScore;
 namespace {
 
 std::atomic<bool> stop_signal{false};
+std::atomic<bool> stop_overdue_signal{false};
 extern "C" void request_stop(int) { stop_signal = true; }
+extern "C" void declare_stop_overdue(int) { stop_overdue_signal = true; }
 
 // "auto": the run's latest checkpoint when there is one (a requeued job), else a fresh start.
 std::string resume_path(const hds::config::Config& config, const std::string& resume) {
@@ -132,11 +134,13 @@ int run_fit_command(const hds::config::Config& config, const FitCommand& command
                     const World& world, std::ostream& out) {
   std::signal(SIGTERM, request_stop);
   std::signal(SIGUSR1, request_stop);
+  std::signal(SIGUSR2, declare_stop_overdue);
   FitOptions options;
   options.world = &world;
   options.resume_from = resume_path(config, command.resume);
   options.stop_at_step = command.stop_at_step;
   options.stop_requested = [] { return stop_signal.load(); };
+  options.stop_overdue = [] { return stop_overdue_signal.load(); };
   // Every rank serves its own metrics (port + local rank) for as long as it trains; rank 0 also
   // shows the progress and keeps the history and curves.svg.
   std::unique_ptr<TrainerMetrics> metrics;

@@ -74,6 +74,27 @@ double l2_norm_of_gradients(const torch::nn::Module& model) {
   return squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
 }
 
+// The buffers of dtype float (`floats`) or of the other dtypes (as int64), flattened into one
+// tensor: one copy where there are dozens of small BatchNorm buffers.
+torch::Tensor flatten_buffers(const std::vector<torch::Tensor>& buffers, bool floats) {
+  std::vector<torch::Tensor> parts;
+  for (const torch::Tensor& buffer : buffers) {
+    if ((buffer.scalar_type() == torch::kFloat) != floats) continue;
+    parts.push_back(buffer.reshape({-1}).to(floats ? torch::kFloat : torch::kLong));
+  }
+  return parts.empty() ? torch::Tensor() : torch::cat(parts);
+}
+
+// Copies flatten_buffers' `flat` back into `buffers`.
+void restore_buffers(std::vector<torch::Tensor>& buffers, const torch::Tensor& flat, bool floats) {
+  int64_t offset = 0;
+  for (torch::Tensor& buffer : buffers) {
+    if ((buffer.scalar_type() == torch::kFloat) != floats) continue;
+    buffer.copy_(flat.narrow(0, offset, buffer.numel()).view(buffer.sizes()));
+    offset += buffer.numel();
+  }
+}
+
 void set_learning_rate(torch::optim::SGD& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) {
     static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
@@ -192,9 +213,15 @@ void TrainingLoop::start_watchdog() {
   watch.first_step_timeout_seconds = config_.distributed().first_step_timeout_seconds();
   // Peers tell a silent rank from a busy one well within the limit.
   watch.heartbeat_seconds = std::min(1.0, watch.timeout_seconds / 10);
+  if (world_.is_root() && options_.stop_overdue) {
+    watch.every_check = [this] {
+      if (options_.stop_overdue()) checkpoint_overdue_stop();
+    };
+  }
   watchdog_ = std::make_unique<Watchdog>(watch, [this](const std::string& report) {
-    std::cerr << (world_.size() > 1 ? world_.describe() + ": " : std::string()) << report
-              << std::endl;
+    // One write: the ranks' lines interleave on a shared terminal.
+    std::cerr << (world_.size() > 1 ? world_.describe() + ": " : std::string()) + report + "\n"
+              << std::flush;
     if (GradientSync* sync = sync_to_abort_.load()) sync->abort();
     world_.abort(hds::common::kExitRankLost);
   });
@@ -212,6 +239,7 @@ void TrainingLoop::resume(const std::string& checkpoint) {
   set_cpu_rng_state(meta.cpu_rng_state());
   start_epoch_ = meta.completed_epochs() + 1;
   start_step_ = meta.step_in_epoch();
+  position_ = {meta.completed_epochs(), meta.step_in_epoch()};
   result_.global_step = meta.global_step();
   result_.completed_epochs = meta.completed_epochs();
   result_.best_dice = meta.best_dice();
@@ -279,6 +307,7 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     // checkpoints the steps done so far before the error ends the run.
     if (world_.is_root() && result_.global_step > checkpointed_step_) {
       log_ << "data source failed: " << e.what() << "\n";
+      std::lock_guard<std::timed_mutex> state(state_mutex_);
       save_checkpoint(epoch - 1, step, schedule);
     }
     throw;
@@ -286,10 +315,12 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
   const double data_wait = seconds_since(step_start);
   watchdog_->set_activity(RankActivity::computing);
   LossTerms terms;
-  optimizer_->zero_grad();
   // This rank's gradient counts by its share of the step's patches (the last step of an epoch
   // may leave a rank fewer, or none).
   const int64_t step_patches = world_.sum(batch.count, "step patch count");
+  std::unique_lock<std::timed_mutex> state(state_mutex_);
+  if (world_.is_root()) remember_step_start(epoch, step);
+  optimizer_->zero_grad();
   if (sync_) {
     sync_->begin_step(static_cast<double>(batch.count) / static_cast<double>(step_patches));
   }
@@ -310,14 +341,21 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     terms.total.backward();
   }
   const auto sync_start = Clock::now();
-  if (sync_) sync_->finish_step();
+  if (sync_) {
+    state.unlock();  // waiting for the other ranks
+    sync_->finish_step();
+    state.lock();
+  }
   const double sync_wait = seconds_since(sync_start);
   // Only for reporting: one pass over the gradients and a device sync.
   const double gradient_norm = options_.on_step ? l2_norm_of_gradients(*model_) : 0;
   optimizer_->step();
   ++result_.global_step;
-  watchdog_->step_finished();
   result_.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
+  position_ = {epoch - 1, step + 1};
+  step_start_.under_way = false;
+  state.unlock();
+  watchdog_->step_finished();
   if (options_.on_step) {
     StepReport report;
     report.epoch = epoch;
@@ -345,6 +383,58 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
     }
     options_.on_step(report);
   }
+}
+
+void TrainingLoop::remember_step_start(int epoch, int step) {
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> buffers = model_->buffers();
+  step_start_.under_way = true;
+  step_start_.position = {epoch - 1, step};
+  step_start_.rng_state = cpu_rng_state();
+  step_start_.float_buffers = flatten_buffers(buffers, true);
+  step_start_.other_buffers = flatten_buffers(buffers, false);
+}
+
+void TrainingLoop::checkpoint_overdue_stop() {
+  if (overdue_handled_.exchange(true)) return;
+  std::ostringstream outcome;
+  const auto wait =
+      std::chrono::duration<double>(config_.distributed().stop_checkpoint_seconds() / 2);
+  std::unique_lock<std::timed_mutex> state(state_mutex_, std::defer_lock);
+  if (!state.try_lock_for(wait)) {
+    outcome << "no checkpoint: rank 0 was still " << activity_name(watchdog_->snapshot().activity)
+            << " after " << std::chrono::duration<double>(wait).count()
+            << " s; resume from the latest checkpoint";
+  } else {
+    Position position = position_;
+    if (step_start_.under_way) {
+      // The step stuck in its gradient sync is redone on resume: undo what its forward changed.
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> buffers = model_->buffers();
+      restore_buffers(buffers, step_start_.float_buffers, true);
+      restore_buffers(buffers, step_start_.other_buffers, false);
+      set_cpu_rng_state(step_start_.rng_state);
+      position = step_start_.position;
+    }
+    if (result_.global_step == checkpointed_step_) {
+      outcome << "the last completed step (global step " << result_.global_step
+              << ") is checkpointed already: " << result_.last_checkpoint;
+    } else {
+      const int next = std::min(position.completed_epochs + 1, config_.train().epochs());
+      try {
+        const std::string dir = save_checkpoint(position.completed_epochs, position.step_in_epoch,
+                                                epoch_schedule(config_, next));
+        outcome << "checkpoint of the last completed step (global step " << result_.global_step
+                << "): " << dir;
+      } catch (const std::exception& e) {
+        outcome << "no checkpoint: " << e.what();
+      }
+    }
+  }
+  std::cerr << (world_.size() > 1 ? world_.describe() + ": " : std::string()) +
+                   "the stop is overdue (SIGUSR2): " + outcome.str() + "; ending the job\n"
+            << std::flush;
+  world_.abort(hds::common::kExitStopped);
 }
 
 bool TrainingLoop::validation_due(int epoch) const {
@@ -403,21 +493,32 @@ FitResult TrainingLoop::run() {
       train_step(epoch, step, schedule);
       // Every rank stops at the same step when any rank was asked to.
       if (stop_agreed() && step + 1 != steps_per_epoch_) {
-        save_checkpoint(epoch - 1, step + 1, schedule);
+        {
+          std::lock_guard<std::timed_mutex> state(state_mutex_);
+          save_checkpoint(epoch - 1, step + 1, schedule);
+        }
         log_ << "stopped at epoch " << epoch << ", step " << step + 1 << " on request\n";
         return finish(false, true);
       }
     }
-    result_.completed_epochs = epoch;
-    const Improvement improved = validation_due(epoch) ? validate(epoch) : Improvement{};
+    Improvement improved;
+    {
+      std::lock_guard<std::timed_mutex> state(state_mutex_);
+      result_.completed_epochs = epoch;
+      if (validation_due(epoch)) improved = validate(epoch);
+    }
     const bool stop = stop_agreed();
-    if (improved.dice || improved.accuracy || stop || epoch == epochs ||
-        epoch % config_.train().checkpoint_every() == 0) {
-      // The schedule stored is the next epoch's: what a resumed run continues with.
-      const auto dir =
-          save_checkpoint(epoch, 0, epoch_schedule(config_, std::min(epoch + 1, epochs)));
-      if (improved.dice) store_->link("best-dice", dir);
-      if (improved.accuracy) store_->link("best-accuracy", dir);
+    {
+      std::lock_guard<std::timed_mutex> state(state_mutex_);
+      if (improved.dice || improved.accuracy || stop || epoch == epochs ||
+          epoch % config_.train().checkpoint_every() == 0) {
+        // The schedule stored is the next epoch's: what a resumed run continues with.
+        const auto dir =
+            save_checkpoint(epoch, 0, epoch_schedule(config_, std::min(epoch + 1, epochs)));
+        if (improved.dice) store_->link("best-dice", dir);
+        if (improved.accuracy) store_->link("best-accuracy", dir);
+      }
+      position_ = {epoch, 0};
     }
     if (stop && epoch < epochs) {
       log_ << "stopped after epoch " << epoch << " on request\n";

@@ -144,6 +144,7 @@ void Watchdog::run() {
       next_publish = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                         std::chrono::duration<double>(options_.heartbeat_seconds));
     }
+    if (options_.every_check) options_.every_check();
     const std::string report = check_deadlines();
     lock.lock();
     if (!report.empty()) {

@@ -3,11 +3,14 @@
 // The launcher starts `hds-data-service serve` (log: <output_dir>/data-service.log), waits for
 // its "ready: socket" line, then runs `mpirun -np N hds-trainer fit` with the service's socket and
 // job id (output: the terminal and <output_dir>/trainer.log, the latter without the progress
-// bar's redraws). Signals: the first SIGINT, SIGTERM
-// or SIGHUP becomes a SIGUSR1 to mpirun, which forwards it to every rank: the ranks agree on a
-// step, rank 0 writes a checkpoint, and they exit 75; a second signal kills the ranks and mpirun
-// at once. Whatever ends the job, the launcher stops the service, removes its socket and any ring
-// it left, kills any process of the job still alive (it adopts orphaned ranks as their
+// bar's redraws). Signals: the first SIGINT, SIGTERM or SIGHUP becomes a SIGUSR1 to mpirun, which
+// forwards it to every rank: the ranks agree on a step, rank 0 writes a checkpoint, and they exit
+// 75. A stop not done after distributed.stop_grace_seconds escalates: SIGUSR2 asks rank 0 for a
+// checkpoint of its last completed step (it can while its main thread waits for the other
+// ranks), and distributed.stop_checkpoint_seconds later every rank is killed; the job exits 75
+// (resume from the latest checkpoint). A second signal kills the ranks and mpirun at once.
+// Whatever ends the job, the launcher stops the service, removes its socket and any ring it
+// left, kills any process of the job still alive (it adopts orphaned ranks as their
 // subreaper), and prints where the checkpoints, the summary and the logs are.
 #pragma once
 

@@ -28,9 +28,9 @@ hds::common::MainOptions trainer_main_options(const std::unique_ptr<World>& worl
 void run_describe_command(const hds::config::Config& config, std::ostream& out);
 
 // `fit`: one rank's training run. SIGTERM and SIGUSR1 stop every rank after the same step with a
-// checkpoint; every rank serves its metrics (metrics.h) unless monitoring.metrics_port is 0.
-// Rank 0 prints where the metrics are and a closing summary. Returns kExitFinished, or
-// kExitStopped after a stop on request.
+// checkpoint; SIGUSR2 says such a stop is overdue (FitOptions::stop_overdue); every rank serves its
+// metrics (metrics.h) unless monitoring.metrics_port is 0. Rank 0 prints where the metrics are and
+// a closing summary. Returns kExitFinished, or kExitStopped after a stop on request.
 struct FitCommand {
   // A checkpoint, a run's checkpoints/ folder, "auto" (the run's latest checkpoint when there is
   // one) or "" (a fresh start).

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -42,6 +43,11 @@ struct FitOptions {
   std::string resume_from;
   // Polled after every step; when it returns true the run writes a checkpoint and returns.
   std::function<bool()> stop_requested;
+  // Polled on the watchdog's thread: true once a stop has been pending too long (hds-launch and
+  // the Slurm job send SIGUSR2). Rank 0 then checkpoints the last completed step, even while its
+  // main thread waits in a collective, and ends the job with kExitStopped; the other ranks wait
+  // to be ended with it.
+  std::function<bool()> stop_overdue;
   // Stop (with a checkpoint) once this many global steps are done; <= 0 means never.
   int64_t stop_at_step = 0;
   // Called after every step (on every rank).
@@ -120,6 +126,9 @@ class TrainingLoop {
 
  private:
   void start_watchdog();
+  // On the watchdog's thread, when options.stop_overdue() says so (rank 0 only).
+  void checkpoint_overdue_stop();
+  void remember_step_start(int epoch, int step);
   void resume(const std::string& checkpoint);
   void connect_ranks();
   bool validation_due(int epoch) const;
@@ -147,6 +156,27 @@ class TrainingLoop {
   std::unique_ptr<GradientSync> sync_;
   std::atomic<GradientSync*> sync_to_abort_{nullptr};  // sync_, for the watchdog's thread
   int64_t checkpointed_step_ = 0;  // the global step of the last checkpoint written
+
+  // The main thread holds state_mutex_ while it changes the training state (forward and
+  // backward, the optimizer step, validation, checkpoints) and lets go while it waits for data
+  // or for other ranks, where an overdue stop's checkpoint may be written from another thread.
+  std::timed_mutex state_mutex_;
+  // Where a checkpoint of the state as it stands resumes: after the last completed step.
+  struct Position {
+    int completed_epochs = 0;
+    int step_in_epoch = 0;
+  } position_;
+  // Rank 0: the state as the step under way found it (what its forward pass changes: BatchNorm
+  // statistics, the generator), so that a step stuck in its gradient sync can be checkpointed
+  // as not yet begun.
+  struct StepStart {
+    bool under_way = false;
+    Position position;
+    std::string rng_state;
+    torch::Tensor float_buffers;  // the model's float buffers, flattened
+    torch::Tensor other_buffers;  // the others (batch counts), as int64
+  } step_start_;
+  std::atomic<bool> overdue_handled_{false};
   // Last: it stops before anything it watches goes, and is unhooked from the world first (also
   // when the constructor throws).
   std::unique_ptr<Watchdog> watchdog_;

@@ -36,6 +36,9 @@ struct WatchdogOptions {
   // How the limits are named in reports.
   std::string timeout_name = "distributed.collective_timeout_seconds";
   std::string first_step_timeout_name = "distributed.first_step_timeout_seconds";
+  // Run on the watchdog's thread at every check: work that must happen even while the main
+  // thread is stuck (an overdue stop's checkpoint). May be empty.
+  std::function<void()> every_check;
 };
 
 class Watchdog final : public CollectiveObserver {
