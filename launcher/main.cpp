@@ -52,6 +52,12 @@ CLI::App* add_local_command(CLI::App& app, hds::launch::LocalCommand& arguments)
                    "Rank 0's progress: bar (redrawn in place), lines, or auto (bar on a terminal)")
       ->check(CLI::IsMember({"auto", "bar", "lines"}))
       ->capture_default_str();
+  local
+      ->add_option("--max-restarts", options.max_restarts,
+                   "After a rank dies or hangs or the data service dies, start again from the "
+                   "latest checkpoint, at most this many times")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   local->add_flag("--dry-run", arguments.dry_run, "Print the mpirun command line and exit");
   return local;
 }

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "hds/common/exit_codes.h"
+#include "hds/common/rank_progress.h"
 #include "hds/common/terminal.h"
 #include "hds/config/config.h"
 #include "hds/launch/process.h"
@@ -51,6 +52,10 @@ std::string seconds_text(double seconds) {
   std::ostringstream text;
   text << seconds << " s";
   return text.str();
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string now_text() {
@@ -92,7 +97,7 @@ class LocalJob {
   ~LocalJob() {
     // Whatever happened, nothing of the job outlives the launcher.
     kill_descendants(SIGKILL, -1);
-    remove_socket_and_rings();
+    remove_job_files();
   }
 
   int run() {
@@ -110,6 +115,19 @@ class LocalJob {
       wait_until_ready();
       start_trainers();
       code = supervise();
+      for (;;) {
+        const std::string failure = restartable_failure(code);
+        if (failure.empty()) break;
+        if (restarts_ == options_.max_restarts) {
+          if (options_.max_restarts > 0) {
+            say("no restart left (--max-restarts " + std::to_string(options_.max_restarts) +
+                ") after " + failure);
+          }
+          break;
+        }
+        restart(failure);
+        code = supervise();
+      }
     } catch (const StoppedBySignal& stop) {
       say("stopped by signal " + std::to_string(stop.number) + " before the trainers started");
       code = hds::common::kExitSignalBase + stop.number;
@@ -169,9 +187,11 @@ class LocalJob {
     say("job " + job_id_ + ": data service (pid " + std::to_string(service_.pid()) +
         ") loading the dataset; log " + service_log_);
     // From now on Prometheus finds the job: the service serves metrics while it loads.
-    targets_file_ = write_targets_file(config_.monitoring(),
-                                       {job_id_, {short_host_name()}, options_.ranks, ""});
-    if (!targets_file_.empty()) say("Prometheus targets: " + targets_file_);
+    if (targets_file_.empty()) {
+      targets_file_ = write_targets_file(config_.monitoring(),
+                                         {job_id_, {short_host_name()}, options_.ranks, ""});
+      if (!targets_file_.empty()) say("Prometheus targets: " + targets_file_);
+    }
   }
 
   // Until the service's log says "ready: socket", it exits, the timeout passes or a signal comes.
@@ -205,9 +225,77 @@ class LocalJob {
     }
   }
 
+  // What failed in the attempt that just ended, when a new start can mend it; "" otherwise (the
+  // run finished, was stopped on request, or met an error that would come again).
+  std::string restartable_failure(int code) const {
+    if (signals_received_ > 0) return "";
+    if (service_failed_) {
+      return "the data service (pid " + std::to_string(service_.pid()) + ") " +
+             describe_wait_status(service_.wait_status());
+    }
+    if (!is_restartable(code)) return "";
+    if (code == hds::common::kExitRankLost) return "a rank hung or was lost (exit 4)";
+    const int number = code - hds::common::kExitSignalBase;
+    return "a rank was killed by signal " + std::to_string(number) + " (" + strsignal(number) + ")";
+  }
+
+  // The most steps any rank of the attempt begun at `since` had finished.
+  int64_t steps_done_since(double since) const {
+    const hds::common::ProgressTable table(hds::common::progress_table_dir(output_dir_));
+    int64_t done = 0;
+    for (int rank = 0; rank < options_.ranks; ++rank) {
+      const auto record = table.read(rank);
+      if (record && record->written_at >= since) {
+        done = std::max(done, hds::common::completed_steps(*record));
+      }
+    }
+    return done;
+  }
+
+  // Stops what is left of the failed attempt and starts the service and the ranks again, the
+  // ranks resuming from the latest checkpoint.
+  void restart(const std::string& failure) {
+    ++restarts_;
+    const int64_t done = steps_done_since(attempt_started_at_);
+    restart_text_ =
+        "restart " + std::to_string(restarts_) + "/" + std::to_string(options_.max_restarts);
+    say(restart_text_ + " after " + failure + " (" + std::to_string(done) +
+        " steps done): stopping everything and starting again from the latest checkpoint");
+    if (!stop_attempt()) say("the failed attempt did not stop cleanly (see above); going on");
+    restart_began_ = Clock::now();
+    steps_before_restart_ = done;
+    awaiting_resume_ = true;
+    start_service();
+    wait_until_ready();
+    start_trainers();
+  }
+
+  // After a restart: once rank 0's record shows the new attempt training again, how long that
+  // took and how many steps it redid.
+  void report_resume() {
+    if (!awaiting_resume_) return;
+    const auto record =
+        hds::common::ProgressTable(hds::common::progress_table_dir(output_dir_)).read(0);
+    if (!record || record->written_at < attempt_started_at_ || record->resumed_from < 0 ||
+        record->epoch == 0) {
+      return;
+    }
+    awaiting_resume_ = false;
+    const double seconds = std::chrono::duration<double>(Clock::now() - restart_began_).count();
+    say(restart_text_ + ": training again " + seconds_text(seconds) +
+        " after the failure, resumed at global step " + std::to_string(record->resumed_from) +
+        ": " + std::to_string(std::max<int64_t>(0, steps_before_restart_ - record->resumed_from)) +
+        " steps redone");
+  }
+
   void start_trainers() {
+    LocalLaunchOptions attempt = options_;
+    if (restarts_ > 0) attempt.resume = "auto";
+    attempt_started_at_ = unix_now();
+    service_failed_ = false;
+    output_open_ = true;
     const std::vector<std::string> command =
-        mpirun_command(options_, socket_path_, job_id_, physical_cores(), segment_directory_);
+        mpirun_command(attempt, socket_path_, job_id_, physical_cores(), segment_directory_);
     trainer_log_ << "==== hds-launch " << now_text() << ": job " << job_id_ << ", "
                  << options_.ranks << " ranks:";
     for (const std::string& word : command) trainer_log_ << " " << shell_quote(word);
@@ -248,6 +336,7 @@ class LocalJob {
         }
       }
       reap_children({&service_, &mpirun_});
+      report_resume();
       if (!service_.running() && !service_loss_deadline) {
         service_failed_ = true;
         const double timeout = config_.data().service_timeout_seconds();
@@ -341,6 +430,14 @@ class LocalJob {
   // Stops the service and removes what the job left; false when the service had to be killed or
   // ended with an error.
   bool tear_down() {
+    const bool clean = stop_attempt();
+    remove_job_files();
+    return clean;
+  }
+
+  // Stops the service and every process of the attempt, and removes the rings, the socket and
+  // the shared-memory segments they left; false as tear_down.
+  bool stop_attempt() {
     bool clean = true;
     if (service_.running()) {
       service_.signal(SIGTERM);  // it ends its sessions, removes rings and socket, exits 0
@@ -357,15 +454,11 @@ class LocalJob {
       }
     }
     if (kill_descendants(SIGKILL, -1) > 0) say("killed processes of the job that were still alive");
-    remove_socket_and_rings();
+    remove_attempt_leftovers();
     return clean;
   }
 
-  void remove_socket_and_rings() {
-    if (!targets_file_.empty()) {
-      ::unlink(targets_file_.c_str());
-      targets_file_.clear();
-    }
+  void remove_attempt_leftovers() {
     for (const std::string& ring : leftover_rings(job_id_)) {
       say("removing ring " + ring + " left behind");
       ::unlink(ring.c_str());
@@ -374,6 +467,21 @@ class LocalJob {
     if (!socket_path_.empty() && lstat(socket_path_.c_str(), &status) == 0 &&
         S_ISSOCK(status.st_mode)) {
       ::unlink(socket_path_.c_str());
+    }
+    if (!segment_directory_.empty()) {
+      std::error_code error;
+      for (const auto& segment : fs::directory_iterator(segment_directory_, error)) {
+        fs::remove_all(segment.path(), error);
+      }
+    }
+  }
+
+  // What lives as long as the job: the targets file, the socket and segment directories.
+  void remove_job_files() {
+    remove_attempt_leftovers();
+    if (!targets_file_.empty()) {
+      ::unlink(targets_file_.c_str());
+      targets_file_.clear();
     }
     if (!socket_directory_.empty()) {
       ::rmdir(socket_directory_.c_str());
@@ -437,9 +545,19 @@ class LocalJob {
   int first_signal_ = 0;
   bool hard_stopped_ = false;
   bool service_failed_ = false;
+  int restarts_ = 0;
+  std::string restart_text_;          // "restart 2/3"
+  double attempt_started_at_ = 0;     // Unix time the current attempt's ranks were started
+  Clock::time_point restart_began_;   // when the last restart was decided
+  int64_t steps_before_restart_ = 0;  // steps the failed attempt had done
+  bool awaiting_resume_ = false;      // the last restart's report is still to come
 };
 
 }  // namespace
+
+bool is_restartable(int code) {
+  return code == hds::common::kExitRankLost || code > hds::common::kExitSignalBase;
+}
 
 int physical_cores() {
   cpu_set_t allowed;

@@ -255,6 +255,55 @@ TEST_F(LocalLaunch, an_overdue_stop_checkpoints_the_last_step_and_resuming_match
   testing::expect_nothing_left(job_);
 }
 
+TEST_F(LocalLaunch, max_restarts_survives_a_killed_rank_and_a_killed_service_bit_exactly) {
+  constexpr int kEpochs = 60;
+  const std::string clean_dir = scratch_dir("local-restarts-clean");
+  write_tiny_job(clean_dir, kEpochs, /*checkpoint_every=*/1);
+  Command clean = launch(clean_dir, "launch-test-restarts-clean-" + std::to_string(getpid()));
+  ASSERT_EQ(clean.wait_exit(kJobSeconds), 0) << clean.output();
+
+  ASSERT_NO_FATAL_FAILURE(start_training(
+      "restarts", kEpochs, {"--max-restarts", "2", "--set", "data.service_timeout_seconds=3"},
+      /*checkpoint_every=*/1));
+  ASSERT_TRUE(run_->wait_for_output(R"(epoch 5/60 step)", kJobSeconds)) << run_->output();
+  const pid_t rank = testing::trainer_rank(run_->pid(), 1);
+  ASSERT_GT(rank, 0) << run_->output();
+  ::kill(rank, SIGKILL);
+  ASSERT_TRUE(run_->wait_for_output(R"(restart 1/2: training again .* steps redone)", kJobSeconds))
+      << run_->output();
+  pid_t service = -1;
+  for (pid_t pid : descendants_of(run_->pid())) {
+    if (command_name(pid) == "hds-data-servic") service = pid;  // comm holds 15 characters
+  }
+  ASSERT_GT(service, 0) << run_->output();
+  ::kill(service, SIGKILL);
+
+  ASSERT_EQ(run_->wait_exit(kJobSeconds), 0) << run_->output();
+  const std::string output = run_->output();
+  EXPECT_NE(output.find("restart 1/2 after a rank was killed by signal 9"), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("restart 2/2 after the data service (pid " + std::to_string(service) +
+                        ") was killed by signal 9"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("restart 2/2: training again"), std::string::npos) << output;
+  EXPECT_EQ(read_summary(dir_)["global_step"].get<int>(), kEpochs * 2);
+  EXPECT_TRUE(latest_weights(dir_) == latest_weights(clean_dir))
+      << "the final weights differ from the uninterrupted run's";
+  testing::expect_nothing_left(job_);
+}
+
+TEST_F(LocalLaunch, max_restarts_does_not_restart_a_run_that_would_fail_again) {
+  dir_ = scratch_dir("local-no-restart");
+  write_tiny_job(dir_, 5);
+  job_ = "launch-test-no-restart-" + std::to_string(getpid());
+  Command run =
+      launch(dir_, job_, {"--max-restarts", "3", "--set", "optimizer.learning_rate=1e30"});
+  EXPECT_EQ(run.wait_exit(kJobSeconds), hds::common::kExitNonFiniteLoss) << run.output();
+  EXPECT_EQ(run.output().find("hds-launch: restart"), std::string::npos) << run.output();
+  testing::expect_nothing_left(job_);
+}
+
 TEST_F(LocalLaunch, killed_rank_ends_the_job_and_the_last_checkpoint_stays_intact) {
   ASSERT_NO_FATAL_FAILURE(start_training("kill-rank", 300, {}, /*checkpoint_every=*/1));
   ASSERT_TRUE(run_->wait_for_output(R"(epoch 2/300 step)", kJobSeconds)) << run_->output();

@@ -67,5 +67,15 @@ TEST(MpirunCommand, passes_resume_segments_and_extra_arguments) {
       << "extra arguments go to mpirun";
 }
 
+TEST(Restarts, only_a_lost_rank_or_a_killed_process_is_worth_a_new_start) {
+  using namespace hds::common;
+  EXPECT_TRUE(is_restartable(kExitRankLost));
+  EXPECT_TRUE(is_restartable(kExitSignalBase + 9));   // a rank SIGKILLed (mpirun's 137)
+  EXPECT_TRUE(is_restartable(kExitSignalBase + 15));  // or terminated
+  for (int code : {kExitFinished, kExitError, kExitUsage, kExitNonFiniteLoss, kExitStopped}) {
+    EXPECT_FALSE(is_restartable(code)) << code;
+  }
+}
+
 }  // namespace
 }  // namespace hds::launch

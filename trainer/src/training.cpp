@@ -199,13 +199,14 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
                               world_.rank(), world_.size());
   steps_per_epoch_ = source_->steps_per_epoch();
   if (world_.size() > 1) connect_ranks();
+  watchdog_->resumed_at(result_.global_step);
 }
 
 TrainingLoop::~TrainingLoop() = default;
 
 void TrainingLoop::start_watchdog() {
   WatchdogOptions watch;
-  watch.progress_dir = (fs::path(config_.train().output_dir()) / "progress").string();
+  watch.progress_dir = hds::common::progress_table_dir(config_.train().output_dir());
   watch.instance = world_.instance();
   watch.rank = world_.rank();
   watch.world_size = world_.size();

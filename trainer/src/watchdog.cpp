@@ -94,6 +94,12 @@ void Watchdog::step_finished() {
   activity_since_ = Clock::now();
 }
 
+void Watchdog::resumed_at(int64_t global_step) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  progress_.resumed_from = global_step;
+  progress_.global_step = global_step;
+}
+
 void Watchdog::collective_started(const char* what) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++progress_.collectives;

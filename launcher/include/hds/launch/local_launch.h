@@ -8,7 +8,10 @@
 // 75. A stop not done after distributed.stop_grace_seconds escalates: SIGUSR2 asks rank 0 for a
 // checkpoint of its last completed step (it can while its main thread waits for the other
 // ranks), and distributed.stop_checkpoint_seconds later every rank is killed; the job exits 75
-// (resume from the latest checkpoint). A second signal kills the ranks and mpirun at once.
+// (resume from the latest checkpoint). A second signal kills the ranks and mpirun at once. With
+// --max-restarts N a job whose rank died or hung, or whose data service died, is started again
+// (service and ranks, --resume auto) up to N times; the log says what failed, which restart it is,
+// and how many steps the restart redid (from the ranks' progress table).
 // Whatever ends the job, the launcher stops the service, removes its socket and any ring it
 // left, kills any process of the job still alive (it adopts orphaned ranks as their
 // subreaper), and prints where the checkpoints, the summary and the logs are.
@@ -38,7 +41,15 @@ struct LocalLaunchOptions {
   // Rank 0's step progress: "bar", "lines", or "auto" (a bar when the launcher's output is a
   // terminal; trainer.log keeps whole lines either way).
   std::string progress = "auto";
+  // After a failure that a new start can mend (is_restartable), stop everything, start the
+  // service and the ranks again from the latest checkpoint, at most this many times.
+  int max_restarts = 0;
 };
+
+// Whether the trainers' exit `code` (mpirun's) calls for a restart: a rank hung or was lost
+// (kExitRankLost) or a process was killed (128 + signal). Not a finished or stopped run, and not
+// an error that would come again (kExitError, kExitUsage, kExitNonFiniteLoss).
+bool is_restartable(int code);
 
 // `hds-launch local` exits with the trainers' code (hds/common/exit_codes.h) or with these:
 using hds::common::kExitStopped;  // stopped with a checkpoint (resume with --resume auto)

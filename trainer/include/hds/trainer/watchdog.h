@@ -1,6 +1,6 @@
 // Every rank's watchdog (docs/design.md §5). The training loop tells it what the rank does (the
 // step, its activity) and the World tells it of each collective; a thread of its own publishes
-// that to the job's progress table (rank_progress.h) about once a second and checks two
+// that to the job's progress table (hds/common/rank_progress.h) about once a second and checks two
 // deadlines: a collective in flight, and a step's computation, may each take `timeout_seconds`
 // (`first_step_timeout_seconds` until the rank's first step is done). When one passes, the thread
 // reads the peers' records and calls `on_hang` with a report of what waited, for how long, and
@@ -20,10 +20,16 @@
 #include <string>
 #include <thread>
 
-#include "hds/trainer/rank_progress.h"
+#include "hds/common/rank_progress.h"
 #include "hds/trainer/world.h"
 
 namespace hds::trainer {
+
+using hds::common::activity_name;
+using hds::common::has_deadline;
+using hds::common::ProgressTable;
+using hds::common::RankActivity;
+using hds::common::RankProgress;
 
 struct WatchdogOptions {
   std::string progress_dir;  // the job's table (<train.output_dir>/progress)
@@ -56,6 +62,8 @@ class Watchdog final : public CollectiveObserver {
   void step_started(int epoch, int step, int64_t global_step);
   // The step is done (activity between_steps); the first step's allowance ends.
   void step_finished();
+  // The run begins at global step `global_step` (0: afresh; else the checkpoint's).
+  void resumed_at(int64_t global_step);
 
   void collective_started(const char* what) override;
   void collective_finished() override;

@@ -1,4 +1,5 @@
-// What each rank of a job is doing, where its peers can read it without a collective
+// What each rank of a job is doing, where its peers (the watchdog, hds/trainer/watchdog.h) and the
+// launcher (after a failure: how many steps a restart redoes) can read it without a collective
 // (docs/design.md §5): one small JSON file per rank, <train.output_dir>/progress/rank-<r>.json,
 // replaced atomically (written aside, renamed) about once a second by the rank's watchdog. The
 // run's output folder is shared by all ranks (each reads the checkpoint it resumes from), so the
@@ -10,7 +11,7 @@
 #include <optional>
 #include <string>
 
-namespace hds::trainer {
+namespace hds::common {
 
 // What a rank's main thread is doing. Computing has the watchdog's deadline; so does any
 // collective. The others are bounded elsewhere (the data source's timeouts) or may rightly take
@@ -38,10 +39,17 @@ struct RankProgress {
   int epoch = 0;                // of the current or last step; 0 before the first
   int step = 0;                 // 1-based within the epoch
   int64_t global_step = 0;      // steps finished
+  int64_t resumed_from = -1;    // the global step this launch began at (0: afresh); -1: not yet
   uint64_t collectives = 0;     // collectives entered so far, the one in flight included
   std::string collective;       // the collective in flight; "" when none
   double written_at = 0;        // Unix time, seconds
 };
+
+// The job's table: <output_dir>/progress.
+std::string progress_table_dir(const std::string& output_dir);
+
+// The steps a record's rank had finished (a step under way not counted).
+int64_t completed_steps(const RankProgress& progress);
 
 // The table's files under one directory (created when missing).
 class ProgressTable {
@@ -59,4 +67,4 @@ class ProgressTable {
   std::string directory_;
 };
 
-}  // namespace hds::trainer
+}  // namespace hds::common

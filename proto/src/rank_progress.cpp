@@ -1,4 +1,4 @@
-#include "hds/trainer/rank_progress.h"
+#include "hds/common/rank_progress.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -6,7 +6,7 @@
 
 #include "hds/common/read_file.h"
 
-namespace hds::trainer {
+namespace hds::common {
 
 namespace {
 
@@ -51,6 +51,16 @@ bool has_deadline(RankActivity activity) {
   return activity == RankActivity::computing || activity == RankActivity::between_steps;
 }
 
+std::string progress_table_dir(const std::string& output_dir) {
+  return (std::filesystem::path(output_dir) / "progress").string();
+}
+
+int64_t completed_steps(const RankProgress& progress) {
+  const bool under_way = progress.activity == RankActivity::waiting_for_data ||
+                         progress.activity == RankActivity::computing;
+  return under_way ? progress.global_step - 1 : progress.global_step;
+}
+
 ProgressTable::ProgressTable(std::string directory) : directory_(std::move(directory)) {
   std::error_code error;
   std::filesystem::create_directories(directory_, error);
@@ -74,6 +84,7 @@ void ProgressTable::publish(const RankProgress& p) const {
                     {"epoch", p.epoch},
                     {"step", p.step},
                     {"global_step", p.global_step},
+                    {"resumed_from", p.resumed_from},
                     {"collectives", p.collectives},
                     {"collective", p.collective},
                     {"written_at", p.written_at}};
@@ -93,6 +104,7 @@ std::optional<RankProgress> ProgressTable::read(int rank) const {
     p.epoch = record.at("epoch").get<int>();
     p.step = record.at("step").get<int>();
     p.global_step = record.at("global_step").get<int64_t>();
+    p.resumed_from = record.at("resumed_from").get<int64_t>();
     p.collectives = record.at("collectives").get<uint64_t>();
     p.collective = record.at("collective").get<std::string>();
     p.written_at = record.at("written_at").get<double>();
@@ -103,4 +115,4 @@ std::optional<RankProgress> ProgressTable::read(int rank) const {
   }
 }
 
-}  // namespace hds::trainer
+}  // namespace hds::common
