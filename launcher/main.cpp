@@ -85,6 +85,12 @@ CLI::App* add_sbatch_command(CLI::App& app, hds::launch::SbatchCommand& argument
       ->add_option("--ready-timeout", options.ready_timeout_seconds,
                    "Seconds the data services may take to load the dataset")
       ->capture_default_str();
+  sbatch
+      ->add_option("--max-restarts", options.max_restarts,
+                   "After a rank dies or hangs or a data service dies, requeue the job to resume "
+                   "from the latest checkpoint, at most this many times")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   sbatch->add_flag("--submit", arguments.submit, "Submit the script with sbatch");
   sbatch->add_option("--sbatch", arguments.sbatch,
                      "sbatch to use (default: $HDS_SBATCH, else PATH)");

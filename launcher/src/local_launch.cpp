@@ -233,7 +233,7 @@ class LocalJob {
       return "the data service (pid " + std::to_string(service_.pid()) + ") " +
              describe_wait_status(service_.wait_status());
     }
-    if (!is_restartable(code)) return "";
+    if (!hds::common::is_restartable(code)) return "";
     if (code == hds::common::kExitRankLost) return "a rank hung or was lost (exit 4)";
     const int number = code - hds::common::kExitSignalBase;
     return "a rank was killed by signal " + std::to_string(number) + " (" + strsignal(number) + ")";
@@ -554,10 +554,6 @@ class LocalJob {
 };
 
 }  // namespace
-
-bool is_restartable(int code) {
-  return code == hds::common::kExitRankLost || code > hds::common::kExitSignalBase;
-}
 
 int physical_cores() {
   cpu_set_t allowed;

@@ -160,6 +160,14 @@ stop_grace=)SH"
     << plan.stop_grace_seconds << R"SH(
 stop_checkpoint=)SH"
     << plan.stop_checkpoint_seconds << R"SH(
+# Failures mended by a new start (hds::common::is_restartable: a rank lost or hung, a process
+# killed) requeue the job at most max_restarts times; the count survives requeues in a file.
+max_restarts=)SH"
+    << options.max_restarts << R"SH(
+restarts_file="$output_dir/.restarts-${SLURM_JOB_ID}"
+restartable() { [ "$1" -eq )SH"
+    << hds::common::kExitRankLost << R"SH( ] || [ "$1" -gt )SH" << hds::common::kExitSignalBase
+    << R"SH( ]; }
 
 # Each run of the job (a requeued one too) has its own job id (ring names) and socket directory.
 run=${SLURM_RESTART_COUNT:-0}
@@ -263,6 +271,19 @@ requeue() {
   exit "$exit_stopped"
 }
 
+# Requeues the job after failure $1 when restarts are left (and then does not return).
+restart_after() {
+  local done=0
+  [ -f "$restarts_file" ] && done=$(cat "$restarts_file")
+  if [ "$done" -ge "$max_restarts" ]; then
+    [ "$max_restarts" -gt 0 ] && log "no restart left (--max-restarts $max_restarts) after $1"
+    return 0
+  fi
+  echo $((done + 1)) >"$restarts_file"
+  log "restart $((done + 1))/$max_restarts after $1"
+  requeue
+}
+
 log "run $run of job $SLURM_JOB_ID on $SLURM_JOB_NODELIST: $SLURM_NNODES data service(s), log ${service_log}-<node>.log"
 srun --overlap --mpi=none --nodes="$SLURM_NNODES" --ntasks="$SLURM_NNODES" --ntasks-per-node=1 \
   --job-name=hds-data-service --kill-on-bad-exit=0 --output="${service_log}-%N.log" --open-mode=append \
@@ -314,6 +335,13 @@ case $trainers in
   "$exit_stopped")
     requeue ;;
   *)
+    failure=""
+    if ! kill -0 "$service_pid" 2>/dev/null; then
+      failure="a data service died (see ${service_log}-*.log) and the trainers exited with status $trainers"
+    elif restartable "$trainers"; then
+      failure="the trainers exited with status $trainers"
+    fi
+    if [ -n "$failure" ]; then restart_after "$failure"; fi
     stop_services
     log "error: the trainers exited with status $trainers"
     exit "$trainers" ;;

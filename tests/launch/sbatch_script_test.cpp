@@ -120,6 +120,21 @@ TEST(SbatchScript, cpu_job_runs_the_given_ranks_without_gpus) {
   EXPECT_EQ(script.find("--time"), std::string::npos);
 }
 
+TEST(SbatchScript, bakes_in_the_stop_deadlines_and_the_restart_budget) {
+  const std::string dir = scratch_dir("sbatch-faults");
+  SbatchOptions options = gpu_options(dir);
+  options.overrides.push_back("distributed.stop_grace_seconds=45");
+  options.overrides.push_back("distributed.stop_checkpoint_seconds=20");
+  options.max_restarts = 3;
+  const std::string script = prepare_sbatch_job(options).script_text;
+  EXPECT_NE(script.find("\nstop_grace=45\n"), std::string::npos);
+  EXPECT_NE(script.find("\nstop_checkpoint=20\n"), std::string::npos);
+  EXPECT_NE(script.find("\nmax_restarts=3\n"), std::string::npos);
+  EXPECT_NE(script.find("restartable() { [ \"$1\" -eq 4 ] || [ \"$1\" -gt 128 ]; }"),
+            std::string::npos)
+      << "the rule of hds::common::is_restartable";
+}
+
 // prepare_sbatch_job's UsageError for `options`, or "" when it accepted them.
 std::string refusal(const SbatchOptions& options) {
   try {
@@ -159,6 +174,12 @@ TEST(SbatchArguments, refuses_what_cannot_make_a_working_job) {
       {[](SbatchOptions& o) { o.sbatch_options = {"account=x"}; }, "--sbatch-option \"account=x\""},
       {[](SbatchOptions& o) { o.script_path = fs::temp_directory_path().string(); },
        "is a directory"},
+      {[](SbatchOptions& o) {
+         o.overrides.push_back("distributed.stop_grace_seconds=90");
+         o.overrides.push_back("distributed.stop_checkpoint_seconds=30");
+       },
+       "distributed.stop_grace_seconds + distributed.stop_checkpoint_seconds = 120 s: with 10 s "
+       "to requeue, a stop must fit in the 120 s"},
   };
   for (const Case& c : cases) {
     SbatchOptions options = gpu_options(dir);

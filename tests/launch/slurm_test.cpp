@@ -44,6 +44,8 @@ class SlurmCluster {
                         "CredType=cred/none\n"
                         "AuthInfo=cred_expire=10\n"
                         "MailProg=/bin/true\n"
+                        // A step whose task died is ended 5 s later (not Slurm's 30).
+                        "KillWait=5\n"
                         "MpiDefault=pmix\n"
                         "ProctrackType=proctrack/linuxproc\n"
                         "TaskPlugin=task/none\n"
@@ -149,7 +151,8 @@ class SlurmCluster {
 
 // Submits `config` as one node of 2 CPU ranks with `sets` (--set options); the Slurm job id.
 std::string submit_two_ranks(const std::string& dir, const std::string& config,
-                             const std::vector<std::string>& sets) {
+                             const std::vector<std::string>& sets,
+                             const std::vector<std::string>& options = {}) {
   std::vector<std::string> argv = {testing::launch_binary(),
                                    "sbatch",
                                    "--config",
@@ -166,6 +169,7 @@ std::string submit_two_ranks(const std::string& dir, const std::string& config,
                                    dir + "/job.sbatch",
                                    "--submit"};
   for (const std::string& set : sets) argv.insert(argv.end(), {"--set", set});
+  argv.insert(argv.end(), options.begin(), options.end());
   Command submit(argv, dir + "/submit.log");
   EXPECT_EQ(submit.wait_exit(kSlurmSeconds), 0) << submit.output();
   std::smatch submitted;
@@ -175,6 +179,15 @@ std::string submit_two_ranks(const std::string& dir, const std::string& config,
     return "";
   }
   return submitted[1].str();
+}
+
+// The trainer process of `rank` in run `run` of Slurm job `job`, or -1.
+pid_t slurm_rank(const std::string& job, const std::string& run, int rank) {
+  for (const std::string& process : testing::processes_mentioning("slurm-" + job + "-" + run)) {
+    const pid_t pid = std::stoi(process);
+    if (command_name(pid) == "hds-trainer" && testing::mpi_rank_of(pid) == rank) return pid;
+  }
+  return -1;
 }
 
 TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
@@ -260,11 +273,7 @@ TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_fi
       << read_text(output);
 
   // Rank 1 of the first run frozen: the ranks cannot agree on a step, so the stop escalates.
-  pid_t frozen = -1;
-  for (const std::string& process : testing::processes_mentioning("slurm-" + job + "-0")) {
-    const pid_t pid = std::stoi(process);
-    if (command_name(pid) == "hds-trainer" && testing::mpi_rank_of(pid) == 1) frozen = pid;
-  }
+  const pid_t frozen = slurm_rank(job, "0", 1);
   ASSERT_GT(frozen, 0) << ::testing::PrintToString(
       testing::processes_mentioning("slurm-" + job + "-0"));
   ::kill(frozen, SIGSTOP);
@@ -286,6 +295,39 @@ TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_fi
   EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
   const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
   EXPECT_TRUE(summary["finished"].get<bool>()) << summary.dump();
+  EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
+  for (const std::string run : {"0", "1"}) testing::expect_nothing_left("slurm-" + job + "-" + run);
+}
+
+TEST(Slurm, with_max_restarts_a_killed_rank_requeues_the_job_which_resumes_and_finishes) {
+  if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
+  const std::string dir = scratch_dir("slurm-restart");
+  SlurmCluster cluster(dir + "/slurm");
+  std::string why;
+  ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
+  constexpr int kEpochs = 30;
+  const std::string config = testing::write_tiny_job(dir, kEpochs, /*checkpoint_every=*/1);
+  const std::string job = submit_two_ranks(dir, config, {}, {"--max-restarts", "1"});
+  ASSERT_FALSE(job.empty());
+  const std::string output = dir + "/run/slurm-" + job + ".out";
+  ASSERT_TRUE(eventually(
+      [&] { return std::regex_search(read_text(output), std::regex(R"(epoch 3/\d+ step)")); },
+      kJobSeconds))
+      << read_text(output);
+  const pid_t rank = slurm_rank(job, "0", 1);
+  ASSERT_GT(rank, 0);
+  ::kill(rank, SIGKILL);
+
+  ASSERT_TRUE(
+      eventually([&] { return cluster.job_field(job, "JobState") == "COMPLETED"; }, kJobSeconds))
+      << "state " << cluster.job_field(job, "JobState") << "\n"
+      << read_text(output);
+  const std::string log = read_text(output);
+  EXPECT_NE(log.find("restart 1/1 after the trainers exited with status"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
+  const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
   EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
   for (const std::string run : {"0", "1"}) testing::expect_nothing_left("slurm-" + job + "-" + run);
 }

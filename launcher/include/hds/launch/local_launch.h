@@ -41,15 +41,11 @@ struct LocalLaunchOptions {
   // Rank 0's step progress: "bar", "lines", or "auto" (a bar when the launcher's output is a
   // terminal; trainer.log keeps whole lines either way).
   std::string progress = "auto";
-  // After a failure that a new start can mend (is_restartable), stop everything, start the
+  // After a failure that a new start can mend (hds::common::is_restartable, or the data service
+  // died), stop everything, start the
   // service and the ranks again from the latest checkpoint, at most this many times.
   int max_restarts = 0;
 };
-
-// Whether the trainers' exit `code` (mpirun's) calls for a restart: a rank hung or was lost
-// (kExitRankLost) or a process was killed (128 + signal). Not a finished or stopped run, and not
-// an error that would come again (kExitError, kExitUsage, kExitNonFiniteLoss).
-bool is_restartable(int code);
 
 // `hds-launch local` exits with the trainers' code (hds/common/exit_codes.h) or with these:
 using hds::common::kExitStopped;  // stopped with a checkpoint (resume with --resume auto)

@@ -10,7 +10,8 @@
 // resumes from that checkpoint. It waits for or kills every background child: with
 // proctrack/linuxproc they would otherwise outlive it. Each run lists its nodes' ranks and
 // services for Prometheus (`hds-launch targets`, prometheus_targets.h, with the Slurm job id)
-// and removes the file when it ends.
+// and removes the file when it ends. With max_restarts, a failed run that a new start can mend
+// requeues the job the same way.
 #pragma once
 
 #include <string>
@@ -35,6 +36,10 @@ struct SbatchOptions {
   std::string trainer;
   std::string launcher;             // hds-launch: writes the job's Prometheus targets
   int ready_timeout_seconds = 600;  // for the services' dataset load
+  // After a rank dies or hangs or a data service dies (hds::common::is_restartable), requeue the
+  // job to resume from its latest checkpoint, at most this many times per Slurm job (counted in
+  // <output_dir>/.restarts-<job>; stops on request do not count).
+  int max_restarts = 0;
 };
 
 // A validated job: where its files go and what they hold.

@@ -21,4 +21,9 @@ constexpr int kExitStopped = 75;
 // A process that a signal ended reports 128 + the signal's number, as a shell does.
 constexpr int kExitSignalBase = 128;
 
+// Whether a job that ended with `code` may be started again from its latest checkpoint to mend
+// it (hds-launch --max-restarts, the Slurm job): a rank hung or was lost, or a process was
+// killed. Not a finished or stopped run, nor an error that would come again (1, 2, 3).
+constexpr bool is_restartable(int code) { return code == kExitRankLost || code > kExitSignalBase; }
+
 }  // namespace hds::common
