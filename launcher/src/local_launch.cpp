@@ -197,32 +197,82 @@ class LocalJob {
   // Until the service's log says "ready: socket", it exits, the timeout passes or a signal comes.
   void wait_until_ready() {
     const auto deadline = after(options_.ready_timeout_seconds);
-    std::string seen;
-    for (;;) {
-      std::ifstream log(service_log_);
-      log.seekg(static_cast<std::streamoff>(ready_offset_));
-      seen.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
-      if (seen.rfind("ready: socket ", 0) == 0 ||
-          seen.find("\nready: socket ") != std::string::npos) {
-        say("data service ready: socket " + socket_path_);
-        return;
-      }
-      if (service_.poll()) {
-        throw LaunchError("the data service " + describe_wait_status(service_.wait_status()) +
-                          " before it was ready; its log " + service_log_ + " ends:\n" +
-                          last_lines(service_log_, 15));
-      }
-      if (Clock::now() > deadline) {
-        throw LaunchError("the data service was not ready after " +
-                          std::to_string(static_cast<int>(options_.ready_timeout_seconds)) +
-                          " s (--ready-timeout); its log " + service_log_ + " ends:\n" +
-                          last_lines(service_log_, 15));
-      }
+    while (!service_ready(deadline)) {
       if (const std::vector<int> numbers = signals_.take(); !numbers.empty()) {
         throw StoppedBySignal{numbers.front()};
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+  }
+
+  // True once the service's log says "ready: socket"; throws LaunchError when it exited first or
+  // `deadline` passed.
+  bool service_ready(Clock::time_point deadline) {
+    std::ifstream log(service_log_);
+    log.seekg(static_cast<std::streamoff>(ready_offset_));
+    const std::string seen{std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>()};
+    if (seen.rfind("ready: socket ", 0) == 0 ||
+        seen.find("\nready: socket ") != std::string::npos) {
+      say("data service ready: socket " + socket_path_);
+      return true;
+    }
+    if (service_.poll()) {
+      throw LaunchError("the data service " + describe_wait_status(service_.wait_status()) +
+                        " before it was ready; its log " + service_log_ + " ends:\n" +
+                        last_lines(service_log_, 15));
+    }
+    if (Clock::now() > deadline) {
+      throw LaunchError("the data service was not ready after " +
+                        std::to_string(static_cast<int>(options_.ready_timeout_seconds)) +
+                        " s (--ready-timeout); its log " + service_log_ + " ends:\n" +
+                        last_lines(service_log_, 15));
+    }
+    return false;
+  }
+
+  // A restart left and no stop asked for.
+  bool may_restart() const { return restarts_ < options_.max_restarts && signals_received_ == 0; }
+
+  // The service died while the ranks run: start a new one on the same socket; the ranks wait for
+  // it (data.service_reconnect_seconds) and ask it for the batch due.
+  void restart_service_in_place() {
+    ++restarts_;
+    restart_text_ =
+        "restart " + std::to_string(restarts_) + "/" + std::to_string(options_.max_restarts);
+    say(restart_text_ + ": the data service (pid " + std::to_string(service_.pid()) + ") " +
+        describe_wait_status(service_.wait_status()) +
+        " while the trainers ran: starting it again in place; the ranks wait for it and go on "
+        "from the batch due. Its log " +
+        service_log_ + " ends:\n" + last_lines(service_log_, 10));
+    for (const std::string& ring : leftover_rings(job_id_)) ::unlink(ring.c_str());
+    ::unlink(socket_path_.c_str());
+    restart_began_ = Clock::now();
+    steps_before_restart_ = steps_done_since(attempt_started_at_);
+    restarted_in_place_ = true;
+    start_service();
+    service_ready_deadline_ = after(options_.ready_timeout_seconds);
+    service_restarting_ = true;
+  }
+
+  // With restarts on, a service that every rank has declared lost (silent past
+  // data.service_timeout_seconds: they wait for a new one) while its process lives is hung
+  // (stopped, deadlocked): killed, so that it is restarted in place.
+  void kill_hung_service() {
+    if (options_.max_restarts == 0 || service_restarting_ || !service_.running()) return;
+    const double now = unix_now();
+    if (now < next_hang_check_) return;
+    next_hang_check_ = now + 0.5;
+    const hds::common::ProgressTable table(hds::common::progress_table_dir(output_dir_));
+    for (int rank = 0; rank < options_.ranks; ++rank) {
+      const auto record = table.read(rank);
+      if (!record || record->written_at < attempt_started_at_ ||
+          record->activity != hds::common::RankActivity::reconnecting) {
+        return;
+      }
+    }
+    say("every rank has lost the data service (pid " + std::to_string(service_.pid()) +
+        "), which still runs: it is hung; killing it");
+    service_.signal(SIGKILL);
   }
 
   // What failed in the attempt that just ended, when a new start can mend it; "" otherwise (the
@@ -280,8 +330,18 @@ class LocalJob {
         record->epoch == 0) {
       return;
     }
-    awaiting_resume_ = false;
     const double seconds = std::chrono::duration<double>(Clock::now() - restart_began_).count();
+    if (restarted_in_place_) {
+      // The ranks kept their state: back once a step beyond the failure is done.
+      if (hds::common::completed_steps(*record) <= steps_before_restart_) return;
+      awaiting_resume_ = false;
+      restarted_in_place_ = false;
+      say(restart_text_ + ": training again " + seconds_text(seconds) +
+          " after the failure, at global step " +
+          std::to_string(hds::common::completed_steps(*record)) + ": 0 steps redone");
+      return;
+    }
+    awaiting_resume_ = false;
     say(restart_text_ + ": training again " + seconds_text(seconds) +
         " after the failure, resumed at global step " + std::to_string(record->resumed_from) +
         ": " + std::to_string(std::max<int64_t>(0, steps_before_restart_ - record->resumed_from)) +
@@ -337,7 +397,21 @@ class LocalJob {
       }
       reap_children({&service_, &mpirun_});
       report_resume();
-      if (!service_.running() && !service_loss_deadline) {
+      if (service_restarting_) {
+        try {
+          if (service_ready(service_ready_deadline_)) {
+            service_restarting_ = false;
+            awaiting_resume_ = true;
+          }
+        } catch (const LaunchError& failure) {
+          say(failure.what());
+          service_restarting_ = false;  // a dead service again: restarted or fatal below
+        }
+      }
+      kill_hung_service();
+      if (!service_.running() && !service_loss_deadline && !service_restarting_ && may_restart()) {
+        restart_service_in_place();
+      } else if (!service_.running() && !service_loss_deadline && !service_restarting_) {
         service_failed_ = true;
         const double timeout = config_.data().service_timeout_seconds();
         say("the data service (pid " + std::to_string(service_.pid()) + ") " +
@@ -551,6 +625,10 @@ class LocalJob {
   Clock::time_point restart_began_;   // when the last restart was decided
   int64_t steps_before_restart_ = 0;  // steps the failed attempt had done
   bool awaiting_resume_ = false;      // the last restart's report is still to come
+  bool restarted_in_place_ = false;   // the last restart was the service's alone
+  bool service_restarting_ = false;   // a restarted service is loading
+  Clock::time_point service_ready_deadline_;
+  double next_hang_check_ = 0;  // Unix time of the next look for a hung service
 };
 
 }  // namespace
@@ -609,6 +687,12 @@ std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
   }
   command.insert(command.end(), {"--set", "data.service_socket=" + socket_path, "--set",
                                  "data.service_job_id=" + job_id});
+  if (options.max_restarts > 0) {
+    // A service that dies is restarted in place: the ranks wait for it as long as it may load.
+    std::ostringstream wait;
+    wait << options.ready_timeout_seconds + kServiceLossMarginSeconds;
+    command.insert(command.end(), {"--set", "data.service_reconnect_seconds=" + wait.str()});
+  }
   // auto: a bar when the launcher (which passes the output on) writes to a terminal.
   std::string progress = options.progress;
   if (progress == "auto") progress = hds::common::redraws_in_place(STDOUT_FILENO) ? "bar" : "lines";

@@ -354,6 +354,7 @@ void Validator::check_data_service() {
   const DataConfig& data = config_.data();
   require(data.service_timeout_seconds() > 0 && data.service_timeout_seconds() <= 3600,
           "data.service_timeout_seconds", "must be in (0, 3600] seconds");
+  non_negative(data.service_reconnect_seconds(), "data.service_reconnect_seconds");
   // A Unix socket address holds at most 107 bytes of path.
   require(data.service_socket().size() <= 107, "data.service_socket",
           "must be at most 107 bytes long (a Unix socket path)");

@@ -13,9 +13,9 @@ namespace {
 using nlohmann::json;
 
 constexpr RankActivity kActivities[] = {
-    RankActivity::starting,      RankActivity::waiting_for_data, RankActivity::computing,
-    RankActivity::between_steps, RankActivity::validating,       RankActivity::checkpointing,
-    RankActivity::finishing,
+    RankActivity::starting,      RankActivity::waiting_for_data, RankActivity::reconnecting,
+    RankActivity::computing,     RankActivity::between_steps,    RankActivity::validating,
+    RankActivity::checkpointing, RankActivity::finishing,
 };
 
 RankActivity activity_named(const std::string& name) {
@@ -33,6 +33,8 @@ const char* activity_name(RankActivity activity) {
       return "starting";
     case RankActivity::waiting_for_data:
       return "waiting for data";
+    case RankActivity::reconnecting:
+      return "waiting for a new data service";
     case RankActivity::computing:
       return "computing";
     case RankActivity::between_steps:

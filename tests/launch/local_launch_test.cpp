@@ -255,7 +255,8 @@ TEST_F(LocalLaunch, an_overdue_stop_checkpoints_the_last_step_and_resuming_match
   testing::expect_nothing_left(job_);
 }
 
-TEST_F(LocalLaunch, max_restarts_survives_a_killed_rank_and_a_killed_service_bit_exactly) {
+TEST_F(LocalLaunch,
+       max_restarts_survives_a_killed_rank_and_restarts_a_killed_service_in_place_bit_exactly) {
   constexpr int kEpochs = 60;
   const std::string clean_dir = scratch_dir("local-restarts-clean");
   write_tiny_job(clean_dir, kEpochs, /*checkpoint_every=*/1);
@@ -276,17 +277,24 @@ TEST_F(LocalLaunch, max_restarts_survives_a_killed_rank_and_a_killed_service_bit
     if (command_name(pid) == "hds-data-servic") service = pid;  // comm holds 15 characters
   }
   ASSERT_GT(service, 0) << run_->output();
+  const pid_t rank_before = testing::trainer_rank(run_->pid(), 1);
   ::kill(service, SIGKILL);
+  // The service alone is started again; the ranks wait for it and go on where they were.
+  ASSERT_TRUE(
+      run_->wait_for_output(R"(restart 2/2: training again .* 0 steps redone)", kJobSeconds))
+      << run_->output();
+  EXPECT_EQ(testing::trainer_rank(run_->pid(), 1), rank_before) << "the ranks were not restarted";
 
   ASSERT_EQ(run_->wait_exit(kJobSeconds), 0) << run_->output();
   const std::string output = run_->output();
   EXPECT_NE(output.find("restart 1/2 after a rank was killed by signal 9"), std::string::npos)
       << output;
-  EXPECT_NE(output.find("restart 2/2 after the data service (pid " + std::to_string(service) +
-                        ") was killed by signal 9"),
+  EXPECT_NE(output.find("restart 2/2: the data service (pid " + std::to_string(service) +
+                        ") was killed by signal 9 (Killed) while the trainers ran: starting it "
+                        "again in place"),
             std::string::npos)
       << output;
-  EXPECT_NE(output.find("restart 2/2: training again"), std::string::npos) << output;
+  EXPECT_NE(output.find("reconnected to the data service"), std::string::npos) << output;
   EXPECT_EQ(read_summary(dir_)["global_step"].get<int>(), kEpochs * 2);
   EXPECT_TRUE(latest_weights(dir_) == latest_weights(clean_dir))
       << "the final weights differ from the uninterrupted run's";

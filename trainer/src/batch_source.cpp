@@ -4,10 +4,11 @@
 
 namespace hds::trainer {
 
-std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config,
-                                               const std::vector<hds::data::Film>& train_films,
-                                               const hds::data::SamplerOptions& options, int rank,
-                                               int world_size) {
+std::unique_ptr<BatchSource> make_batch_source(
+    const hds::config::Config& config, const std::vector<hds::data::Film>& train_films,
+    const hds::data::SamplerOptions& options, int rank, int world_size,
+    std::function<void(const std::string&)> on_service_lost,
+    std::function<void(const std::string&)> on_reconnected) {
   if (config.data().service_socket().empty()) {
     return std::make_unique<InProcessBatchSource>(train_films, options, rank, world_size);
   }
@@ -20,6 +21,9 @@ std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config
   service.patch_rows = options.patch_rows;
   service.patch_cols = options.patch_cols;
   service.batch_size = options.batch_size;
+  service.reconnect_seconds = config.data().service_reconnect_seconds();
+  service.on_service_lost = std::move(on_service_lost);
+  service.on_reconnected = std::move(on_reconnected);
   return std::make_unique<hds::data_client::ShmBatchSource>(service);
 }
 

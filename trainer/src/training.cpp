@@ -195,8 +195,16 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
 
   // With data.service_socket set, training batches come from hds-data-service; the dataset is
   // still loaded here for validation (for now).
-  source_ = make_batch_source(config, dataset_.train, hds::data::sampler_options_for(config),
-                              world_.rank(), world_.size());
+  source_ = make_batch_source(
+      config, dataset_.train, hds::data::sampler_options_for(config), world_.rank(), world_.size(),
+      [this](const std::string& loss) {
+        watchdog_->set_activity(RankActivity::reconnecting);
+        log_ << loss << std::endl;
+      },
+      [this](const std::string& reconnected) {
+        watchdog_->set_activity(RankActivity::waiting_for_data);
+        log_ << reconnected << std::endl;
+      });
   steps_per_epoch_ = source_->steps_per_epoch();
   if (world_.size() > 1) connect_ranks();
   watchdog_->resumed_at(result_.global_step);

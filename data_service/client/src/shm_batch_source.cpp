@@ -1,5 +1,6 @@
 #include "hds/data_client/shm_batch_source.h"
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <stdexcept>
@@ -58,16 +59,24 @@ ControlChannel connect_when_listening(const std::string& socket_path, double tim
 
 }  // namespace
 
-ShmBatchSource::ShmBatchSource(const ShmBatchSourceOptions& options)
-    : options_(options),
-      channel_(connect_when_listening(options.socket_path, options.timeout_seconds)) {
+ShmBatchSource::ShmBatchSource(const ShmBatchSourceOptions& options) : options_(options) {
+  connect(options.timeout_seconds);
+}
+
+void ShmBatchSource::connect(double wait_seconds) {
+  heartbeat_.reset();
+  ring_.reset();
+  channel_.reset();
+  next_epoch_ = 0;  // a new service has no stream yet
+  next_step_ = 0;
+  channel_.emplace(connect_when_listening(options_.socket_path, wait_seconds));
   hds::control::Request request;
   hds::control::Hello& hello = *request.mutable_hello();
   hello.set_protocol_version(hds::control::PROTOCOL_VERSION);
   hello.set_rank(options_.rank);
   hello.set_world_size(options_.world_size);
   hello.set_job_id(options_.job_id);
-  const hds::control::Reply reply = channel_.call(request, options_.timeout_seconds);
+  const hds::control::Reply reply = channel_->call(request, options_.timeout_seconds);
   check_reply(reply, reply.has_hello(), "Hello", options_.socket_path);
   const hds::control::HelloReply& answer = reply.hello();
 
@@ -99,10 +108,11 @@ ShmBatchSource::ShmBatchSource(const ShmBatchSourceOptions& options)
 
 ShmBatchSource::~ShmBatchSource() {
   heartbeat_.reset();
+  if (!channel_) return;
   try {
     hds::control::Request request;
     request.mutable_shutdown();
-    channel_.call(request, 1.0);
+    channel_->call(request, 1.0);
   } catch (const std::exception&) {
     // The service may be gone already; closing the socket ends the session as well.
   }
@@ -112,7 +122,7 @@ void ShmBatchSource::start_stream(int epoch, int step) {
   hds::control::Request request;
   request.mutable_start_epoch()->set_epoch(epoch);
   request.mutable_start_epoch()->set_first_step(step);
-  const hds::control::Reply reply = channel_.call(request, options_.timeout_seconds);
+  const hds::control::Reply reply = channel_->call(request, options_.timeout_seconds);
   check_reply(reply, reply.has_start_epoch(),
               "StartEpoch (epoch " + std::to_string(epoch) + ", step " + std::to_string(step) + ")",
               options_.socket_path);
@@ -122,6 +132,51 @@ void ShmBatchSource::start_stream(int epoch, int step) {
 }
 
 hds::transport::PatchBatch ShmBatchSource::batch(int epoch, int step) {
+  for (;;) {
+    try {
+      return next_batch(epoch, step);
+    } catch (const hds::transport::RingPeerError& lost) {
+      if (options_.reconnect_seconds <= 0) throw;
+      reconnect(lost.what());
+    } catch (const ControlError& lost) {
+      if (options_.reconnect_seconds <= 0) throw;
+      reconnect(lost.what());
+    }
+  }
+}
+
+void ShmBatchSource::reconnect(const std::string& loss) {
+  std::ostringstream waiting;
+  waiting << loss << ": waiting up to " << options_.reconnect_seconds
+          << " s (data.service_reconnect_seconds) for a new data service at "
+          << options_.socket_path;
+  if (options_.on_service_lost) options_.on_service_lost(waiting.str());
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(options_.reconnect_seconds));
+  for (;;) {
+    const double left =
+        std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+    try {
+      connect(std::max(left, 0.1));
+      if (options_.on_reconnected) {
+        options_.on_reconnected("reconnected to the data service at " + options_.socket_path);
+      }
+      return;
+    } catch (const std::runtime_error& again) {  // ControlError, RingError: not back yet
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::ostringstream failure;
+        failure << loss << "; no data service came back at " << options_.socket_path << " within "
+                << options_.reconnect_seconds
+                << " s (data.service_reconnect_seconds): " << again.what();
+        throw hds::transport::RingPeerError(failure.str());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+hds::transport::PatchBatch ShmBatchSource::next_batch(int epoch, int step) {
   if (epoch != next_epoch_ || step != next_step_) start_stream(epoch, step);
   hds::transport::RingBatch got = ring_->read();
   if (got.epoch != epoch || got.step != step) {

@@ -19,6 +19,7 @@ namespace hds::common {
 enum class RankActivity {
   starting,          // loading the dataset, building the model, connecting
   waiting_for_data,  // for the step's batch
+  reconnecting,      // the data service was lost: waiting for a new one
   computing,         // forward, backward, gradient sync, optimizer
   between_steps,     // after a step: agreeing whether to stop
   validating,

@@ -3,7 +3,9 @@
 // streams them from another process. The loop sees only the interface.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config.pb.h"
@@ -33,10 +35,12 @@ class InProcessBatchSource : public BatchSource {
 
 // The source `config` asks for: a data_client::ShmBatchSource connected to the service
 // at data.service_socket when that is set, otherwise an InProcessBatchSource over `train_films`
-// (which must then outlive it).
-std::unique_ptr<BatchSource> make_batch_source(const hds::config::Config& config,
-                                               const std::vector<hds::data::Film>& train_films,
-                                               const hds::data::SamplerOptions& options,
-                                               int rank = 0, int world_size = 1);
+// (which must then outlive it). A service source tells `on_service_lost` of a lost service it
+// waits to replace and `on_reconnected` of the reconnection (data.service_reconnect_seconds).
+std::unique_ptr<BatchSource> make_batch_source(
+    const hds::config::Config& config, const std::vector<hds::data::Film>& train_films,
+    const hds::data::SamplerOptions& options, int rank = 0, int world_size = 1,
+    std::function<void(const std::string&)> on_service_lost = {},
+    std::function<void(const std::string&)> on_reconnected = {});
 
 }  // namespace hds::trainer
