@@ -677,7 +677,10 @@ std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
   // process_vm_readv need it: export OMPI_MCA_btl_vader_single_copy_mechanism=none (mpirun reads
   // OMPI_MCA_* from its environment).
   if (!segment_directory.empty()) {
-    command.insert(command.end(), {"--mca", "btl_vader_backing_directory", segment_directory});
+    // Its session directory too (/tmp/ompi.<host>.<uid>/pid.<mpirun> by default, with PMIx's
+    // shared segments): a killed mpirun leaves it behind.
+    command.insert(command.end(), {"--mca", "btl_vader_backing_directory", segment_directory,
+                                   "--mca", "orte_tmpdir_base", segment_directory});
   }
   command.insert(command.end(), options.mpirun_arguments.begin(), options.mpirun_arguments.end());
   command.insert(command.end(), {"-np", std::to_string(options.ranks), options.trainer, "fit",

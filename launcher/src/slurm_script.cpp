@@ -174,6 +174,10 @@ run=${SLURM_RESTART_COUNT:-0}
 job_id="slurm-${SLURM_JOB_ID}-${run}"
 socket="/tmp/hds-${SLURM_JOB_ID}-${run}/data.sock"
 service_log="$output_dir/data-service-${SLURM_JOB_ID}-${run}"
+# Open MPI's shared-memory segments and session files go to a folder of this run on every node,
+# removed at the end: a rank killed with SIGKILL leaves them behind, and /dev/shm is memory.
+segments="/dev/shm/hds-${SLURM_JOB_ID}-${run}"
+segments_made=""
 ranks=$((SLURM_NNODES * ranks_per_node))
 log() { echo "hds-job $(date '+%F %T'): $*"; }
 
@@ -251,6 +255,20 @@ stop_services() {
 }
 
 # With proctrack/linuxproc Slurm leaves this script's background children running: end them.
+# Runs "$@" once on every node of the job.
+on_every_node() {
+  srun --overlap --mpi=none --nodes="$SLURM_NNODES" --ntasks="$SLURM_NNODES" --ntasks-per-node=1 \
+    --job-name=hds-setup "$@"
+}
+
+remove_segments() {
+  if [ -n "$segments_made" ]; then
+    on_every_node rm -rf "$segments" 2>/dev/null
+    rm -rf "$segments"  # this node's at least, should srun no longer run
+    segments_made=""
+  fi
+}
+
 finish() {
   trap - USR1 TERM USR2
   if [ -n "$stop_timer" ]; then kill "$stop_timer" 2>/dev/null; fi
@@ -260,6 +278,7 @@ finish() {
   fi
   stop_services
   if [ -n "$targets_file" ]; then rm -f "$targets_file"; fi
+  remove_segments
 }
 trap finish EXIT
 
@@ -313,6 +332,12 @@ if [ "$ready" -lt "$SLURM_NNODES" ]; then
   exit 1
 fi
 
+if on_every_node mkdir -p "$segments"; then
+  segments_made=1
+  export OMPI_MCA_btl_vader_backing_directory="$segments" OMPI_MCA_orte_tmpdir_base="$segments"
+else
+  log "warning: cannot create $segments on every node: Open MPI's segments go to its default"
+fi
 log "starting $ranks trainer rank(s)"
 srun --mpi=pmix --kill-on-bad-exit=1 --nodes="$SLURM_NNODES" --ntasks="$ranks" \
   --ntasks-per-node="$ranks_per_node" --job-name=hds-trainer \
@@ -324,6 +349,7 @@ if [ -n "$stop_signal" ]; then kill -USR1 "$trainer_pid" 2>/dev/null; fi
 wait_for "$trainer_pid"
 trainers=$status
 trainer_pid=""
+remove_segments  # the ranks are gone, killed ones too
 # An escalated stop leaves the checkpoints intact (rank 0's last, if it could write one).
 if [ "$stop_stage" -ge 2 ]; then requeue; fi
 

@@ -94,6 +94,7 @@ TEST(Chaos, a_seeded_run_of_kills_and_stops_ends_with_the_clean_runs_weights) {
   testing::Command clean(clean_argv, clean_dir + "/launch.log");
   ASSERT_EQ(clean.wait_exit(kJobSeconds), 0) << clean.output();
 
+  const std::set<std::string> shared_memory = testing::shared_memory_entries();
   const std::string dir = testing::scratch_dir("chaos");
   testing::write_tiny_job(dir, kEpochs, /*checkpoint_every=*/1);
   const std::string job = "chaos-" + std::to_string(getpid());
@@ -163,6 +164,7 @@ TEST(Chaos, a_seeded_run_of_kills_and_stops_ends_with_the_clean_runs_weights) {
                 .get<int>(),
             kEpochs * 2);
   testing::expect_nothing_left(job);
+  testing::expect_no_new_shared_memory(shared_memory);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,6 +133,35 @@ inline void expect_nothing_left(const std::string& job_id) {
   EXPECT_TRUE(processes.empty()) << "still running:\n" << ::testing::PrintToString(processes);
   EXPECT_TRUE(leftover_rings(job_id).empty())
       << "rings left: " << ::testing::PrintToString(leftover_rings(job_id));
+}
+
+// What jobs may leave in shared memory: the names in /dev/shm (rings, Open MPI's segments and
+// their folders) and Open MPI's session directories (/tmp/ompi.<host>.<uid>/<session>, which hold
+// PMIx's shared segments).
+inline std::set<std::string> shared_memory_entries() {
+  std::set<std::string> names;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator("/dev/shm", error)) {
+    names.insert(entry.path().string());
+  }
+  for (const auto& entry : fs::directory_iterator("/tmp", error)) {
+    if (entry.path().filename().string().rfind("ompi.", 0) != 0) continue;
+    for (const auto& session : fs::directory_iterator(entry.path(), error)) {
+      names.insert(session.path().string());
+    }
+  }
+  return names;
+}
+
+// Expects shared memory to hold nothing that was not there `before` (a job's leftovers: a
+// SIGKILLed rank's Open MPI segment, a killed mpirun's session, a ring). Tests of whole jobs run
+// alone (RUN_SERIAL).
+inline void expect_no_new_shared_memory(const std::set<std::string>& before) {
+  std::vector<std::string> added;
+  for (const std::string& name : shared_memory_entries()) {
+    if (before.count(name) == 0) added.push_back(name);
+  }
+  EXPECT_TRUE(added.empty()) << "left behind: " << ::testing::PrintToString(added);
 }
 
 // The trainer ranks under `launcher` (hds-trainer processes below it).

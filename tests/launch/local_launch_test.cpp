@@ -38,6 +38,11 @@ class LocalLaunch : public ::testing::Test {
  protected:
   void SetUp() override {
     if (const auto why = testing::why_jobs_cannot_run()) GTEST_SKIP() << *why;
+    shared_memory_ = testing::shared_memory_entries();
+  }
+  // Whatever a test did to its job, the job's shared memory (rings, Open MPI's segments) is gone.
+  void TearDown() override {
+    if (shared_memory_) testing::expect_no_new_shared_memory(*shared_memory_);
   }
 
   // hds-launch local --np 2 on the job in `dir`, with job id `job_id`.
@@ -69,6 +74,7 @@ class LocalLaunch : public ::testing::Test {
   std::string dir_;
   std::string job_;
   std::optional<Command> run_;
+  std::optional<std::set<std::string>> shared_memory_;
 };
 
 TEST_F(LocalLaunch, two_ranks_finish_and_leave_nothing_behind) {

@@ -63,6 +63,13 @@ TEST(MpirunCommand, passes_resume_segments_and_extra_arguments) {
   EXPECT_EQ(command.back(), "auto");
   EXPECT_TRUE(
       has_run(command, {"--mca", "btl_vader_backing_directory", "/dev/shm/hds-launch-abc"}));
+  EXPECT_TRUE(has_run(command, {"--mca", "orte_tmpdir_base", "/dev/shm/hds-launch-abc"}));
+  EXPECT_FALSE(has_run(command, {"--set", "data.service_reconnect_seconds=320"}))
+      << "no restarts, no waiting for a restarted service";
+  options.max_restarts = 2;
+  EXPECT_TRUE(has_run(mpirun_command(options, "/s", "j", 2, ""),
+                      {"--set", "data.service_reconnect_seconds=320"}))
+      << "--ready-timeout 300 + 20 s";
   EXPECT_TRUE(has_run(command, {"--report-bindings", "-np", "2"}))
       << "extra arguments go to mpirun";
 }

@@ -194,6 +194,7 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
   const std::string dir = scratch_dir("slurm");
+  const std::set<std::string> shared_memory = testing::shared_memory_entries();
   SlurmCluster cluster(dir + "/slurm");
   std::string why;
   ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
@@ -250,12 +251,14 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
     testing::expect_nothing_left("slurm-" + job + "-" + run);
     EXPECT_FALSE(fs::exists("/tmp/hds-" + job + "-" + run)) << "socket folder of run " << run;
   }
+  testing::expect_no_new_shared_memory(shared_memory);
 }
 
 TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_finishes) {
   if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
   const std::string dir = scratch_dir("slurm-overdue");
+  const std::set<std::string> shared_memory = testing::shared_memory_entries();
   SlurmCluster cluster(dir + "/slurm");
   std::string why;
   ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
@@ -297,12 +300,14 @@ TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_fi
   EXPECT_TRUE(summary["finished"].get<bool>()) << summary.dump();
   EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
   for (const std::string run : {"0", "1"}) testing::expect_nothing_left("slurm-" + job + "-" + run);
+  testing::expect_no_new_shared_memory(shared_memory);
 }
 
 TEST(Slurm, with_max_restarts_a_killed_rank_requeues_the_job_which_resumes_and_finishes) {
   if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
   const std::string dir = scratch_dir("slurm-restart");
+  const std::set<std::string> shared_memory = testing::shared_memory_entries();
   SlurmCluster cluster(dir + "/slurm");
   std::string why;
   ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
@@ -330,6 +335,7 @@ TEST(Slurm, with_max_restarts_a_killed_rank_requeues_the_job_which_resumes_and_f
   const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
   EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
   for (const std::string run : {"0", "1"}) testing::expect_nothing_left("slurm-" + job + "-" + run);
+  testing::expect_no_new_shared_memory(shared_memory);
 }
 
 }  // namespace

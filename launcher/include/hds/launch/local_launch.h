@@ -54,8 +54,8 @@ using hds::common::kExitUsage;    // bad command line or configuration
 constexpr int kExitLaunchFailed = hds::common::kExitError;
 
 // The mpirun command line that runs the trainers (exposed for tests and --dry-run): `cores`
-// decides --oversubscribe; Open MPI's shared-memory segments go to `segment_directory` ("" =
-// its default, /dev/shm).
+// decides --oversubscribe; Open MPI's shared-memory segments and session directory go to
+// `segment_directory` ("" = its defaults, /dev/shm and /tmp).
 std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
                                         const std::string& socket_path, const std::string& job_id,
                                         int cores, const std::string& segment_directory);
