@@ -82,34 +82,20 @@ TEST(Chaos, a_seeded_run_of_kills_and_stops_ends_with_the_clean_runs_weights) {
 
   const std::string clean_dir = testing::scratch_dir("chaos-clean");
   testing::write_tiny_job(clean_dir, kEpochs, /*checkpoint_every=*/1);
-  std::vector<std::string> clean_argv = {testing::launch_binary(),
-                                         "local",
-                                         "--config",
-                                         clean_dir + "/job.pbtxt",
-                                         "--np",
-                                         "2",
-                                         "--job-id",
-                                         "chaos-clean-" + std::to_string(getpid())};
-  clean_argv.insert(clean_argv.end(), limits.begin(), limits.end());
-  testing::Command clean(clean_argv, clean_dir + "/launch.log");
+  testing::Command clean(
+      testing::two_rank_local_job(clean_dir + "/job.pbtxt",
+                                  "chaos-clean-" + std::to_string(getpid()), limits),
+      clean_dir + "/launch.log");
   ASSERT_EQ(clean.wait_exit(kJobSeconds), 0) << clean.output();
 
   const std::set<std::string> shared_memory = testing::shared_memory_entries();
   const std::string dir = testing::scratch_dir("chaos");
   testing::write_tiny_job(dir, kEpochs, /*checkpoint_every=*/1);
   const std::string job = "chaos-" + std::to_string(getpid());
-  std::vector<std::string> argv = {testing::launch_binary(),
-                                   "local",
-                                   "--config",
-                                   dir + "/job.pbtxt",
-                                   "--np",
-                                   "2",
-                                   "--job-id",
-                                   job,
-                                   "--max-restarts",
-                                   std::to_string(kFaults)};
-  argv.insert(argv.end(), limits.begin(), limits.end());
-  testing::Command run(argv, dir + "/launch.log");
+  std::vector<std::string> extra = {"--max-restarts", std::to_string(kFaults)};
+  extra.insert(extra.end(), limits.begin(), limits.end());
+  testing::Command run(testing::two_rank_local_job(dir + "/job.pbtxt", job, extra),
+                       dir + "/launch.log");
   ASSERT_TRUE(run.wait_for_output(R"(epoch 3/\d+ step)", kJobSeconds)) << run.output();
 
   std::ostringstream costs;

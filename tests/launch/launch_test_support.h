@@ -196,6 +196,16 @@ inline pid_t trainer_rank(pid_t launcher, int rank) {
 
 inline std::string launch_binary() { return HDS_LAUNCH_BINARY; }
 
+// `hds-launch local --config CONFIG --np 2 --job-id JOB EXTRA...`.
+inline std::vector<std::string> two_rank_local_job(const std::string& config,
+                                                   const std::string& job,
+                                                   const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv = {launch_binary(), "local", "--config", config,
+                                   "--np",          "2",     "--job-id", job};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
 inline bool trainer_built() { return fs::exists(HDS_TRAINER_BINARY_PATH); }
 
 // Why whole jobs cannot run here (no trainer built, no mpirun), for GTEST_SKIP; none when they can.

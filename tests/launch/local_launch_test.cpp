@@ -49,16 +49,7 @@ class LocalLaunch : public ::testing::Test {
   Command launch(const std::string& dir, const std::string& job_id,
                  const std::vector<std::string>& extra = {},
                  const std::string& log = "launch.log") {
-    std::vector<std::string> argv = {testing::launch_binary(),
-                                     "local",
-                                     "--config",
-                                     dir + "/job.pbtxt",
-                                     "--np",
-                                     "2",
-                                     "--job-id",
-                                     job_id};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return Command(argv, dir + "/" + log);
+    return Command(testing::two_rank_local_job(dir + "/job.pbtxt", job_id, extra), dir + "/" + log);
   }
 
   // Starts the tiny job "local-<name>" of `epochs` epochs and waits until it has trained a step.

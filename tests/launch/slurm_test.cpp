@@ -190,14 +190,62 @@ pid_t slurm_rank(const std::string& job, const std::string& run, int rank) {
   return -1;
 }
 
-TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
-  if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
-  if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
-  const std::string dir = scratch_dir("slurm");
-  const std::set<std::string> shared_memory = testing::shared_memory_entries();
-  SlurmCluster cluster(dir + "/slurm");
-  std::string why;
-  ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
+// One test's one-node cluster in a scratch folder; skipped where Slurm or the trainer is missing.
+class Slurm : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty())
+      GTEST_SKIP() << why;
+    if (!testing::trainer_built())
+      GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
+  }
+
+  // The cluster, started in the scratch folder `name`, with the node idle.
+  void start_cluster(const std::string& name) {
+    dir_ = scratch_dir(name);
+    shared_memory_ = testing::shared_memory_entries();
+    cluster_.emplace(dir_ + "/slurm");
+    std::string why;
+    ASSERT_TRUE(cluster_->wait_until_idle(why)) << why;
+  }
+
+  // Slurm's output file of `job` (both runs append to it).
+  std::string output_of(const std::string& job) const {
+    return dir_ + "/run/slurm-" + job + ".out";
+  }
+
+  void wait_for_output(const std::string& job, const std::string& pattern) {
+    const std::regex expression(pattern);
+    ASSERT_TRUE(eventually([&] { return std::regex_search(read_text(output_of(job)), expression); },
+                           kJobSeconds))
+        << "no \"" << pattern << "\" in\n"
+        << read_text(output_of(job));
+  }
+
+  void wait_until_completed(const std::string& job) {
+    ASSERT_TRUE(eventually([&] { return cluster_->job_field(job, "JobState") == "COMPLETED"; },
+                           kJobSeconds))
+        << "state " << cluster_->job_field(job, "JobState") << "\n"
+        << read_text(output_of(job));
+  }
+
+  // Nothing of the job's two runs is left: processes, rings, socket folders, shared memory.
+  void expect_both_runs_left_nothing(const std::string& job) {
+    for (const std::string run : {"0", "1"}) {
+      testing::expect_nothing_left("slurm-" + job + "-" + run);
+      EXPECT_FALSE(fs::exists("/tmp/hds-" + job + "-" + run)) << "socket folder of run " << run;
+    }
+    testing::expect_no_new_shared_memory(shared_memory_);
+  }
+
+  std::string dir_;
+  std::set<std::string> shared_memory_;
+  std::optional<SlurmCluster> cluster_;
+};
+
+TEST_F(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster("slurm"));
+  const std::string& dir = dir_;
 
   const std::string config = testing::write_tiny_job(dir, 10);
   // Metrics on, so that each run lists its processes for Prometheus.
@@ -209,13 +257,10 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
       {"monitoring.metrics_port=" + std::to_string(ports), "monitoring.data_service_port_offset=2",
        "monitoring.targets_dir=" + targets});
   ASSERT_FALSE(job.empty());
-  const std::string output = dir + "/run/slurm-" + job + ".out";
+  const std::string output = output_of(job);
 
   // Preempt the first run once it trains: USR1 to the batch shell, as --signal=B:USR1 would.
-  const std::regex progress(R"(epoch \d+/10 step \d+/2)");
-  ASSERT_TRUE(
-      eventually([&] { return std::regex_search(read_text(output), progress); }, kJobSeconds))
-      << read_text(output);
+  ASSERT_NO_FATAL_FAILURE(wait_for_output(job, R"(epoch \d+/10 step \d+/2)"));
   // The running run's targets: its data service and both ranks, labelled with the Slurm job.
   const std::string targets_file = targets + "/slurm-" + job + "-0.json";
   ASSERT_TRUE(fs::exists(targets_file)) << read_text(output);
@@ -225,12 +270,9 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   EXPECT_EQ(groups[2]["labels"]["rank"], "1");
   EXPECT_EQ(groups[2]["targets"][0], "127.0.0.1:" + std::to_string(ports + 1));
   for (const auto& group : groups) EXPECT_EQ(group["labels"]["slurm_job_id"], job);
-  cluster.client({"scancel", "--signal=USR1", "--batch", job});
+  cluster_->client({"scancel", "--signal=USR1", "--batch", job});
 
-  ASSERT_TRUE(
-      eventually([&] { return cluster.job_field(job, "JobState") == "COMPLETED"; }, kJobSeconds))
-      << "state " << cluster.job_field(job, "JobState") << "\n"
-      << read_text(output);
+  ASSERT_NO_FATAL_FAILURE(wait_until_completed(job));
   const std::string log = read_text(output);
   EXPECT_NE(log.find("run 0 of job " + job), std::string::npos) << log;
   EXPECT_NE(log.find("SIGUSR1: asking the trainers to stop with a checkpoint"), std::string::npos)
@@ -238,7 +280,7 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   EXPECT_NE(log.find("requeueing job " + job), std::string::npos) << log;
   // The second run saw SLURM_RESTART_COUNT=1, resumed from the checkpoint and finished.
   EXPECT_NE(log.find("run 1 of job " + job), std::string::npos) << log;
-  EXPECT_EQ(cluster.job_field(job, "Restarts"), "1");
+  EXPECT_EQ(cluster_->job_field(job, "Restarts"), "1");
   EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
   EXPECT_NE(log.find("finished; summary"), std::string::npos) << log;
   const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
@@ -247,21 +289,12 @@ TEST(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
 
   // Nothing of either run is left: processes, rings, socket folders, targets files.
   EXPECT_TRUE(fs::is_empty(targets)) << "a run's targets file outlived it";
-  for (const std::string run : {"0", "1"}) {
-    testing::expect_nothing_left("slurm-" + job + "-" + run);
-    EXPECT_FALSE(fs::exists("/tmp/hds-" + job + "-" + run)) << "socket folder of run " << run;
-  }
-  testing::expect_no_new_shared_memory(shared_memory);
+  expect_both_runs_left_nothing(job);
 }
 
-TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_finishes) {
-  if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
-  if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
-  const std::string dir = scratch_dir("slurm-overdue");
-  const std::set<std::string> shared_memory = testing::shared_memory_entries();
-  SlurmCluster cluster(dir + "/slurm");
-  std::string why;
-  ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
+TEST_F(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_finishes) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster("slurm-overdue"));
+  const std::string& dir = dir_;
   constexpr int kEpochs = 40;
   const std::string config = testing::write_tiny_job(dir, kEpochs);
   const std::string job = submit_two_ranks(
@@ -269,23 +302,17 @@ TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_fi
       {"distributed.collective_timeout_seconds=600", "distributed.stop_grace_seconds=2",
        "distributed.stop_checkpoint_seconds=20"});
   ASSERT_FALSE(job.empty());
-  const std::string output = dir + "/run/slurm-" + job + ".out";
-  ASSERT_TRUE(eventually(
-      [&] { return std::regex_search(read_text(output), std::regex(R"(epoch \d+/\d+ step)")); },
-      kJobSeconds))
-      << read_text(output);
+  const std::string output = output_of(job);
+  ASSERT_NO_FATAL_FAILURE(wait_for_output(job, R"(epoch \d+/\d+ step)"));
 
   // Rank 1 of the first run frozen: the ranks cannot agree on a step, so the stop escalates.
   const pid_t frozen = slurm_rank(job, "0", 1);
   ASSERT_GT(frozen, 0) << ::testing::PrintToString(
       testing::processes_mentioning("slurm-" + job + "-0"));
   ::kill(frozen, SIGSTOP);
-  cluster.client({"scancel", "--signal=USR1", "--batch", job});
+  cluster_->client({"scancel", "--signal=USR1", "--batch", job});
 
-  ASSERT_TRUE(
-      eventually([&] { return cluster.job_field(job, "JobState") == "COMPLETED"; }, kJobSeconds))
-      << "state " << cluster.job_field(job, "JobState") << "\n"
-      << read_text(output);
+  ASSERT_NO_FATAL_FAILURE(wait_until_completed(job));
   const std::string log = read_text(output);
   EXPECT_NE(log.find("have not stopped 2 s after the request (distributed.stop_grace_seconds): "
                      "asking rank 0 for a checkpoint"),
@@ -299,43 +326,30 @@ TEST(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_fi
   const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
   EXPECT_TRUE(summary["finished"].get<bool>()) << summary.dump();
   EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
-  for (const std::string run : {"0", "1"}) testing::expect_nothing_left("slurm-" + job + "-" + run);
-  testing::expect_no_new_shared_memory(shared_memory);
+  expect_both_runs_left_nothing(job);
 }
 
-TEST(Slurm, with_max_restarts_a_killed_rank_requeues_the_job_which_resumes_and_finishes) {
-  if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
-  if (!testing::trainer_built()) GTEST_SKIP() << "hds-trainer is not built (HDS_BUILD_TRAINER=OFF)";
-  const std::string dir = scratch_dir("slurm-restart");
-  const std::set<std::string> shared_memory = testing::shared_memory_entries();
-  SlurmCluster cluster(dir + "/slurm");
-  std::string why;
-  ASSERT_TRUE(cluster.wait_until_idle(why)) << why;
+TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_the_job_which_resumes_and_finishes) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster("slurm-restart"));
+  const std::string& dir = dir_;
   constexpr int kEpochs = 30;
   const std::string config = testing::write_tiny_job(dir, kEpochs, /*checkpoint_every=*/1);
   const std::string job = submit_two_ranks(dir, config, {}, {"--max-restarts", "1"});
   ASSERT_FALSE(job.empty());
-  const std::string output = dir + "/run/slurm-" + job + ".out";
-  ASSERT_TRUE(eventually(
-      [&] { return std::regex_search(read_text(output), std::regex(R"(epoch 3/\d+ step)")); },
-      kJobSeconds))
-      << read_text(output);
+  const std::string output = output_of(job);
+  ASSERT_NO_FATAL_FAILURE(wait_for_output(job, R"(epoch 3/\d+ step)"));
   const pid_t rank = slurm_rank(job, "0", 1);
   ASSERT_GT(rank, 0);
   ::kill(rank, SIGKILL);
 
-  ASSERT_TRUE(
-      eventually([&] { return cluster.job_field(job, "JobState") == "COMPLETED"; }, kJobSeconds))
-      << "state " << cluster.job_field(job, "JobState") << "\n"
-      << read_text(output);
+  ASSERT_NO_FATAL_FAILURE(wait_until_completed(job));
   const std::string log = read_text(output);
   EXPECT_NE(log.find("restart 1/1 after the trainers exited with status"), std::string::npos)
       << log;
   EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
   const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
   EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
-  for (const std::string run : {"0", "1"}) testing::expect_nothing_left("slurm-" + job + "-" + run);
-  testing::expect_no_new_shared_memory(shared_memory);
+  expect_both_runs_left_nothing(job);
 }
 
 }  // namespace
