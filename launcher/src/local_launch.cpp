@@ -692,9 +692,8 @@ std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
                                  "data.service_job_id=" + job_id});
   if (options.max_restarts > 0) {
     // A service that dies is restarted in place: the ranks wait for it as long as it may load.
-    std::ostringstream wait;
-    wait << options.ready_timeout_seconds + kServiceLossMarginSeconds;
-    command.insert(command.end(), {"--set", "data.service_reconnect_seconds=" + wait.str()});
+    command.insert(command.end(),
+                   {"--set", service_reconnect_assignment(options.ready_timeout_seconds)});
   }
   // auto: a bar when the launcher (which passes the output on) writes to a terminal.
   std::string progress = options.progress;

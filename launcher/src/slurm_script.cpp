@@ -304,10 +304,47 @@ restart_after() {
 }
 
 log "run $run of job $SLURM_JOB_ID on $SLURM_JOB_NODELIST: $SLURM_NNODES data service(s), log ${service_log}-<node>.log"
-srun --overlap --mpi=none --nodes="$SLURM_NNODES" --ntasks="$SLURM_NNODES" --ntasks-per-node=1 \
-  --job-name=hds-data-service --kill-on-bad-exit=0 --output="${service_log}-%N.log" --open-mode=append \
-  "$data_service" serve --config "$config" --socket "$socket" --job-id "$job_id" &
-service_pid=$!
+services_started=0  # each service started in this run prints one "ready: socket" line
+start_services() {
+  srun --overlap --mpi=none --nodes="$SLURM_NNODES" --ntasks="$SLURM_NNODES" --ntasks-per-node=1 \
+    --job-name=hds-data-service --kill-on-bad-exit=0 --output="${service_log}-%N.log" \
+    --open-mode=append "$data_service" serve --config "$config" --socket "$socket" --job-id "$job_id" &
+  service_pid=$!
+  services_started=$((services_started + SLURM_NNODES))
+}
+
+# Until every service started so far is ready; 1 (with the reason logged) when one exited first
+# or --ready-timeout passed. A stop before the trainers started requeues the job.
+wait_for_services() {
+  local ready=0
+  for ((tick = 0; tick < ready_timeout * 5; tick++)); do
+    ready=$(cat "$service_log"-*.log 2>/dev/null | grep -c '^ready: socket ')
+    [ "$ready" -ge "$services_started" ] && return 0
+    if [ -n "$stop_signal" ] && [ -z "$trainer_pid" ]; then requeue; fi
+    if ! kill -0 "$service_pid" 2>/dev/null; then
+      log "error: a data service exited before it was ready; see ${service_log}-*.log"
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "error: $((ready + SLURM_NNODES - services_started)) of $SLURM_NNODES data service(s) ready after ${ready_timeout} s; see ${service_log}-*.log"
+  return 1
+}
+
+# A service died while the trainers run: with a restart left, start the services again; the
+# ranks wait for them (data.service_reconnect_seconds) and go on from the batch due.
+restart_services_in_place() {
+  local done=0
+  [ -f "$restarts_file" ] && done=$(cat "$restarts_file")
+  [ "$done" -ge "$max_restarts" ] && return 0  # the ranks then fail, and the job with them
+  echo $((done + 1)) >"$restarts_file"
+  log "restart $((done + 1))/$max_restarts: a data service died while the trainers ran (see ${service_log}-*.log): starting the services again in place"
+  stop_services
+  start_services
+  wait_for_services && log "restart $((done + 1))/$max_restarts: the data services are ready again"
+}
+
+start_services
 # Prometheus finds this run's services and ranks from now on (monitoring.targets_dir).
 targets_file=$("$launcher" targets --config "$config" --job-id "$job_id" \
   --ranks-per-node "$ranks_per_node" --slurm-job-id "$SLURM_JOB_ID" \
@@ -316,21 +353,7 @@ targets_file=$("$launcher" targets --config "$config" --job-id "$job_id" \
 [ -n "$targets_file" ] && log "Prometheus targets: $targets_file"
 
 # Every service prints "ready: socket PATH" once its dataset is loaded and it listens.
-ready=0
-for ((tick = 0; tick < ready_timeout * 5; tick++)); do
-  ready=$(cat "$service_log"-*.log 2>/dev/null | grep -c '^ready: socket ')
-  [ "$ready" -ge "$SLURM_NNODES" ] && break
-  [ -n "$stop_signal" ] && requeue
-  if ! kill -0 "$service_pid" 2>/dev/null; then
-    log "error: a data service exited before it was ready; see ${service_log}-*.log"
-    exit 1
-  fi
-  sleep 0.2
-done
-if [ "$ready" -lt "$SLURM_NNODES" ]; then
-  log "error: $ready of $SLURM_NNODES data service(s) ready after ${ready_timeout} s; see ${service_log}-*.log"
-  exit 1
-fi
+wait_for_services || exit 1
 
 if on_every_node mkdir -p "$segments"; then
   segments_made=1
@@ -342,10 +365,22 @@ log "starting $ranks trainer rank(s)"
 srun --mpi=pmix --kill-on-bad-exit=1 --nodes="$SLURM_NNODES" --ntasks="$ranks" \
   --ntasks-per-node="$ranks_per_node" --job-name=hds-trainer \
   "$trainer" fit --config "$config" --set "data.service_socket=$socket" \
-  --set "data.service_job_id=$job_id" --resume auto &
+  --set "data.service_job_id=$job_id" )SH"
+    << (options.max_restarts > 0
+            ? "--set " + q(service_reconnect_assignment(options.ready_timeout_seconds)) + " "
+            : std::string())
+    << R"SH(--resume auto &
 trainer_pid=$!
 # A stop that came while srun started.
 if [ -n "$stop_signal" ]; then kill -USR1 "$trainer_pid" 2>/dev/null; fi
+# Watch the services while the trainers run (`wait` on a sleep returns early for a trapped signal).
+while kill -0 "$trainer_pid" 2>/dev/null; do
+  if [ "$max_restarts" -gt 0 ] && [ "$stop_stage" -eq 0 ] && ! kill -0 "$service_pid" 2>/dev/null; then
+    restart_services_in_place
+  fi
+  sleep 1 &
+  wait $! 2>/dev/null
+done
 wait_for "$trainer_pid"
 trainers=$status
 trainer_pid=""

@@ -150,4 +150,12 @@ std::string last_lines(const std::string& path, int count) {
   return text;
 }
 
+std::string service_reconnect_assignment(double ready_timeout_seconds) {
+  // The margin covers the service's start before it loads and the ranks' next reconnect attempt.
+  constexpr double kMarginSeconds = 20;
+  std::ostringstream text;
+  text << "data.service_reconnect_seconds=" << ready_timeout_seconds + kMarginSeconds;
+  return text.str();
+}
+
 }  // namespace hds::launch

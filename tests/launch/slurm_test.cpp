@@ -329,12 +329,12 @@ TEST_F(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_
   expect_both_runs_left_nothing(job);
 }
 
-TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_the_job_which_resumes_and_finishes) {
+TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_and_a_killed_service_restarts_in_place) {
   ASSERT_NO_FATAL_FAILURE(start_cluster("slurm-restart"));
   const std::string& dir = dir_;
-  constexpr int kEpochs = 30;
+  constexpr int kEpochs = 40;
   const std::string config = testing::write_tiny_job(dir, kEpochs, /*checkpoint_every=*/1);
-  const std::string job = submit_two_ranks(dir, config, {}, {"--max-restarts", "1"});
+  const std::string job = submit_two_ranks(dir, config, {}, {"--max-restarts", "2"});
   ASSERT_FALSE(job.empty());
   const std::string output = output_of(job);
   ASSERT_NO_FATAL_FAILURE(wait_for_output(job, R"(epoch 3/\d+ step)"));
@@ -342,11 +342,28 @@ TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_the_job_which_resumes_and
   ASSERT_GT(rank, 0);
   ::kill(rank, SIGKILL);
 
+  // The requeued run trains; then its data service dies and is started again beside its ranks.
+  ASSERT_NO_FATAL_FAILURE(wait_for_output(job, R"(resumed from .*\n(.*\n)*epoch \d+/\d+ step)"));
+  pid_t service = -1;
+  for (const std::string& process : testing::processes_mentioning("slurm-" + job + "-1")) {
+    const pid_t pid = std::stoi(process);
+    if (command_name(pid) == "hds-data-servic") service = pid;  // comm holds 15 characters
+  }
+  ASSERT_GT(service, 0) << read_text(output);
+  const pid_t rank_before = slurm_rank(job, "1", 1);
+  ::kill(service, SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(
+      wait_for_output(job, R"(restart 2/2: the data services are ready again(.*\n)*epoch)"));
+  EXPECT_EQ(slurm_rank(job, "1", 1), rank_before) << "the ranks were not restarted";
+
   ASSERT_NO_FATAL_FAILURE(wait_until_completed(job));
   const std::string log = read_text(output);
-  EXPECT_NE(log.find("restart 1/1 after the trainers exited with status"), std::string::npos)
+  EXPECT_NE(log.find("restart 1/2 after the trainers exited with status"), std::string::npos)
       << log;
   EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
+  EXPECT_NE(log.find("restart 2/2: a data service died while the trainers ran"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("reconnected to the data service"), std::string::npos) << log;
   const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));
   EXPECT_EQ(summary["global_step"].get<int>(), kEpochs * 2);
   expect_both_runs_left_nothing(job);

@@ -11,7 +11,8 @@
 // proctrack/linuxproc they would otherwise outlive it. Each run lists its nodes' ranks and
 // services for Prometheus (`hds-launch targets`, prometheus_targets.h, with the Slurm job id)
 // and removes the file when it ends. With max_restarts, a failed run that a new start can mend
-// requeues the job the same way.
+// requeues the job the same way, and a service step that dies while the trainers run is started
+// again in place (the ranks wait for it and reconnect).
 #pragma once
 
 #include <string>
