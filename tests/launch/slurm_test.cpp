@@ -360,6 +360,10 @@ TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_and_a_killed_service_rest
   const std::string log = read_text(output);
   EXPECT_NE(log.find("restart 1/2 after the trainers exited with status"), std::string::npos)
       << log;
+  EXPECT_TRUE(std::regex_search(
+      log,
+      std::regex(R"(resumed from .*: the previous launch had done \d+ steps, \d+ are redone)")))
+      << log;
   EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
   EXPECT_NE(log.find("restart 2/2: a data service died while the trainers ran"), std::string::npos)
       << log;

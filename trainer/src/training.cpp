@@ -14,6 +14,7 @@
 
 #include "device_memory.h"
 #include "hds/common/exit_codes.h"
+#include "hds/common/rank_progress.h"
 #include "hds/config/config.h"
 #include "hds/trainer/evaluation.h"
 #include "hds/trainer/schedule.h"
@@ -168,6 +169,8 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
       world_(options.world ? *options.world : single_process_),
       // Rank 0 speaks for the job; the other ranks report only errors.
       log_(world_.is_root() ? (options.log ? *options.log : std::cout) : quiet_) {
+  // Before this launch's records replace them: how far the previous launch of the run got.
+  steps_done_before_ = steps_done_by_previous_launch();
   start_watchdog();
   const auto& train = config.train();
   if (train.threads() > 0) torch::set_num_threads(train.threads());
@@ -259,7 +262,25 @@ void TrainingLoop::resume(const std::string& checkpoint) {
       fs::canonical(store_->latest().empty() ? checkpoint : store_->latest()).string();
   checkpointed_step_ = result_.global_step;
   log_ << "resumed from " << fs::canonical(checkpoint).string() << " at epoch " << start_epoch_
-       << ", step " << start_step_ << " (global step " << result_.global_step << ")\n";
+       << ", step " << start_step_ << " (global step " << result_.global_step << ")";
+  if (steps_done_before_ > 0) {
+    log_ << ": the previous launch had done " << steps_done_before_ << " steps, "
+         << std::max<int64_t>(0, steps_done_before_ - result_.global_step) << " are redone";
+  }
+  log_ << "\n";
+}
+
+int64_t TrainingLoop::steps_done_by_previous_launch() const {
+  const hds::common::ProgressTable table(
+      hds::common::progress_table_dir(config_.train().output_dir()));
+  int64_t done = 0;
+  for (int rank = 0; rank < world_.size(); ++rank) {
+    const auto record = table.read(rank);
+    if (record && record->instance != world_.instance()) {
+      done = std::max(done, hds::common::completed_steps(*record));
+    }
+  }
+  return done;
 }
 
 void TrainingLoop::connect_ranks() {

@@ -38,13 +38,19 @@ void collective(CollectiveObserver* observer, const char* what, const char* call
 }
 
 std::string launch_instance() {
+  std::string instance;
   for (const char* name : {"PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid"}) {
-    if (const char* value = std::getenv(name)) return value;
+    if (const char* value = std::getenv(name); value && instance.empty()) instance = value;
   }
   const char* job = std::getenv("SLURM_JOB_ID");
   const char* step = std::getenv("SLURM_STEP_ID");
-  if (job && step) return std::string("slurm-") + job + "." + step;
-  return "pid-" + std::to_string(getpid());
+  if (instance.empty() && job && step) instance = std::string("slurm-") + job + "." + step;
+  if (instance.empty()) return "pid-" + std::to_string(getpid());
+  // A requeued Slurm job numbers its steps (and PMIx namespaces) afresh.
+  if (const char* restarts = std::getenv("SLURM_RESTART_COUNT")) {
+    instance += std::string("/restart-") + restarts;
+  }
+  return instance;
 }
 
 }  // namespace

@@ -130,6 +130,8 @@ class TrainingLoop {
   void checkpoint_overdue_stop();
   void remember_step_start(int epoch, int step);
   void resume(const std::string& checkpoint);
+  // The most steps a rank of the run's previous launch had finished (its progress records).
+  int64_t steps_done_by_previous_launch() const;
   void connect_ranks();
   bool validation_due(int epoch) const;
   // Collective: true on every rank when any rank was asked to stop (or reached stop_at_step).
@@ -156,6 +158,7 @@ class TrainingLoop {
   std::unique_ptr<GradientSync> sync_;
   std::atomic<GradientSync*> sync_to_abort_{nullptr};  // sync_, for the watchdog's thread
   int64_t checkpointed_step_ = 0;  // the global step of the last checkpoint written
+  int64_t steps_done_before_ = 0;  // by the previous launch of this run (for the resume's report)
 
   // The main thread holds state_mutex_ while it changes the training state (forward and
   // backward, the optimizer step, validation, checkpoints) and lets go while it waits for data

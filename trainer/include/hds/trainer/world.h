@@ -60,7 +60,8 @@ class World {
   // "rank 1/4" style, for messages.
   std::string describe() const;
   // This launch of the ranks, the same on every rank and new for each mpirun or srun step (the
-  // PMIx namespace, else Slurm's job and step ids); "pid-<pid>" in a world of one.
+  // PMIx namespace, else Slurm's job and step ids; with a requeued job's restart count);
+  // "pid-<pid>" in a world of one.
   const std::string& instance() const { return instance_; }
 
   // Collectives over every rank (no-ops in a world of one), named `what` for the observer.
