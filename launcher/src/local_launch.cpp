@@ -54,10 +54,6 @@ std::string seconds_text(double seconds) {
   return text.str();
 }
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string now_text() {
   const std::time_t now = std::time(nullptr);
   char text[64];
@@ -259,7 +255,7 @@ class LocalJob {
   // (stopped, deadlocked): killed, so that it is restarted in place.
   void kill_hung_service() {
     if (options_.max_restarts == 0 || service_restarting_ || !service_.running()) return;
-    const double now = unix_now();
+    const double now = hds::common::unix_seconds();
     if (now < next_hang_check_) return;
     next_hang_check_ = now + 0.5;
     const hds::common::ProgressTable table(hds::common::progress_table_dir(output_dir_));
@@ -351,7 +347,7 @@ class LocalJob {
   void start_trainers() {
     LocalLaunchOptions attempt = options_;
     if (restarts_ > 0) attempt.resume = "auto";
-    attempt_started_at_ = unix_now();
+    attempt_started_at_ = hds::common::unix_seconds();
     service_failed_ = false;
     output_open_ = true;
     const std::vector<std::string> command =

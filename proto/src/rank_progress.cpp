@@ -1,5 +1,6 @@
 #include "hds/common/rank_progress.h"
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -51,6 +52,10 @@ const char* activity_name(RankActivity activity) {
 
 bool has_deadline(RankActivity activity) {
   return activity == RankActivity::computing || activity == RankActivity::between_steps;
+}
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string progress_table_dir(const std::string& output_dir) {

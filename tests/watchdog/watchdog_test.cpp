@@ -20,10 +20,6 @@ using Clock = std::chrono::steady_clock;
 using hds::test::eventually;
 using hds::test::scratch_dir;
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -73,7 +69,7 @@ RankProgress peer_record(RankActivity activity, uint64_t collectives, double age
   peer.step = 2;
   peer.global_step = 14;
   peer.collectives = collectives;
-  peer.written_at = unix_now() - age;
+  peer.written_at = hds::common::unix_seconds() - age;
   return peer;
 }
 
@@ -165,7 +161,6 @@ TEST(Watchdog, a_collective_waiting_on_a_silent_rank_is_reported_after_the_timeo
             std::string::npos)
       << report;
   EXPECT_NE(report.find("exit 4"), std::string::npos) << report;
-  EXPECT_EQ(watchdog.report(), report);
 }
 
 TEST(Watchdog, a_live_peer_that_validates_is_waited_for_until_it_falls_silent) {

@@ -16,10 +16,6 @@ namespace {
 constexpr double kStaleHeartbeats = 5;
 constexpr double kMinStaleSeconds = 2;
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string host_name() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return "?";
@@ -120,13 +116,8 @@ RankProgress Watchdog::snapshot() const {
 RankProgress Watchdog::snapshot_locked() const {
   RankProgress p = progress_;
   p.activity_seconds = std::chrono::duration<double>(Clock::now() - activity_since_).count();
-  p.written_at = unix_now();
+  p.written_at = hds::common::unix_seconds();
   return p;
-}
-
-std::string Watchdog::report() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return report_;
 }
 
 void Watchdog::publish() { table_.publish(snapshot()); }
@@ -152,13 +143,11 @@ void Watchdog::run() {
     }
     if (options_.every_check) options_.every_check();
     const std::string report = check_deadlines();
-    lock.lock();
     if (!report.empty()) {
-      report_ = report;
-      lock.unlock();
       on_hang_(report);
       return;
     }
+    lock.lock();
   }
 }
 
@@ -172,7 +161,8 @@ std::string Watchdog::check_deadlines() {
     me = snapshot_locked();
     in_collective = std::chrono::duration<double>(Clock::now() - collective_since_).count();
     limit = first_step_done_ ? options_.timeout_seconds : options_.first_step_timeout_seconds;
-    limit_name = first_step_done_ ? options_.timeout_name : options_.first_step_timeout_name;
+    limit_name = first_step_done_ ? "distributed.collective_timeout_seconds"
+                                  : "distributed.first_step_timeout_seconds";
   }
   std::ostringstream report;
   std::ostringstream over;
@@ -197,7 +187,7 @@ std::string Watchdog::check_deadlines() {
 }
 
 std::string Watchdog::describe_peers(uint64_t collectives, bool& excused) const {
-  const double now = unix_now();
+  const double now = hds::common::unix_seconds();
   const double stale_after =
       std::max(kMinStaleSeconds, kStaleHeartbeats * options_.heartbeat_seconds);
   std::ostringstream lines;

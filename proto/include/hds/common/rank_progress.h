@@ -46,6 +46,9 @@ struct RankProgress {
   double written_at = 0;        // Unix time, seconds
 };
 
+// Now as Unix time in seconds: the clock of RankProgress::written_at.
+double unix_seconds();
+
 // The job's table: <output_dir>/progress.
 std::string progress_table_dir(const std::string& output_dir);
 
@@ -56,7 +59,6 @@ int64_t completed_steps(const RankProgress& progress);
 class ProgressTable {
  public:
   explicit ProgressTable(std::string directory);
-  const std::string& directory() const { return directory_; }
   std::string path_of(int rank) const;
   // Replaces the rank's record. Throws std::runtime_error naming the file when it cannot.
   void publish(const RankProgress& progress) const;

@@ -39,9 +39,6 @@ struct WatchdogOptions {
   double timeout_seconds = 60;
   double first_step_timeout_seconds = 300;
   double heartbeat_seconds = 1;  // how often the rank's record is rewritten
-  // How the limits are named in reports.
-  std::string timeout_name = "distributed.collective_timeout_seconds";
-  std::string first_step_timeout_name = "distributed.first_step_timeout_seconds";
   // Run on the watchdog's thread at every check: work that must happen even while the main
   // thread is stuck (an overdue stop's checkpoint). May be empty.
   std::function<void()> every_check;
@@ -70,8 +67,6 @@ class Watchdog final : public CollectiveObserver {
 
   // The record as the thread would publish it now.
   RankProgress snapshot() const;
-  // "" while no deadline has passed, else the report given to on_hang.
-  std::string report() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -93,7 +88,6 @@ class Watchdog final : public CollectiveObserver {
   Clock::time_point activity_since_;
   Clock::time_point collective_since_;
   bool first_step_done_ = false;
-  std::string report_;
   std::thread thread_;
 };
 
