@@ -180,6 +180,7 @@ class LocalJob {
     spawn.output_file = service_log_;
     spawn.parent_death_signal = SIGTERM;  // a killed launcher still gets its rings removed
     service_ = Process::spawn(command, spawn);
+    service_started_at_ = hds::common::unix_seconds();
     say("job " + job_id_ + ": data service (pid " + std::to_string(service_.pid()) +
         ") loading the dataset; log " + service_log_);
     // From now on Prometheus finds the job: the service serves metrics while it loads.
@@ -250,9 +251,10 @@ class LocalJob {
     service_restarting_ = true;
   }
 
-  // With restarts on, a service that every rank has declared lost (silent past
-  // data.service_timeout_seconds: they wait for a new one) while its process lives is hung
-  // (stopped, deadlocked): killed, so that it is restarted in place.
+  // With restarts on, a service that a rank has declared lost (silent past
+  // data.service_timeout_seconds: it waits for a new one) while the process lives is hung
+  // (stopped, deadlocked): killed, so that it is restarted in place. One rank is enough: the
+  // others may still hold batches, then wait for that rank in a collective.
   void kill_hung_service() {
     if (options_.max_restarts == 0 || service_restarting_ || !service_.running()) return;
     const double now = hds::common::unix_seconds();
@@ -261,14 +263,15 @@ class LocalJob {
     const hds::common::ProgressTable table(hds::common::progress_table_dir(output_dir_));
     for (int rank = 0; rank < options_.ranks; ++rank) {
       const auto record = table.read(rank);
-      if (!record || record->written_at < attempt_started_at_ ||
-          record->activity != hds::common::RankActivity::reconnecting) {
+      // Lost since this service started: not a loss of the one it replaced.
+      if (record && record->activity == hds::common::RankActivity::reconnecting &&
+          record->written_at - record->activity_seconds > service_started_at_) {
+        say("rank " + std::to_string(rank) + " has lost the data service (pid " +
+            std::to_string(service_.pid()) + "), which still runs: it is hung; killing it");
+        service_.signal(SIGKILL);
         return;
       }
     }
-    say("every rank has lost the data service (pid " + std::to_string(service_.pid()) +
-        "), which still runs: it is hung; killing it");
-    service_.signal(SIGKILL);
   }
 
   // What failed in the attempt that just ended, when a new start can mend it; "" otherwise (the
@@ -624,7 +627,8 @@ class LocalJob {
   bool restarted_in_place_ = false;   // the last restart was the service's alone
   bool service_restarting_ = false;   // a restarted service is loading
   Clock::time_point service_ready_deadline_;
-  double next_hang_check_ = 0;  // Unix time of the next look for a hung service
+  double next_hang_check_ = 0;     // Unix time of the next look for a hung service
+  double service_started_at_ = 0;  // Unix time the current service was started
 };
 
 }  // namespace

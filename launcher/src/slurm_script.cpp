@@ -270,14 +270,18 @@ remove_segments() {
 }
 
 finish() {
-  trap - USR1 TERM USR2
-  if [ -n "$stop_timer" ]; then kill "$stop_timer" 2>/dev/null; fi
+  # Slurm's TERM (a requeue, scancel) must not cut the clean-up short; KillWait bounds it.
+  trap '' USR1 TERM USR2
+  if [ -n "$targets_file" ]; then rm -f "$targets_file"; fi
+  if [ -n "$stop_timer" ]; then
+    pkill -P "$stop_timer" 2>/dev/null  # its sleep
+    kill "$stop_timer" 2>/dev/null
+  fi
   if [ -n "$trainer_pid" ]; then
     kill -KILL "$trainer_pid" 2>/dev/null
     wait "$trainer_pid" 2>/dev/null
   fi
   stop_services
-  if [ -n "$targets_file" ]; then rm -f "$targets_file"; fi
   remove_segments
 }
 trap finish EXIT
@@ -285,6 +289,9 @@ trap finish EXIT
 # Stopped and checkpointed (or stopped before the trainers began): come back as a new run.
 requeue() {
   stop_services
+  # Slurm cancels this run as soon as it is requeued: what must go goes first.
+  if [ -n "$targets_file" ]; then rm -f "$targets_file"; fi
+  remove_segments
   log "requeueing job $SLURM_JOB_ID; its next run resumes from $output_dir/checkpoints/latest"
   scontrol requeue "$SLURM_JOB_ID"
   exit "$exit_stopped"
