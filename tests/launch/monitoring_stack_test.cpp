@@ -283,8 +283,10 @@ TEST_F(MonitoringStack, scrapes_every_process_of_a_two_rank_job_and_its_dashboar
   EXPECT_FALSE(fs::exists(targets_file)) << "the job's targets file outlived it";
 }
 
-// STOP/CONT cycles of the data service (stopped 0.8 s of every second, less than its heartbeat
-// timeout) starve the trainers of batches: the starvation alert fires for this job.
+// STOP/CONT cycles of the data service (stopped 1.8 s of every 2, less than its heartbeat
+// timeout) starve the trainers of batches: the starvation alert fires for this job. The period
+// is long against what the service fills the ring with while it runs (4 batches, well under a
+// second of training even on a loaded 2-core machine), so the trainers wait most of each cycle.
 TEST_F(MonitoringStack, a_slowed_data_service_fires_the_starvation_alert) {
   Command run = launch("starved");
   const std::string job = "starved-" + std::to_string(getpid());
@@ -297,7 +299,7 @@ TEST_F(MonitoringStack, a_slowed_data_service_fires_the_starvation_alert) {
   std::thread slower([&] {
     while (slowing) {
       kill(service_pid, SIGSTOP);
-      std::this_thread::sleep_for(std::chrono::milliseconds(800));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1800));
       kill(service_pid, SIGCONT);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
