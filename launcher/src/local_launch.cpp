@@ -290,15 +290,9 @@ class LocalJob {
 
   // The most steps any rank of the attempt begun at `since` had finished.
   int64_t steps_done_since(double since) const {
-    const hds::common::ProgressTable table(hds::common::progress_table_dir(output_dir_));
-    int64_t done = 0;
-    for (int rank = 0; rank < options_.ranks; ++rank) {
-      const auto record = table.read(rank);
-      if (record && record->written_at >= since) {
-        done = std::max(done, hds::common::completed_steps(*record));
-      }
-    }
-    return done;
+    return hds::common::most_steps_done(
+        hds::common::ProgressTable(hds::common::progress_table_dir(output_dir_)), options_.ranks,
+        [since](const hds::common::RankProgress& record) { return record.written_at >= since; });
   }
 
   // Stops what is left of the failed attempt and starts the service and the ranks again, the

@@ -1,5 +1,6 @@
 #include "hds/common/rank_progress.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -66,6 +67,16 @@ int64_t completed_steps(const RankProgress& progress) {
   const bool under_way = progress.activity == RankActivity::waiting_for_data ||
                          progress.activity == RankActivity::computing;
   return under_way ? progress.global_step - 1 : progress.global_step;
+}
+
+int64_t most_steps_done(const ProgressTable& table, int ranks,
+                        const std::function<bool(const RankProgress&)>& counts) {
+  int64_t done = 0;
+  for (int rank = 0; rank < ranks; ++rank) {
+    const auto record = table.read(rank);
+    if (record && counts(*record)) done = std::max(done, completed_steps(*record));
+  }
+  return done;
 }
 
 ProgressTable::ProgressTable(std::string directory) : directory_(std::move(directory)) {

@@ -271,16 +271,11 @@ void TrainingLoop::resume(const std::string& checkpoint) {
 }
 
 int64_t TrainingLoop::steps_done_by_previous_launch() const {
-  const hds::common::ProgressTable table(
-      hds::common::progress_table_dir(config_.train().output_dir()));
-  int64_t done = 0;
-  for (int rank = 0; rank < world_.size(); ++rank) {
-    const auto record = table.read(rank);
-    if (record && record->instance != world_.instance()) {
-      done = std::max(done, hds::common::completed_steps(*record));
-    }
-  }
-  return done;
+  return hds::common::most_steps_done(
+      hds::common::ProgressTable(hds::common::progress_table_dir(config_.train().output_dir())),
+      world_.size(), [this](const hds::common::RankProgress& record) {
+        return record.instance != world_.instance();
+      });
 }
 
 void TrainingLoop::connect_ranks() {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -54,6 +55,12 @@ std::string progress_table_dir(const std::string& output_dir);
 
 // The steps a record's rank had finished (a step under way not counted).
 int64_t completed_steps(const RankProgress& progress);
+
+class ProgressTable;
+// The most steps any of ranks 0 .. ranks-1 had finished, over the records `counts` accepts
+// (0 when none).
+int64_t most_steps_done(const ProgressTable& table, int ranks,
+                        const std::function<bool(const RankProgress&)>& counts);
 
 // The table's files under one directory (created when missing).
 class ProgressTable {
