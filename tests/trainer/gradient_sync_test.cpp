@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/schedule.h"
+#include "hds/trainer/step_compute.h"
 #include "hds/trainer/world.h"
 
 namespace {
@@ -67,9 +69,14 @@ torch::Tensor loss_of(HdsNet& model, const hds::config::Config& config, const Ba
       .total;
 }
 
-// The gradients of `rank`'s loss, computed without any sync.
-std::vector<torch::Tensor> local_gradients(const hds::config::Config& config, int rank) {
+// The gradients of `rank`'s loss, computed without any sync, with the model in channels-last
+// layout when asked.
+std::vector<torch::Tensor> local_gradients(const hds::config::Config& config, int rank,
+                                           bool channels_last = false) {
   HdsNet model = make_model(config);
+  hds::trainer::StepCompute compute;
+  compute.channels_last = channels_last;
+  hds::trainer::prepare_model(model, compute);
   loss_of(model, config, batch_of(rank)).backward();
   std::vector<torch::Tensor> grads;
   for (const auto& p : model->parameters()) grads.push_back(p.grad().clone());
@@ -194,7 +201,6 @@ TEST(GradientSync, parameters_stay_identical_across_ranks_over_sgd_steps) {
   torch::optim::SGD optimizer(model->parameters(),
                               torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   for (int step = 0; step < 4; ++step) {
-    optimizer.zero_grad();
     sync->begin_step(1.0 / the_world->size());
     loss_of(model, config, batch_of(the_world->rank() + 10 * step)).backward();
     sync->finish_step();
@@ -203,6 +209,82 @@ TEST(GradientSync, parameters_stay_identical_across_ranks_over_sgd_steps) {
   expect_same_on_every_rank(model->parameters());
   EXPECT_FALSE(torch::equal(model->parameters().front(), before.front()))
       << "training moved nothing";
+}
+
+TEST(GradientSync, gradients_are_views_into_the_buckets_and_stay_there_across_steps) {
+  const auto config = config_with_buckets(1);
+  HdsNet model = make_model(config);
+  auto sync = make_sync(model, config);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  std::vector<const void*> first_step;
+  for (int step = 0; step < 2; ++step) {
+    sync->begin_step(1.0 / the_world->size());
+    loss_of(model, config, batch_of(the_world->rank() + step)).backward();
+    sync->finish_step();
+    optimizer.step();
+    std::vector<const void*> storages;
+    for (const auto& p : model->parameters()) {
+      const void* storage = p.grad().storage().data();
+      if (std::find(storages.begin(), storages.end(), storage) == storages.end()) {
+        storages.push_back(storage);
+      }
+      if (step == 0) first_step.push_back(p.grad().data_ptr());
+    }
+    // One buffer per bucket holds every gradient: nothing was copied out of them.
+    EXPECT_EQ(static_cast<int>(storages.size()), sync->bucket_count()) << "step " << step;
+  }
+  const auto parameters = model->parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    EXPECT_EQ(parameters[i].grad().data_ptr(), first_step[i]) << "parameter " << i;
+  }
+}
+
+TEST(GradientSync, channels_last_parameters_are_averaged_in_their_layout) {
+  const auto config = config_with_buckets(1);
+  const int world = the_world->size();
+  std::vector<torch::Tensor> expected;
+  for (int rank = 0; rank < world; ++rank) {
+    const auto grads = local_gradients(config, rank, /*channels_last=*/true);
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (rank == 0)
+        expected.push_back(grads[i] / world);
+      else
+        expected[i] += grads[i] / world;
+    }
+  }
+  HdsNet model = make_model(config);
+  hds::trainer::StepCompute compute;
+  compute.channels_last = true;
+  hds::trainer::prepare_model(model, compute);
+  auto sync = make_sync(model, config);
+  sync->begin_step(1.0 / world);
+  loss_of(model, config, batch_of(the_world->rank())).backward();
+  sync->finish_step();
+  const auto parameters = model->parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const auto& grad = parameters[i].grad();
+    if (grad.dim() == 4) {
+      EXPECT_TRUE(grad.is_contiguous(torch::MemoryFormat::ChannelsLast)) << "parameter " << i;
+    }
+    expect_close(grad, expected[i], "parameter " + std::to_string(i));
+  }
+}
+
+TEST(GradientSync, a_gradient_replaced_during_the_step_is_refused) {
+  // One bucket: it would start only after backward, so no rank enters a collective.
+  const auto config = config_with_buckets(1024);
+  HdsNet model = make_model(config);
+  auto sync = make_sync(model, config);
+  sync->begin_step(1);
+  model->parameters().front().mutable_grad().reset();  // as LibTorch 2's zero_grad does
+  try {
+    loss_of(model, config, batch_of(0)).backward();
+    sync->finish_step();
+    FAIL() << "a gradient outside the buckets was summed as zeros";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter 0 was replaced"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(GradientSync, a_backward_outside_a_step_is_refused) {

@@ -12,6 +12,7 @@
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
 #include "hds/trainer/schedule.h"
+#include "hds/trainer/step_compute.h"
 #include "hds/trainer/training.h"
 
 namespace hds::trainer {
@@ -43,6 +44,8 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   HdsNet model(config.model());
   model->to(device);
   model->train();
+  const StepCompute compute = step_compute(config.train());
+  prepare_model(model, compute);
   torch::optim::SGD optimizer(model->parameters(),
                               torch::optim::SGDOptions(config.optimizer().learning_rate())
                                   .momentum(config.optimizer().momentum())
@@ -57,10 +60,13 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   // One step; with `sync`, gradients are averaged over the ranks as in fit().
   auto step = [&](GradientSync* sync) {
     const auto start = std::chrono::steady_clock::now();
-    const auto output = model->forward(images);
-    const auto terms = hds_loss(output, model->heads(), masks, labels, config.loss(), seg_w, cls_w);
-    optimizer.zero_grad();
-    if (sync) sync->begin_step(1.0 / world.size());
+    const auto terms =
+        forward_and_loss(model, images, masks, labels, config.loss(), seg_w, cls_w, compute);
+    if (sync) {
+      sync->begin_step(1.0 / world.size());
+    } else {
+      optimizer.zero_grad();
+    }
     terms.total.backward();
     if (sync) sync->finish_step();
     optimizer.step();
@@ -71,6 +77,8 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
 
   BenchResult result;
   result.threads = torch::get_num_threads();
+  result.precision = hds::config::TrainConfig::Precision_Name(compute.precision);
+  result.channels_last = compute.channels_last;
   result.world_size = world.size();
   std::vector<double> plain_ms, sync_ms, allreduce_ms;
   for (int i = 0; i < options.warmup; ++i) step(nullptr);
@@ -124,6 +132,8 @@ std::string to_json_line(const BenchOptions& options, const BenchResult& result)
                       {"width", options.width},
                       {"steps", options.steps},
                       {"threads", result.threads},
+                      {"precision", result.precision},
+                      {"channels_last", result.channels_last},
                       {"median_step_ms", result.median_step_ms},
                       {"patches_per_second", result.patches_per_second}};
   if (options.sync) {

@@ -21,16 +21,34 @@ std::vector<std::vector<int>> plan_buckets(const std::vector<int64_t>& parameter
   return buckets;
 }
 
+// Runs after autograd has accumulated a parameter's gradient for this backward pass.
+class GradientSync::AccumulatedHook : public torch::autograd::FunctionPostHook {
+ public:
+  AccumulatedHook(GradientSync& sync, int parameter) : sync_(sync), parameter_(parameter) {}
+  torch::autograd::variable_list operator()(
+      const torch::autograd::variable_list& outputs,
+      const torch::autograd::variable_list& /*inputs*/) override {
+    sync_.on_accumulated(parameter_);
+    return outputs;
+  }
+
+ private:
+  GradientSync& sync_;
+  int parameter_;
+};
+
 GradientSync::GradientSync(const World& world, std::vector<torch::Tensor> parameters,
                            int64_t bucket_bytes, const torch::Device& device)
     : world_(world), parameters_(std::move(parameters)) {
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const torch::Tensor& p = parameters_[i];
-    if (p.scalar_type() != torch::kFloat || p.device() != device) {
+    if (p.scalar_type() != torch::kFloat || p.device() != device ||
+        !p.is_non_overlapping_and_dense()) {
       throw WorldError("gradient sync: parameter " + std::to_string(i) + " is " +
                        std::string(c10::toString(p.scalar_type())) + " on " + p.device().str() +
-                       "; every parameter must be float32 on " + device.str());
+                       (p.is_non_overlapping_and_dense() ? "" : ", not dense") +
+                       "; every parameter must be dense float32 on " + device.str());
     }
     sizes.push_back(p.numel() * static_cast<int64_t>(sizeof(float)));
   }
@@ -42,23 +60,34 @@ GradientSync::GradientSync(const World& world, std::vector<torch::Tensor> parame
       location_[static_cast<size_t>(p)] = {static_cast<int>(buckets_.size()),
                                            static_cast<int>(bucket.parameters.size())};
       bucket.parameters.push_back(p);
-      bucket.offsets.push_back(elements);
       elements += parameters_[static_cast<size_t>(p)].numel();
     }
     bucket.flat =
         torch::zeros({elements}, torch::TensorOptions().dtype(torch::kFloat).device(device));
+    int64_t offset = 0;
+    for (int p : members) {
+      const torch::Tensor& parameter = parameters_[static_cast<size_t>(p)];
+      // A dense tensor's strides address exactly numel() consecutive elements, in its own order
+      // (NCHW or channels-last): the same on every rank, whose parameters share one layout.
+      bucket.views.push_back(
+          bucket.flat.as_strided(parameter.sizes(), parameter.strides(), offset));
+      offset += parameter.numel();
+    }
     bucket.arrived.assign(members.size(), false);
     buckets_.push_back(std::move(bucket));
   }
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    const int index = static_cast<int>(i);
-    hook_handles_.push_back(parameters_[i].register_hook(
-        [this, index](const torch::Tensor& gradient) { on_gradient(index, gradient); }));
+    accumulators_.push_back(torch::autograd::impl::grad_accumulator(parameters_[i]));
+    hook_keys_.push_back(accumulators_.back()->add_post_hook(
+        std::make_unique<AccumulatedHook>(*this, static_cast<int>(i))));
   }
 }
 
 GradientSync::~GradientSync() {
-  for (size_t i = 0; i < hook_handles_.size(); ++i) parameters_[i].remove_hook(hook_handles_[i]);
+  for (size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
+  // The optimizer's zero_grad detaches gradients in place, which views refuse: gradients of
+  // their own from here on.
+  for (auto& parameter : parameters_) parameter.mutable_grad().reset();
 }
 
 int64_t GradientSync::bucket_bytes(int bucket) const {
@@ -73,13 +102,18 @@ void GradientSync::begin_step(double weight) {
   weight_ = weight;
   next_to_start_ = 0;
   started_during_backward_ = 0;
+  torch::NoGradGuard no_grad;
   for (Bucket& bucket : buckets_) {
+    bucket.flat.zero_();
+    for (size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
+      parameters_[static_cast<size_t>(bucket.parameters[slot])].mutable_grad() = bucket.views[slot];
+    }
     bucket.arrived.assign(bucket.arrived.size(), false);
     bucket.arrived_count = 0;
   }
 }
 
-void GradientSync::on_gradient(int parameter, const torch::Tensor& gradient) {
+void GradientSync::on_accumulated(int parameter) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!in_step_) {
     throw std::logic_error("gradient sync: a backward pass ran outside begin_step/finish_step");
@@ -90,11 +124,6 @@ void GradientSync::on_gradient(int parameter, const torch::Tensor& gradient) {
     throw std::logic_error("gradient sync: parameter " + std::to_string(parameter) +
                            " received two gradients in one backward pass");
   }
-  torch::NoGradGuard no_grad;
-  const int64_t n = parameters_[static_cast<size_t>(parameter)].numel();
-  torch::Tensor view = bucket.flat.narrow(0, bucket.offsets[static_cast<size_t>(slot)], n);
-  view.copy_(gradient.reshape({-1}));
-  if (weight_ != 1) view.mul_(weight_);
   bucket.arrived[static_cast<size_t>(slot)] = true;
   ++bucket.arrived_count;
   const size_t before = next_to_start_;
@@ -106,39 +135,34 @@ void GradientSync::start_ready_buckets() {
   while (next_to_start_ < buckets_.size()) {
     Bucket& bucket = buckets_[next_to_start_];
     if (bucket.arrived_count < static_cast<int>(bucket.parameters.size())) return;
-    start_sum(bucket);
+    start_bucket(bucket);
     ++next_to_start_;
   }
+}
+
+void GradientSync::start_bucket(Bucket& bucket) {
+  for (size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
+    const torch::Tensor& grad = parameters_[static_cast<size_t>(bucket.parameters[slot])].grad();
+    if (!grad.defined() || !grad.is_same(bucket.views[slot])) {
+      // Autograd accumulated elsewhere (someone reset .grad after begin_step): summing the bucket
+      // would silently drop this gradient.
+      throw std::logic_error(
+          "gradient sync: the gradient of parameter " + std::to_string(bucket.parameters[slot]) +
+          " was replaced during the step (begin_step zeroes the gradients: no zero_grad between)");
+    }
+  }
+  torch::NoGradGuard no_grad;
+  if (weight_ != 1) bucket.flat.mul_(weight_);
+  start_sum(bucket);
 }
 
 void GradientSync::finish_step() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!in_step_) throw std::logic_error("gradient sync: finish_step without begin_step");
-  torch::NoGradGuard no_grad;
-  for (; next_to_start_ < buckets_.size(); ++next_to_start_) {
-    Bucket& bucket = buckets_[next_to_start_];
-    for (size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
-      if (bucket.arrived[slot]) continue;
-      const int64_t n = parameters_[static_cast<size_t>(bucket.parameters[slot])].numel();
-      bucket.flat.narrow(0, bucket.offsets[slot], n).zero_();
-    }
-    start_sum(bucket);
-  }
-  wait_for_sums();
-  for (const Bucket& bucket : buckets_) {
-    for (size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
-      torch::Tensor& parameter = parameters_[static_cast<size_t>(bucket.parameters[slot])];
-      const torch::Tensor sum =
-          bucket.flat.narrow(0, bucket.offsets[slot], parameter.numel()).view(parameter.sizes());
-      torch::Tensor& grad = parameter.mutable_grad();
-      if (grad.defined()) {
-        grad.copy_(sum);
-      } else {
-        grad = sum.clone();
-      }
-    }
-  }
   in_step_ = false;
+  // Parameters that got no gradient this step hold the zeros begin_step wrote.
+  for (; next_to_start_ < buckets_.size(); ++next_to_start_) start_bucket(buckets_[next_to_start_]);
+  wait_for_sums();
 }
 
 std::unique_ptr<GradientSync> GradientSync::create(const World& world,

@@ -39,8 +39,9 @@ class MpiGradientSync final : public GradientSync {
   void broadcast_from_root(const std::vector<torch::Tensor>& tensors) override {
     wait_for_sums();
     for (const torch::Tensor& tensor : tensors) {
-      if (!tensor.is_contiguous() || !tensor.device().is_cpu()) {
-        throw WorldError("gradient sync: broadcast needs contiguous CPU tensors");
+      // A dense tensor's bytes are its storage span, laid out alike on every rank.
+      if (!tensor.is_non_overlapping_and_dense() || !tensor.device().is_cpu()) {
+        throw WorldError("gradient sync: broadcast needs dense CPU tensors");
       }
       world_.broadcast_bytes(tensor.data_ptr(), tensor.nbytes(), "initial weights broadcast");
     }

@@ -49,8 +49,9 @@ class NcclGradientSync final : public GradientSync {
     const c10::cuda::CUDAStream stream = c10::cuda::getCurrentCUDAStream(device_.index());
     check(ncclGroupStart(), "ncclGroupStart");
     for (const torch::Tensor& tensor : tensors) {
-      if (!tensor.is_contiguous() || tensor.device() != device_) {
-        throw WorldError("gradient sync: broadcast needs contiguous tensors on " + device_.str());
+      // A dense tensor's bytes are its storage span, laid out alike on every rank.
+      if (!tensor.is_non_overlapping_and_dense() || tensor.device() != device_) {
+        throw WorldError("gradient sync: broadcast needs dense tensors on " + device_.str());
       }
       check(ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclChar, 0, comm_,
                           stream.stream()),
@@ -65,9 +66,10 @@ class NcclGradientSync final : public GradientSync {
  protected:
   void start_sum(Bucket& bucket) override {
     c10::cuda::CUDAGuard guard(device_);
-    at::cuda::CUDAEvent copied;
-    copied.record(c10::cuda::getCurrentCUDAStream(device_.index()));
-    copied.block(comm_stream_);
+    // The gradients' accumulation and weighting, queued on the current stream.
+    at::cuda::CUDAEvent accumulated;
+    accumulated.record(c10::cuda::getCurrentCUDAStream(device_.index()));
+    accumulated.block(comm_stream_);
     check(ncclAllReduce(bucket.flat.data_ptr(), bucket.flat.data_ptr(),
                         static_cast<size_t>(bucket.flat.numel()), ncclFloat, ncclSum, comm_,
                         comm_stream_.stream()),

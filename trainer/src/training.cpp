@@ -195,6 +195,8 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
   store_ =
       std::make_unique<CheckpointStore>((fs::path(train.output_dir()) / "checkpoints").string());
   if (!options.resume_from.empty()) resume(options.resume_from);
+  compute_ = step_compute(train);
+  prepare_model(model_, compute_);
 
   // With data.service_socket set, training batches come from hds-data-service; the dataset is
   // still loaded here for validation (for now).
@@ -345,15 +347,16 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
   const int64_t step_patches = world_.sum(batch.count, "step patch count");
   std::unique_lock<std::timed_mutex> state(state_mutex_);
   if (world_.is_root()) remember_step_start(epoch, step);
-  optimizer_->zero_grad();
   if (sync_) {
+    // Zeroes the gradients, which are views into its buckets.
     sync_->begin_step(static_cast<double>(batch.count) / static_cast<double>(step_patches));
+  } else {
+    optimizer_->zero_grad();
   }
   if (batch.count > 0) {
     const auto tensors = to_tensors(batch, device_);
-    const auto output = model_->forward(tensors.images);
-    terms = hds_loss(output, model_->heads(), tensors.masks, tensors.labels, config_.loss(),
-                     schedule.seg_weights, schedule.cls_weights);
+    terms = forward_and_loss(model_, tensors.images, tensors.masks, tensors.labels, config_.loss(),
+                             schedule.seg_weights, schedule.cls_weights, compute_);
     const std::string problem = nonfinite_loss_problem(
         terms, epoch, step + 1, result_.global_step + 1, result_.last_checkpoint);
     if (!problem.empty()) {

@@ -1,7 +1,8 @@
 // `hds-trainer bench`: the time of one full training step (forward, both losses, backward, SGD)
 // on random data, as a median over several steps after warm-up. With --sync, also the cost of the
 // gradient sync of a data-parallel run (gradient_sync.h) on the ranks of `world`: the step with
-// and without it, and the all-reduce of the whole gradient buffer alone.
+// and without it, and the all-reduce of the whole gradient buffer alone. The step computes as
+// fit()'s does (step_compute.h: train.precision, channels_last, cudnn_autotune).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,8 @@ struct BenchResult {
   double median_step_ms = 0;  // without gradient sync
   double patches_per_second = 0;
   int threads = 0;
+  std::string precision;  // train.precision's name
+  bool channels_last = false;
   // With BenchOptions::sync only:
   int world_size = 1;
   std::string backend;

@@ -1,10 +1,11 @@
 // Gradient averaging for data-parallel training (docs/design.md §5). The parameters are grouped
 // into buckets of about distributed.bucket_megabytes, in reverse registration order (the order the
-// backward pass produces their gradients). A hook on each parameter copies its gradient into its
-// bucket as soon as autograd computes it; a full bucket is all-reduced at once, while backward
-// still runs, by the backend: MPI on a communication thread (CPU) or NCCL on its own CUDA stream.
-// finish_step() waits for the buckets and writes the averages into the parameters' .grad, so the
-// optimizer step that follows sees them.
+// backward pass produces their gradients). Each parameter's .grad is a view into its bucket's
+// buffer (with the parameter's strides), so autograd accumulates straight into what is summed and
+// the optimizer reads the result in place: no gradient is copied. A hook after each parameter's
+// accumulation counts it in; a full bucket is all-reduced at once, while backward still runs, by
+// the backend: MPI on a communication thread (CPU) or NCCL on its own CUDA stream. finish_step()
+// waits for the buckets, so the optimizer step that follows sees the averages.
 //
 // Buckets start in index order on every rank (a bucket that fills early waits for the ones before
 // it), so all ranks issue the same collectives in the same order. Each rank's gradient counts with
@@ -33,8 +34,9 @@ std::vector<std::vector<int>> plan_buckets(const std::vector<int64_t>& parameter
 class GradientSync {
  public:
   // The backend `config` asks for (AUTO: NCCL for a CUDA device, else MPI), hooked to
-  // `parameters` (float32, all on `device`) until destroyed. Throws WorldError when the backend
-  // cannot serve the device or was not built in.
+  // `parameters` (float32, dense, all on `device`) until destroyed; their layout must not change
+  // while it lives. Destroying it leaves the parameters without gradients. Throws WorldError when
+  // the backend cannot serve the device or was not built in.
   static std::unique_ptr<GradientSync> create(const World& world,
                                               std::vector<torch::Tensor> parameters,
                                               const hds::config::DistributedConfig& config,
@@ -52,11 +54,14 @@ class GradientSync {
   virtual void abort() {}
 
   // Opens a step in which this rank's gradients count `weight` times (patches on this rank /
-  // patches on all ranks). Call before backward; a rank without patches calls it with 0 and
-  // skips backward.
+  // patches on all ranks): zeroes the buckets and (re)points every parameter's .grad at its view.
+  // It stands in for the optimizer's zero_grad, which must not be called while the sync lives
+  // (LibTorch 1.13's detaches in place, which a view refuses; 2.x's drops the views). Call before
+  // backward; a rank without patches calls it with 0 and skips backward.
   void begin_step(double weight);
-  // Starts the buckets not yet started (a parameter without a gradient contributes zeros), waits
-  // for all of them and writes the weighted sums into the parameters' gradients.
+  // Starts the buckets not yet started (a parameter without a gradient contributes zeros) and waits
+  // for all of them: the parameters' gradients then hold the weighted sums. Throws
+  // std::logic_error when a gradient was replaced during the step (it would not be summed).
   void finish_step();
 
   int bucket_count() const { return static_cast<int>(buckets_.size()); }
@@ -66,10 +71,10 @@ class GradientSync {
 
  protected:
   struct Bucket {
-    torch::Tensor flat;            // float32, on the device
-    std::vector<int> parameters;   // indices into parameters_
-    std::vector<int64_t> offsets;  // element offset of each parameter in `flat`
-    std::vector<bool> arrived;     // gradient copied in this step
+    torch::Tensor flat;                // float32, on the device
+    std::vector<int> parameters;       // indices into parameters_
+    std::vector<torch::Tensor> views;  // each parameter's gradient: a view into `flat`
+    std::vector<bool> arrived;         // gradient accumulated in this step
     int arrived_count = 0;
   };
 
@@ -77,7 +82,8 @@ class GradientSync {
                const torch::Device& device);
 
   // Starts the in-place sum over ranks of bucket.flat. Called in bucket order, from a gradient
-  // hook (autograd's thread) or from finish_step, never concurrently.
+  // hook (autograd's thread, with the accumulation queued on the current stream) or from
+  // finish_step, never concurrently.
   virtual void start_sum(Bucket& bucket) = 0;
   // Returns when every started sum is done and visible to the current stream.
   virtual void wait_for_sums() = 0;
@@ -86,12 +92,18 @@ class GradientSync {
   std::vector<Bucket> buckets_;
 
  private:
-  void on_gradient(int parameter, const torch::Tensor& gradient);
+  class AccumulatedHook;
+  void on_accumulated(int parameter);
+  // Starts, in order, the buckets whose parameters have all arrived (weighting them first).
   void start_ready_buckets();
+  void start_bucket(Bucket& bucket);
 
   std::vector<torch::Tensor> parameters_;
   std::vector<std::pair<int, int>> location_;  // parameter -> (bucket, slot)
-  std::vector<unsigned> hook_handles_;
+  // Autograd's accumulator of each parameter, held so that it (and the hook on it) stays the
+  // one every backward pass uses, and the hook's key on it.
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<uintptr_t> hook_keys_;
   std::mutex mutex_;
   bool in_step_ = false;
   double weight_ = 1;

@@ -22,6 +22,7 @@
 #include "hds/trainer/gradient_sync.h"
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
+#include "hds/trainer/step_compute.h"
 #include "hds/trainer/step_report.h"
 #include "hds/trainer/world.h"
 
@@ -146,6 +147,7 @@ class TrainingLoop {
   std::ostream quiet_{nullptr};  // where ranks other than 0 log
   std::ostream& log_;
   torch::Device device_{torch::kCPU};
+  StepCompute compute_;
   hds::data::Dataset dataset_;
   HdsNet model_{nullptr};
   std::unique_ptr<torch::optim::SGD> optimizer_;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Issue 12's GPU session in one call (under 8 minutes on an H100/H200): builds hds against the
+# machine's CUDA LibTorch with NCCL (deploy/gpu/build.sh), runs the CUDA-vs-CPU parity test
+# (tests/trainer/step_compute_test.cpp) and the NCCL gradient-sync tests, times `hds-trainer bench`
+# at the paper's 512x384 patch for each compute variant at batch 8 and 32 (and with the one-rank
+# NCCL gradient sync), and trains through the
+# whole multi-process path (hds-launch local: data service, shared-memory ring, trainer on the
+# GPU) on phantom films at the paper's patch size. Everything lands in $OUT (the device tool's
+# output folder) or tests/bench/gpu-out: bench.jsonl (one line per run), launch.log, gpu.log.
+# Before: deploy/gpu/fetch-deps.sh on a machine with network; carry deploy/gpu/deps.
+# Usage: tests/bench/gpu.sh [ROUNDS]   (default 3 runs per variant; RESULTS.md takes the median)
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+rounds=${1:-3}
+out=${OUT:-$repo/tests/bench/gpu-out}
+mkdir -p "$out"
+exec > >(tee "$out/gpu.log") 2>&1
+start=$(date +%s)
+elapsed() { echo "[$(( $(date +%s) - start )) s] $*"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+nproc
+
+build=$repo/build-gpu
+"$repo/deploy/gpu/build.sh" "$build" hds-trainer hds-data-service hds-launch hds_trainer_tests \
+  hds_dist_tests || { echo "BUILD FAILED"; exit 1; }
+root=$repo/deploy/gpu/deps/root
+export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+elapsed "built"
+
+# Parity first: a fast variant that computes something else is no result.
+"$build/tests/trainer/hds_trainer_tests" --gtest_filter='StepCompute.*' \
+  --gtest_output=json:"$out/parity.json"
+echo "parity: rc $?"
+HDS_TEST_DEVICE=cuda "$build/tests/trainer/hds_dist_tests" --gtest_output=json:"$out/nccl.json"
+echo "nccl gradient sync tests: rc $?"
+elapsed "tests done"
+
+trainer=$build/trainer/hds-trainer
+config=$repo/deploy/configs/paper.pbtxt
+# name: the train.* overrides of the variant
+variants=(
+  "fp32|train.precision=FP32 train.channels_last=false"
+  "fp32-nhwc|train.precision=FP32 train.channels_last=true"
+  "bf16-nhwc|train.precision=BF16 train.channels_last=true"
+  "bf16|train.precision=BF16 train.channels_last=false"
+)
+# batch 8 (the paper's): every variant; batch 32: the float32 baseline and the fastest candidate.
+bench() {  # BATCH VARIANT [bench options...]
+  local batch=$1 variant=$2 sets=() s line
+  shift 2
+  for s in ${variant#*|}; do sets+=(--set "$s"); done
+  line=$("$trainer" bench --config "$config" "${sets[@]}" --device cuda --batch "$batch" \
+    --height 512 --width 384 --steps 20 --warmup 5 "$@" | tail -n 1)
+  echo "{\"variant\":\"${variant%%|*}\",\"round\":$round,${line#\{}" | tee -a "$out/bench.jsonl"
+}
+for round in $(seq "$rounds"); do
+  for variant in "${variants[@]}"; do bench 8 "$variant"; done
+  bench 32 "${variants[0]}"
+  bench 32 "${variants[2]}"
+  # The step with the NCCL gradient sync of one rank (its copies and all-reduce launches).
+  bench 8 "${variants[2]}" --sync
+  elapsed "bench round $round done"
+done
+
+# The multi-process path: the data service cuts and augments 512x384 patches from phantom films
+# of 1024x768 and streams them over the ring to one CUDA rank (bf16, channels-last). The
+# progress lines carry the rate in patches/s.
+run=$(mktemp -d)
+timeout -k 30 150 "$build/launcher/hds-launch" local --config "$config" --np 1 --progress lines \
+  --set data.source=phantom --set "data.phantom={train_count: 48 val_count: 4 test_count: 0}" \
+  --set data.image_rows=1024 --set data.image_cols=768 \
+  --set train.device=cuda --set train.precision=BF16 --set train.channels_last=true \
+  --set train.epochs=40 --set train.validate_from=1000 --set train.checkpoint_every=1000 \
+  --set train.log_every_steps=10 --set train.output_dir="$run" --set monitoring.metrics_port=0 \
+  > "$out/launch.log" 2>&1
+echo "launch: rc $? (124: stopped by the time limit, as planned when slower than 40 epochs)"
+tail -n 5 "$out/launch.log"
+rm -rf "$run"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader
+elapsed "gpu.sh done"
