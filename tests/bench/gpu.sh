@@ -49,8 +49,11 @@ bench() {  # BATCH VARIANT [bench options...]
   local batch=$1 variant=$2 sets=() s line
   shift 2
   for s in ${variant#*|}; do sets+=(--set "$s"); done
-  line=$("$trainer" bench --config "$config" "${sets[@]}" --device cuda --batch "$batch" \
-    --height 512 --width 384 --steps 20 --warmup 5 "$@" | tail -n 1)
+  if ! line=$("$trainer" bench --config "$config" "${sets[@]}" --device cuda --batch "$batch" \
+    --height 512 --width 384 --steps 20 --warmup 5 "$@" | tail -n 1) || [ "${line:0:1}" != "{" ]; then
+    echo "bench ${variant%%|*} batch $batch $*: FAILED"
+    return
+  fi
   echo "{\"variant\":\"${variant%%|*}\",\"round\":$round,${line#\{}" | tee -a "$out/bench.jsonl"
 }
 for round in $(seq "$rounds"); do
@@ -66,7 +69,7 @@ done
 # of 1024x768 and streams them over the ring to one CUDA rank (bf16, channels-last). The
 # progress lines carry the rate in patches/s.
 run=$(mktemp -d)
-timeout -k 30 150 "$build/launcher/hds-launch" local --config "$config" --np 1 --progress lines \
+timeout -k 60 150 "$build/launcher/hds-launch" local --config "$config" --np 1 --progress lines \
   --set data.source=phantom --set "data.phantom={train_count: 48 val_count: 4 test_count: 0}" \
   --set data.image_rows=1024 --set data.image_cols=768 \
   --set train.device=cuda --set train.precision=BF16 --set train.channels_last=true \

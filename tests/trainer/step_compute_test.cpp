@@ -183,6 +183,20 @@ TEST(StepCompute, bf16_losses_weights_and_gradients_are_float32) {
   for (const auto& g : bf16.grads) EXPECT_EQ(g.scalar_type(), torch::kFloat);
 }
 
+TEST(StepCompute, bf16_training_on_the_cpu_is_refused_by_name) {
+  auto train = parity_config().train();
+  train.set_precision(TrainConfig::BF16);
+  try {
+    hds::trainer::step_compute(train, kCpu);
+    FAIL() << "BF16 on the CPU was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision = BF16"), std::string::npos) << e.what();
+  }
+  train.set_precision(TrainConfig::FP32);
+  train.set_channels_last(true);
+  EXPECT_TRUE(hds::trainer::step_compute(train, kCpu).channels_last);
+}
+
 TEST(StepCompute, autocast_ends_with_the_forward_pass) {
   const auto config = parity_config();
   run_steps(config, kCpu, with(TrainConfig::BF16, false), 1);

@@ -44,7 +44,7 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   HdsNet model(config.model());
   model->to(device);
   model->train();
-  const StepCompute compute = step_compute(config.train());
+  const StepCompute compute = step_compute(config.train(), device);
   prepare_model(model, compute);
   torch::optim::SGD optimizer(model->parameters(),
                               torch::optim::SGDOptions(config.optimizer().learning_rate())

@@ -3,6 +3,8 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <stdexcept>
+
 namespace hds::trainer {
 using hds::config::TrainConfig;
 
@@ -82,7 +84,13 @@ std::vector<torch::Tensor> to_float(const std::vector<torch::Tensor>& logits) {
 
 }  // namespace
 
-StepCompute step_compute(const TrainConfig& train) {
+StepCompute step_compute(const TrainConfig& train, const torch::Device& device) {
+  if (train.precision() == TrainConfig::BF16 && device.is_cpu()) {
+    throw std::invalid_argument(
+        "train.precision = BF16 needs train.device = cuda: on CPU, LibTorch 1.13's bfloat16 "
+        "convolution backward returns non-finite weight gradients at full resolution (512x384: "
+        "NaN loss at step 2); use FP32 on CPU");
+  }
   StepCompute compute;
   compute.precision = train.precision();
   compute.channels_last = train.channels_last();

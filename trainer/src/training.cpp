@@ -195,7 +195,7 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
   store_ =
       std::make_unique<CheckpointStore>((fs::path(train.output_dir()) / "checkpoints").string());
   if (!options.resume_from.empty()) resume(options.resume_from);
-  compute_ = step_compute(train);
+  compute_ = step_compute(train, device_);
   prepare_model(model_, compute_);
 
   // With data.service_socket set, training batches come from hds-data-service; the dataset is

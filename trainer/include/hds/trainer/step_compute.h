@@ -21,7 +21,11 @@ struct StepCompute {
   bool cudnn_autotune = true;
 };
 
-StepCompute step_compute(const hds::config::TrainConfig& train);
+// The options of `train` for a step on `device`. Throws std::invalid_argument naming the field
+// for BF16 on the CPU, whose bfloat16 kernels in LibTorch 1.13 give non-finite gradients at the
+// paper's patch size (forward_and_loss itself computes bfloat16 on any device: the parity tests
+// use it on CPU at small sizes, where it is finite).
+StepCompute step_compute(const hds::config::TrainConfig& train, const torch::Device& device);
 
 // Puts the model's 4-d parameters and buffers in the step's memory format (the tensors stay the
 // same objects, so an optimizer made before keeps them) and sets cuDNN's autotuning. Call after
