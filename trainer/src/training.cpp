@@ -175,6 +175,7 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
   const auto& train = config.train();
   if (train.threads() > 0) torch::set_num_threads(train.threads());
   device_ = resolve_device(train.device(), world_.local_rank());
+  compute_ = step_compute(train, device_);  // refuses what the device cannot train, before any work
   // Every rank draws the same initial weights and dropout masks (rank 0 broadcasts the weights
   // anyway), so rank 0's saved generator state resumes every rank exactly.
   torch::manual_seed(train.seed());
@@ -195,7 +196,6 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
   store_ =
       std::make_unique<CheckpointStore>((fs::path(train.output_dir()) / "checkpoints").string());
   if (!options.resume_from.empty()) resume(options.resume_from);
-  compute_ = step_compute(train, device_);
   prepare_model(model_, compute_);
 
   // With data.service_socket set, training batches come from hds-data-service; the dataset is
