@@ -37,13 +37,11 @@ elapsed "tests done"
 
 trainer=$build/trainer/hds-trainer
 config=$repo/deploy/configs/paper.pbtxt
-# name: the train.* overrides of the variant
-variants=(
-  "fp32|train.precision=FP32 train.channels_last=false"
-  "fp32-nhwc|train.precision=FP32 train.channels_last=true"
-  "bf16-nhwc|train.precision=BF16 train.channels_last=true"
-  "bf16|train.precision=BF16 train.channels_last=false"
-)
+# Each variant: its name, then its train.* overrides.
+fp32="fp32|train.precision=FP32 train.channels_last=false"
+fp32_nhwc="fp32-nhwc|train.precision=FP32 train.channels_last=true"
+bf16="bf16|train.precision=BF16 train.channels_last=false"
+bf16_nhwc="bf16-nhwc|train.precision=BF16 train.channels_last=true"
 # batch 8 (the paper's): every variant; batch 32: the float32 baseline and the fastest candidate.
 bench() {  # BATCH VARIANT [bench options...]
   local batch=$1 variant=$2 sets=() s line
@@ -57,11 +55,11 @@ bench() {  # BATCH VARIANT [bench options...]
   echo "{\"variant\":\"${variant%%|*}\",\"round\":$round,${line#\{}" | tee -a "$out/bench.jsonl"
 }
 for round in $(seq "$rounds"); do
-  for variant in "${variants[@]}"; do bench 8 "$variant"; done
-  bench 32 "${variants[0]}"
-  bench 32 "${variants[2]}"
+  for variant in "$fp32" "$fp32_nhwc" "$bf16" "$bf16_nhwc"; do bench 8 "$variant"; done
+  bench 32 "$fp32"
+  bench 32 "$bf16_nhwc"
   # The step with the NCCL gradient sync of one rank (its copies and all-reduce launches).
-  bench 8 "${variants[2]}" --sync
+  bench 8 "$bf16_nhwc" --sync
   elapsed "bench round $round done"
 done
 

@@ -82,6 +82,10 @@ std::vector<torch::Tensor> to_float(const std::vector<torch::Tensor>& logits) {
   return out;
 }
 
+torch::Tensor prepare_input(const torch::Tensor& images, const StepCompute& compute) {
+  return compute.channels_last ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
+}
+
 }  // namespace
 
 StepCompute step_compute(const TrainConfig& train, const torch::Device& device) {
@@ -108,10 +112,6 @@ void prepare_model(HdsNet& model, const StepCompute& compute) {
   };
   for (auto& parameter : model->parameters()) relayout(parameter);
   for (auto& buffer : model->buffers()) relayout(buffer);
-}
-
-torch::Tensor prepare_input(const torch::Tensor& images, const StepCompute& compute) {
-  return compute.channels_last ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
 }
 
 LossTerms forward_and_loss(HdsNet& model, const torch::Tensor& images, const torch::Tensor& masks,

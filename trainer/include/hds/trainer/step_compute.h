@@ -33,11 +33,9 @@ StepCompute step_compute(const hds::config::TrainConfig& train, const torch::Dev
 // (its gradient views take the parameters' layout).
 void prepare_model(HdsNet& model, const StepCompute& compute);
 
-// `images` [B, C, H, W] float32 on the model's device, in the step's memory format.
-torch::Tensor prepare_input(const torch::Tensor& images, const StepCompute& compute);
-
-// The forward pass of a training step and its loss (hds_loss): the forward under bfloat16
-// autocast on the images' device type when the precision is BF16, the logits then cast to
+// The forward pass of a training step and its loss (hds_loss): `images` [B, C, H, W] float32 on
+// the model's device are put in the step's memory format, the forward runs under bfloat16
+// autocast on the images' device type when the precision is BF16 and the logits are then cast to
 // float32, so that softmax, cross-entropy and the MIL terms are float32 in every precision.
 LossTerms forward_and_loss(HdsNet& model, const torch::Tensor& images, const torch::Tensor& masks,
                            const torch::Tensor& labels, const hds::config::LossConfig& loss,
