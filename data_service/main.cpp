@@ -3,6 +3,7 @@
 //   phantom --out DIR --count N --seed S [--rows R --cols C]   synthetic mammograms (phantom.h)
 //   inspect --config F [--set a.b=v ...]                       the dataset of a job
 //   serve --config F [--socket PATH] [--job-id ID]             batches over shared memory
+//   export --config F --out DIR [--films ID,...]               a job's films as a folder dataset
 //   bench ring | bench produce --config F                      one JSON line each
 // Exit codes: hds/common/exit_codes.h; a bad command line exits with CLI11's code.
 #include <CLI/CLI.hpp>
@@ -38,6 +39,24 @@ CLI::App* add_phantom(CLI::App& app, hds::data::PhantomCommand& phantom) {
   command->add_option("--mass-free-share", phantom.mass_free_share, "Share of films without a mass")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  return command;
+}
+
+CLI::App* add_export(CLI::App& app, hds::data::ExportCommand& command_options) {
+  CLI::App* command = app.add_subcommand(
+      "export",
+      "Write a job's films as read (before preprocessing) with their masks as img/, label/ and "
+      "split/, each in its split");
+  add_config_options(*command, command_options.job.config_path, command_options.job.overrides);
+  command->add_option("--out", command_options.out_dir, "Folder to write (created if missing)")
+      ->required();
+  command
+      ->add_option("--films", command_options.films,
+                   "Only these film ids, all as training films (comma-separated)")
+      ->delimiter(',');
+  command->add_flag("--validate-on-copies", command_options.validate_on_copies,
+                    "The validation split is copies of the training films (<id>-copy): an "
+                    "overfit check");
   return command;
 }
 
@@ -91,6 +110,8 @@ int main(int argc, char** argv) {
   add_config_options(*inspect_command, inspect.config_path, inspect.overrides);
   hds::data::ServeCommand serve;
   CLI::App* serve_command = add_serve(app, serve);
+  hds::data::ExportCommand export_films;
+  CLI::App* export_command = add_export(app, export_films);
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks; one JSON line each");
   bench->require_subcommand(1);
   hds::data::RingBenchOptions ring;
@@ -106,6 +127,7 @@ int main(int argc, char** argv) {
     if (*phantom_command) hds::data::run_phantom_command(phantom, std::cout);
     if (*inspect_command) hds::data::run_inspect_command(inspect, std::cout);
     if (*serve_command) hds::data::run_serve_command(serve, std::cout);
+    if (*export_command) hds::data::run_export_command(export_films, std::cout);
     if (*ring_command) std::cout << hds::data::run_ring_benchmark(ring).json() << std::endl;
     if (*produce_command) hds::data::run_produce_bench_command(produce_job, produce, std::cout);
     return 0;

@@ -22,6 +22,10 @@ CLI::App* add_fit(CLI::App& app, std::string& config_path, std::vector<std::stri
   command->add_option("--resume", fit.resume,
                       "checkpoint directory, run checkpoints root, or auto (the run's latest "
                       "checkpoint when there is one)");
+  command->add_option("--init-from", fit.init_from,
+                      "start a new schedule (epoch 1, fresh optimizer) from the weights of this "
+                      "checkpoint (directory or a run's checkpoints root); unused when --resume "
+                      "continues this run");
   command
       ->add_option("--progress", fit.progress,
                    "Step progress: bar (one line redrawn in place), lines (a line every "

@@ -18,17 +18,6 @@
 namespace hds::data {
 namespace {
 
-PreprocessOptions preprocess_options(const hds::config::DataConfig& config) {
-  if (config.image_rows() <= 0 || config.image_cols() <= 0)
-    throw DataError("data.image_rows x data.image_cols = " + std::to_string(config.image_rows()) +
-                    "x" + std::to_string(config.image_cols()) + ": both must be positive");
-  PreprocessOptions options;
-  options.rows = config.image_rows();
-  options.cols = config.image_cols();
-  options.blank_threshold = config.blank_threshold();
-  return options;
-}
-
 // Prints a warning on stderr as it is found and keeps it in the report.
 void warn(LoadReport& report, const std::string& message) {
   std::cerr << "warning: " << message << "\n";
@@ -50,7 +39,11 @@ std::string preprocessing_signature(const hds::config::DataConfig& config) {
          " mias_other=" + std::to_string(config.mias_other_abnormalities()) +
          " rows=" + std::to_string(config.image_rows()) +
          " cols=" + std::to_string(config.image_cols()) +
-         " blank=" + std::to_string(config.blank_threshold());
+         " blank=" + std::to_string(config.blank_threshold()) +
+         // Absent for the whole film, so that caches written before the option stay valid.
+         (config.breast_region() == hds::config::DataConfig::WHOLE_FILM
+              ? std::string()
+              : " breast-largest=" + std::to_string(config.breast_threshold()));
 }
 
 // The film's cache key: the signature, the id, and each source file's name and bytes (a missing
@@ -205,7 +198,7 @@ bool Film::has_mass() const {
 }
 
 Dataset load_dataset(const hds::config::DataConfig& config) {
-  const PreprocessOptions options = preprocess_options(config);
+  const PreprocessOptions options = preprocess_options_for(config);
   const std::unique_ptr<FilmReader> reader = make_film_reader(config);
   const FilmList& films = reader->films();
   Dataset dataset;

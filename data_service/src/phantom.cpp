@@ -7,13 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
 #include "counter_rng.h"
 #include "hds/data/dataset.h"
-#include "hds/data/png_io.h"
+#include "hds/data/folder_writer.h"
 
 namespace hds::data {
 namespace {
@@ -293,43 +291,21 @@ const char* phantom_split(int index) {
   }
 }
 
-namespace {
-
-void create_folder(const std::filesystem::path& folder) {
-  std::error_code error;
-  std::filesystem::create_directories(folder, error);
-  if (error) throw DataError(folder.string() + ": cannot create folder: " + error.message());
-}
-
-void write_id_list(const std::filesystem::path& path, const std::vector<std::string>& ids) {
-  std::ofstream out(path);
-  for (const std::string& id : ids) out << id << '\n';
-  out.close();
-  if (!out) throw DataError(path.string() + ": cannot write the id list");
-}
-
-}  // namespace
-
 void write_phantom_folder(const std::string& out_dir, int count, uint64_t seed, int rows, int cols,
                           double mass_free_share) {
   if (count < 1)
     throw std::invalid_argument("write_phantom_folder: count = " + std::to_string(count) +
                                 ": must be at least 1");
-  const std::filesystem::path root(out_dir);
-  for (const char* folder : {"img", "label", "split"}) create_folder(root / folder);
-
-  std::vector<std::string> train, val, test;
+  FolderDatasetWriter writer(out_dir);
   for (int index = 0; index < count; ++index) {
     const PhantomFilm film = make_phantom(seed, index, rows, cols, mass_free_share);
-    const std::string id = phantom_id(index);
-    write_grey_png((root / "img" / (id + ".png")).string(), rows, cols, film.image);
-    write_grey_png((root / "label" / (id + ".png")).string(), rows, cols, film.mask);
-    const std::string split = phantom_split(index);
-    (split == "train" ? train : split == "val" ? val : test).push_back(id);
+    GreyImage image;
+    image.rows = rows;
+    image.cols = cols;
+    image.pixels.assign(film.image.begin(), film.image.end());
+    writer.add(phantom_split(index), phantom_id(index), image, film.mask);
   }
-  write_id_list(root / "split" / "train.txt", train);
-  write_id_list(root / "split" / "val.txt", val);
-  write_id_list(root / "split" / "test.txt", test);
+  writer.finish();
 }
 
 }  // namespace hds::data

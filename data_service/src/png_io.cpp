@@ -6,7 +6,9 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -141,11 +143,11 @@ struct PngWriter {
   ~PngWriter() { png_destroy_write_struct(&png, info ? &info : nullptr); }
 };
 
-bool write_png_rows(PngWriter& writer, int rows, int cols, int colour_type) {
+bool write_png_rows(PngWriter& writer, int rows, int cols, int colour_type, int bit_depth) {
   if (setjmp(png_jmpbuf(writer.png))) return false;
   png_init_io(writer.png, writer.file);
   png_set_IHDR(writer.png, writer.info, static_cast<png_uint_32>(cols),
-               static_cast<png_uint_32>(rows), 8, colour_type, PNG_INTERLACE_NONE,
+               static_cast<png_uint_32>(rows), bit_depth, colour_type, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(writer.png, writer.info);
   png_write_image(writer.png, writer.row_pointers.data());
@@ -195,12 +197,14 @@ GreyImage decode_grey_png(const std::string& bytes, const std::string& name) {
 
 namespace {
 
-// An 8-bit PNG of `channels` samples a pixel (1 grey, 3 RGB).
-void write_png(const std::string& path, int rows, int cols, int channels,
-               const std::vector<uint8_t>& samples) {
-  if (rows <= 0 || cols <= 0 || samples.size() != static_cast<size_t>(rows) * cols * channels)
+// A PNG of `channels` samples a pixel (1 grey, 3 RGB) of `bit_depth` 8 or 16; `bytes` holds the
+// samples as PNG stores them (16-bit ones big-endian).
+void write_png(const std::string& path, int rows, int cols, int channels, int bit_depth,
+               const std::vector<uint8_t>& bytes) {
+  const size_t row_bytes = static_cast<size_t>(cols) * channels * (bit_depth / 8);
+  if (rows <= 0 || cols <= 0 || bytes.size() != rows * row_bytes)
     throw DataError(path + ": cannot write a " + std::to_string(rows) + "x" + std::to_string(cols) +
-                    " PNG from " + std::to_string(samples.size()) + " samples");
+                    " PNG from " + std::to_string(bytes.size()) + " bytes");
   FilePtr file = open_or_throw(path, "wb", "write");
 
   PngWriter writer;
@@ -210,11 +214,11 @@ void write_png(const std::string& path, int rows, int cols, int channels,
   if (writer.png) writer.info = png_create_info_struct(writer.png);
   if (!writer.png || !writer.info) throw DataError(path + ": libpng could not allocate its state");
   writer.row_pointers.resize(rows);
-  const size_t row_bytes = static_cast<size_t>(cols) * channels;
   for (int row = 0; row < rows; ++row)  // libpng's API is not const-correct; it only reads rows
-    writer.row_pointers[row] = const_cast<png_bytep>(samples.data() + row * row_bytes);
+    writer.row_pointers[row] = const_cast<png_bytep>(bytes.data() + row * row_bytes);
 
-  if (!write_png_rows(writer, rows, cols, channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY))
+  if (!write_png_rows(writer, rows, cols, channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+                      bit_depth))
     throw DataError(path + ": cannot write PNG (libpng: " + writer.error.message + ")");
   if (std::fflush(file.get()) != 0 || std::ferror(file.get()))
     throw DataError(path + ": cannot write: " + std::strerror(errno));
@@ -226,11 +230,34 @@ void write_png(const std::string& path, int rows, int cols, int channels,
 
 void write_grey_png(const std::string& path, int rows, int cols,
                     const std::vector<uint8_t>& pixels) {
-  write_png(path, rows, cols, 1, pixels);
+  write_png(path, rows, cols, 1, 8, pixels);
+}
+
+void write_grey_png(const std::string& path, const GreyImage& image) {
+  const size_t count = static_cast<size_t>(image.rows) * image.cols;
+  if (image.max_level <= 0 || image.pixels.size() != count)
+    throw DataError(path + ": cannot write a " + std::to_string(image.rows) + "x" +
+                    std::to_string(image.cols) + " PNG from " +
+                    std::to_string(image.pixels.size()) + " pixels of max level " +
+                    std::to_string(image.max_level));
+  if (image.max_level == 255) {
+    std::vector<uint8_t> levels(image.pixels.begin(), image.pixels.end());
+    write_png(path, image.rows, image.cols, 1, 8, levels);
+    return;
+  }
+  std::vector<uint8_t> bytes(2 * count);
+  const double scale = 65535.0 / image.max_level;
+  for (size_t i = 0; i < count; ++i) {
+    const auto level = static_cast<uint16_t>(
+        std::lround(std::min<double>(image.pixels[i], image.max_level) * scale));
+    bytes[2 * i] = static_cast<uint8_t>(level >> 8);  // big-endian, as PNG stores 16-bit samples
+    bytes[2 * i + 1] = static_cast<uint8_t>(level & 0xff);
+  }
+  write_png(path, image.rows, image.cols, 1, 16, bytes);
 }
 
 void write_rgb_png(const std::string& path, int rows, int cols, const std::vector<uint8_t>& rgb) {
-  write_png(path, rows, cols, 3, rgb);
+  write_png(path, rows, cols, 3, 8, rgb);
 }
 
 }  // namespace hds::data

@@ -63,6 +63,37 @@ cv::Mat resize_to(const cv::Mat& source, cv::Size size, int interpolation) {
 
 }  // namespace
 
+PreprocessOptions preprocess_options_for(const hds::config::DataConfig& config) {
+  if (config.image_rows() <= 0 || config.image_cols() <= 0)
+    throw DataError("data.image_rows x data.image_cols = " + std::to_string(config.image_rows()) +
+                    "x" + std::to_string(config.image_cols()) + ": both must be positive");
+  PreprocessOptions options;
+  options.rows = config.image_rows();
+  options.cols = config.image_cols();
+  options.blank_threshold = config.blank_threshold();
+  options.keep_largest_bright_region =
+      config.breast_region() == hds::config::DataConfig::LARGEST_COMPONENT;
+  options.breast_threshold = config.breast_threshold();
+  return options;
+}
+
+GreyImage keep_largest_bright_region(GreyImage image, float threshold) {
+  const double level = threshold * static_cast<double>(image.max_level);
+  cv::Mat bright(image.rows, image.cols, CV_8U);
+  for (size_t i = 0; i < image.pixels.size(); ++i) bright.data[i] = image.pixels[i] > level ? 1 : 0;
+  cv::Mat labels, stats, centroids;
+  const int count = cv::connectedComponentsWithStats(bright, labels, stats, centroids, 8, CV_32S);
+  if (count <= 2) return image;  // the background alone, or one bright region
+  int largest = 1;
+  for (int label = 2; label < count; ++label)
+    if (stats.at<int>(label, cv::CC_STAT_AREA) > stats.at<int>(largest, cv::CC_STAT_AREA))
+      largest = label;
+  const int* label_of = labels.ptr<int>(0);
+  for (size_t i = 0; i < image.pixels.size(); ++i)
+    if (label_of[i] != 0 && label_of[i] != largest) image.pixels[i] = 0;
+  return image;
+}
+
 ColumnSpan non_blank_columns(const GreyImage& image, float blank_threshold) {
   std::vector<uint16_t> column_max(image.cols, 0);
   for (int r = 0; r < image.rows; ++r) {
@@ -79,11 +110,22 @@ ColumnSpan non_blank_columns(const GreyImage& image, float blank_threshold) {
   return span;
 }
 
+ColumnSpan kept_columns(const GreyImage& image, const PreprocessOptions& options) {
+  return options.keep_largest_bright_region
+             ? non_blank_columns(keep_largest_bright_region(image, options.breast_threshold),
+                                 options.blank_threshold)
+             : non_blank_columns(image, options.blank_threshold);
+}
+
 Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
                      const PreprocessOptions& options, std::string id, std::string patient) {
   check_inputs(image, mask, options, id);
-  const ColumnSpan span = non_blank_columns(image, options.blank_threshold);
-  const cv::Mat grey = crop_to_unit_scale(image, span);
+  const GreyImage kept = options.keep_largest_bright_region
+                             ? keep_largest_bright_region(image, options.breast_threshold)
+                             : GreyImage{};
+  const GreyImage& film_image = options.keep_largest_bright_region ? kept : image;
+  const ColumnSpan span = non_blank_columns(film_image, options.blank_threshold);
+  const cv::Mat grey = crop_to_unit_scale(film_image, span);
   const cv::Mat binary = crop_mask(mask, image.rows, image.cols, span);
 
   const cv::Size target(options.cols, options.rows);

@@ -1,5 +1,6 @@
 #include "hds/data/service_commands.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -7,6 +8,8 @@
 #include "hds/config/config.h"
 #include "hds/data/data_server.h"
 #include "hds/data/dataset.h"
+#include "hds/data/film_reader.h"
+#include "hds/data/folder_writer.h"
 #include "hds/data/inspect.h"
 #include "hds/data/phantom.h"
 #include "hds/data/service_metrics.h"
@@ -17,6 +20,36 @@ namespace {
 
 hds::config::Config load(const JobConfigArguments& job) {
   return hds::config::load_config(job.config_path, job.overrides);
+}
+
+// (split, film id) pairs to export: the chosen films as training films, or every film of the
+// dataset in its split.
+std::vector<std::pair<std::string, std::string>> films_to_export(
+    const ExportCommand& command, const hds::config::DataConfig& data, const FilmReader& reader) {
+  std::vector<std::pair<std::string, std::string>> films;
+  if (!command.films.empty()) {
+    const FilmList& listed = reader.films();
+    for (const std::string& id : command.films) {
+      bool known = false;
+      for (const std::vector<std::string>* ids : {&listed.train, &listed.val, &listed.test})
+        known = known || std::find(ids->begin(), ids->end(), id) != ids->end();
+      if (!known)
+        throw DataError(
+            "export: film '" + id + "' is not one of the " +
+            std::to_string(listed.train.size() + listed.val.size() + listed.test.size()) +
+            " films of data.source \"" + data.source() + "\" at " + data.root());
+      films.emplace_back("train", id);
+    }
+    return films;
+  }
+  // The dataset decides the splits (folds for sources without split lists of their own).
+  const Dataset dataset = load_dataset(data);
+  for (const auto& [split, list] :
+       {std::pair{"train", &dataset.train}, {"val", &dataset.val}, {"test", &dataset.test}}) {
+    if (command.validate_on_copies && std::string(split) != "train") continue;
+    for (const Film& film : *list) films.emplace_back(split, film.id);
+  }
+  return films;
 }
 
 }  // namespace
@@ -59,6 +92,25 @@ void run_serve_command(const ServeCommand& command, std::ostream& out) {
 void run_inspect_command(const JobConfigArguments& job, std::ostream& out) {
   const hds::config::Config config = load(job);
   out << describe_dataset(load_dataset(config.data()), config.data());
+}
+
+void run_export_command(const ExportCommand& command, std::ostream& out) {
+  const hds::config::Config config = load(command.job);
+  const std::unique_ptr<FilmReader> reader = make_film_reader(config.data());
+  const auto films = films_to_export(command, config.data(), *reader);
+  FolderDatasetWriter writer(command.out_dir);
+  for (const auto& [split, id] : films) {
+    const RawFilm film = reader->read_film(id);
+    writer.add(split, id, film.image, film.mask);
+    if (command.validate_on_copies && split == "train")
+      writer.add("val", id + "-copy", film.image, film.mask);
+  }
+  writer.finish();
+  out << "exported " << films.size() << " films of data.source \"" << config.data().source()
+      << "\" to " << command.out_dir << ": train " << writer.count("train") << ", val "
+      << writer.count("val")
+      << (command.validate_on_copies ? " (copies of the training films)" : "") << ", test "
+      << writer.count("test") << "\n";
 }
 
 void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,

@@ -264,6 +264,7 @@ void Validator::check_loss() {
   }
   in_unit_excluding_zero(loss.seg_final_decay(), "loss.seg_final_decay");
   in_unit_excluding_zero(loss.cls_final_decay(), "loss.cls_final_decay");
+  positive(loss.dice_weight(), "loss.dice_weight");
 
   if (loss.variant() == LossConfig::MULTITASK_LAST_HEAD) {
     const auto& heads = config_.model().heads();
@@ -278,7 +279,14 @@ void Validator::check_optimizer() {
   positive(optimizer.learning_rate(), "optimizer.learning_rate");
   in_half_open_unit(optimizer.momentum(), "optimizer.momentum");
   non_negative(optimizer.weight_decay(), "optimizer.weight_decay");
+  in_half_open_unit(optimizer.adam_beta1(), "optimizer.adam_beta1");
+  in_half_open_unit(optimizer.adam_beta2(), "optimizer.adam_beta2");
   in_unit_excluding_zero(optimizer.lr_gamma(), "optimizer.lr_gamma");
+  positive(optimizer.poly_power(), "optimizer.poly_power");
+  at_least(optimizer.warmup_epochs(), 0, "optimizer.warmup_epochs");
+  require(optimizer.warmup_epochs() == 0 || optimizer.warmup_epochs() < config_.train().epochs(),
+          "optimizer.warmup_epochs",
+          "must be fewer than train.epochs (" + std::to_string(config_.train().epochs()) + ")");
   for (int i = 0; i < optimizer.lr_milestones_size(); ++i) {
     const std::string path = element("optimizer.lr_milestones", i);
     require(optimizer.lr_milestones(i) > 0, path, "must be a positive epoch");
@@ -339,6 +347,7 @@ void Validator::check_data() {
                   "must be at least data.patch_cols (" + std::to_string(data.patch_cols()) + ")"});
 
   in_half_open_unit(data.blank_threshold(), "data.blank_threshold");
+  in_half_open_unit(data.breast_threshold(), "data.breast_threshold");
   in_closed_unit(data.flip_probability(), "data.flip_probability");
   in_closed_unit(data.mass_centre_probability(), "data.mass_centre_probability");
   require(std::isfinite(data.mean()), "data.mean", "must be finite");

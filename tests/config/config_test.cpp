@@ -270,6 +270,40 @@ TEST(Validate, unknown_source_lists_the_known_ones) {
             "\"mini-mias\" or \"inbreast\"");
 }
 
+TEST(Validate, options_beyond_the_paper_default_to_the_paper) {
+  const Config config = parse_config("", "x");
+  EXPECT_EQ(config.loss().segmentation(), LossConfig::CROSS_ENTROPY);
+  EXPECT_EQ(config.optimizer().kind(), OptimizerConfig::SGD);
+  EXPECT_EQ(config.optimizer().schedule(), OptimizerConfig::STEP);
+  EXPECT_EQ(config.optimizer().warmup_epochs(), 0);
+  EXPECT_EQ(config.data().breast_region(), DataConfig::WHOLE_FILM);
+}
+
+TEST(Validate, options_beyond_the_paper_refuse_impossible_values_by_name) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"loss.dice_weight=0", "loss.dice_weight = 0: must be positive"},
+      {"optimizer.adam_beta1=1", "optimizer.adam_beta1 = 1: must be in [0, 1)"},
+      {"optimizer.adam_beta2=-0.5", "optimizer.adam_beta2 = -0.5: must be in [0, 1)"},
+      {"optimizer.poly_power=0", "optimizer.poly_power = 0: must be positive"},
+      {"optimizer.warmup_epochs=-1", "optimizer.warmup_epochs = -1: must be at least 0"},
+      {"optimizer.warmup_epochs=2800",
+       "optimizer.warmup_epochs = 2800: must be fewer than train.epochs (2800)"},
+      {"data.breast_threshold=1", "data.breast_threshold = 1: must be in [0, 1)"},
+  };
+  for (const auto& [override_text, problem] : cases) {
+    const std::string message = error_of_text("", {override_text});
+    EXPECT_EQ(message, "--set " + override_text + ": " + problem) << override_text;
+  }
+  EXPECT_EQ(
+      error_of_text("", {"loss.segmentation=FOCAL"}).rfind("--set loss.segmentation=FOCAL", 0), 0u);
+  const Config chosen = parse_config(
+      "", "x",
+      {"loss.segmentation=CROSS_ENTROPY_DICE", "optimizer.kind=ADAMW", "optimizer.schedule=POLY",
+       "optimizer.warmup_epochs=5", "data.breast_region=LARGEST_COMPONENT"});
+  EXPECT_EQ(chosen.optimizer().kind(), OptimizerConfig::ADAMW);
+  EXPECT_EQ(chosen.data().breast_region(), DataConfig::LARGEST_COMPONENT);
+}
+
 TEST(DataSwitches, default_to_stop_and_no_mass) {
   const Config config = parse_config("", "x");
   EXPECT_EQ(config.data().on_bad_sample(), DataConfig::STOP);

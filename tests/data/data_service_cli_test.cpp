@@ -8,10 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "hds/config/config.h"
 #include "hds/data/dataset.h"
 #include "hds/data/phantom.h"
+#include "hds/data/png_io.h"
 #include "hds/data/preprocess.h"
 #include "test_helpers.h"
 
@@ -184,6 +187,128 @@ TEST(DataServiceCli, bench_produce_refuses_bad_arguments_with_a_message) {
   EXPECT_EQ(run_service("bench produce --config '" + config + "' --set data.patch_rows=100", log),
             2);
   EXPECT_NE(read_all(log).find("data.patch_rows"), std::string::npos) << read_all(log);
+}
+
+// The preprocessed films of `config` by id, every split together, with mean 0 and std 1 (identity
+// normalisation) so that two sources compare level for level.
+std::map<std::string, Film> films_by_id(hds::config::DataConfig config) {
+  config.set_mean(0);
+  config.set_std(1);
+  config.set_use_cache(false);
+  const Dataset dataset = load_dataset(config);
+  std::map<std::string, Film> films;
+  for (const std::vector<Film>* split : {&dataset.train, &dataset.val, &dataset.test})
+    for (const Film& film : *split) films.emplace(film.id, film);
+  return films;
+}
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(DataServiceCli, export_writes_a_folder_dataset_that_reads_back_as_the_source_gives) {
+  testing::TempDir dir;
+  const std::string config = write_tiny_folder_job(dir);
+  const std::string log = dir.file("log.txt");
+  const fs::path out = dir.path() / "exported";
+  ASSERT_EQ(run_service("export --config '" + config + "' --out '" + out.string() + "'", log), 0)
+      << read_all(log);
+  EXPECT_NE(read_all(log).find("exported 6 films"), std::string::npos) << read_all(log);
+  // Each film stays in its split.
+  for (const char* list : {"train.txt", "val.txt", "test.txt"})
+    EXPECT_EQ(read_lines(out / "split" / list),
+              read_lines(dir.path() / "phantoms" / "split" / list))
+        << list;
+  hds::config::DataConfig source = hds::config::load_config(config).data();
+  hds::config::DataConfig exported = source;
+  exported.set_root(out.string());
+  const auto expected = films_by_id(source);
+  const auto got = films_by_id(exported);
+  ASSERT_EQ(got.size(), expected.size());
+  for (const auto& [id, film] : expected) {
+    ASSERT_EQ(got.count(id), 1u) << id;
+    EXPECT_EQ(got.at(id).image, film.image) << id;
+    EXPECT_EQ(got.at(id).mask, film.mask) << id;
+  }
+  // A second export into the same folder would mix two datasets.
+  EXPECT_EQ(run_service("export --config '" + config + "' --out '" + out.string() + "'", log), 1);
+  EXPECT_NE(read_all(log).find((out / "split" / "train.txt").string() + ": already exists"),
+            std::string::npos)
+      << read_all(log);
+}
+
+TEST(DataServiceCli, export_of_chosen_films_validates_on_copies_of_them) {
+  testing::TempDir dir;
+  const std::string config = write_tiny_folder_job(dir);
+  const std::string log = dir.file("log.txt");
+  const fs::path out = dir.path() / "overfit";
+  // phantom-0003 is a validation film of the source: chosen, it becomes a training film.
+  ASSERT_EQ(run_service("export --config '" + config + "' --out '" + out.string() +
+                            "' --films phantom-0000,phantom-0003 --validate-on-copies",
+                        log),
+            0)
+      << read_all(log);
+  EXPECT_EQ(read_lines(out / "split" / "train.txt"),
+            (std::vector<std::string>{"phantom-0000", "phantom-0003"}));
+  EXPECT_EQ(read_lines(out / "split" / "val.txt"),
+            (std::vector<std::string>{"phantom-0000-copy", "phantom-0003-copy"}));
+  EXPECT_TRUE(read_lines(out / "split" / "test.txt").empty());
+  hds::config::DataConfig exported = hds::config::load_config(config).data();
+  exported.set_root(out.string());
+  const auto films = films_by_id(exported);
+  ASSERT_EQ(films.size(), 4u);
+  EXPECT_EQ(films.at("phantom-0003-copy").image, films.at("phantom-0003").image);
+  EXPECT_EQ(films.at("phantom-0003-copy").mask, films.at("phantom-0003").mask);
+
+  // A film the source does not hold is named, with the source.
+  EXPECT_EQ(run_service("export --config '" + config + "' --out '" + dir.file("none") +
+                            "' --films phantom-0000,mdb999",
+                        log),
+            1);
+  EXPECT_NE(read_all(log).find("film 'mdb999' is not one of the 6 films of data.source \"folder\""),
+            std::string::npos)
+      << read_all(log);
+  EXPECT_FALSE(fs::exists(dir.path() / "none" / "split" / "train.txt"));
+}
+
+TEST(DataServiceCli, export_of_real_mini_mias_films_keeps_pixels_and_circles) {
+  const fs::path mias = HDS_MINI_MIAS_DIR;
+  if (!fs::exists(mias / "Info.txt")) GTEST_SKIP() << "no mini-MIAS copy at " << mias;
+  testing::TempDir dir;
+  const std::string config = dir.file("mias.pbtxt");
+  std::ofstream(config) << "data {\n  source: \"mini-mias\"\n  root: \"" << mias.string()
+                        << "\"\n  image_rows: 256\n  image_cols: 128\n  patch_rows: 128\n"
+                           "  patch_cols: 128\n  use_cache: false\n}\n";
+  const std::string log = dir.file("log.txt");
+  const fs::path out = dir.path() / "mias3";
+  // mdb005 holds two masses, mdb003 none (a normal film), mdb012 one.
+  ASSERT_EQ(run_service("export --config '" + config + "' --out '" + out.string() +
+                            "' --films mdb005,mdb003,mdb012",
+                        log),
+            0)
+      << read_all(log);
+  // The source's own PNG pixels, unchanged.
+  for (const char* id : {"mdb005", "mdb003", "mdb012"}) {
+    EXPECT_EQ(read_grey_png((out / "img" / (std::string(id) + ".png")).string()).pixels,
+              read_grey_png((mias / "images" / (std::string(id) + ".png")).string()).pixels)
+        << id;
+  }
+  // Read through the folder source, the films preprocess as the mini-mias source gives them.
+  hds::config::DataConfig source = hds::config::load_config(config).data();
+  source.set_folds(0);
+  hds::config::DataConfig exported = source;
+  exported.set_source("folder");
+  exported.set_root(out.string());
+  const auto expected = films_by_id(source);
+  for (const auto& [id, film] : films_by_id(exported)) {
+    ASSERT_EQ(expected.count(id), 1u) << id;
+    EXPECT_EQ(film.image, expected.at(id).image) << id;
+    EXPECT_EQ(film.mask, expected.at(id).mask) << id;
+    EXPECT_EQ(film.has_mass(), id != "mdb003") << id;
+  }
 }
 
 }  // namespace

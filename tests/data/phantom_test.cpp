@@ -179,7 +179,9 @@ TEST(PhantomFolder, writes_images_masks_and_split_lists) {
     const GreyImage image = read_grey_png((root / "img" / (phantom_id(index) + ".png")).string());
     const GreyImage mask = read_grey_png((root / "label" / (phantom_id(index) + ".png")).string());
     EXPECT_EQ(std::vector<uint16_t>(film.image.begin(), film.image.end()), image.pixels);
-    EXPECT_EQ(std::vector<uint16_t>(film.mask.begin(), film.mask.end()), mask.pixels);
+    std::vector<uint16_t> expected_mask;  // written as 0 / 255, visible in any image viewer
+    for (uint8_t m : film.mask) expected_mask.push_back(m != 0 ? 255 : 0);
+    EXPECT_EQ(expected_mask, mask.pixels);
   }
 }
 

@@ -44,6 +44,34 @@ TEST(PngIo, sixteen_bit_grey_written_by_libpng_reads_back_exactly) {
   EXPECT_EQ(image.pixels, levels);
 }
 
+TEST(PngIo, a_deep_film_is_written_as_sixteen_bits_with_its_grey_levels_kept) {
+  TempDir dir;
+  GreyImage film;  // 12-bit levels, as a DICOM film's
+  film.rows = 2;
+  film.cols = 3;
+  film.max_level = 4095;
+  film.pixels = {0, 1, 2048, 4094, 4095, 100};
+  const std::string path = dir.file("deep.png");
+  write_grey_png(path, film);
+  const GreyImage back = read_grey_png(path);
+  EXPECT_EQ(back.max_level, 65535);
+  ASSERT_EQ(back.pixels.size(), film.pixels.size());
+  for (size_t i = 0; i < film.pixels.size(); ++i)  // the same 0..1 level, to half a 16-bit step
+    EXPECT_NEAR(back.pixels[i] / 65535.0, film.pixels[i] / 4095.0, 0.5 / 65535) << i;
+}
+
+TEST(PngIo, an_eight_bit_film_is_written_as_eight_bits_exactly) {
+  TempDir dir;
+  GreyImage film;
+  film.rows = 1;
+  film.cols = 4;
+  film.pixels = {0, 17, 254, 255};
+  write_grey_png(dir.file("film.png"), film);
+  const GreyImage back = read_grey_png(dir.file("film.png"));
+  EXPECT_EQ(back.max_level, 255);
+  EXPECT_EQ(back.pixels, film.pixels);
+}
+
 TEST(PngIo, one_bit_grey_is_scaled_to_eight_bits) {
   TempDir dir;
   const std::string path = dir.file("bits.png");

@@ -39,6 +39,64 @@ TEST(Preprocess, finds_the_span_between_blank_margins) {
   EXPECT_EQ(span.end, 8);
 }
 
+// 6 x 12: a bright "breast" (rows 1-4, columns 5-10, with a darker pixel inside), a small bright
+// "label" at rows 0-1, columns 0-1, and dim background noise (below the 0.1 threshold) elsewhere.
+GreyImage film_with_a_label() {
+  GreyImage image;
+  image.rows = 6;
+  image.cols = 12;
+  image.pixels.assign(72, 12);  // 12/255 = 0.047: not blank, not bright
+  for (int r = 1; r <= 4; ++r)
+    for (int c = 5; c <= 10; ++c)
+      image.pixels[r * 12 + c] = static_cast<uint16_t>(100 + r * 10 + c);
+  image.pixels[2 * 12 + 7] = 20;  // a dark spot inside the breast
+  for (int r = 0; r <= 1; ++r)
+    for (int c = 0; c <= 1; ++c) image.pixels[r * 12 + c] = 250;
+  return image;
+}
+
+TEST(BreastRegion, keeps_the_largest_bright_region_and_blackens_the_others) {
+  const GreyImage film = film_with_a_label();
+  const GreyImage kept = keep_largest_bright_region(film, 0.1f);
+  for (int r = 0; r < 6; ++r) {
+    for (int c = 0; c < 12; ++c) {
+      const size_t i = static_cast<size_t>(r) * 12 + c;
+      const bool label = r <= 1 && c <= 1;
+      EXPECT_EQ(kept.pixels[i], label ? 0 : film.pixels[i]) << r << "," << c;
+    }
+  }
+}
+
+TEST(BreastRegion, lets_the_blank_cut_drop_the_labels_columns) {
+  GreyImage film = film_with_a_label();
+  for (uint16_t& level : film.pixels)
+    if (level == 12) level = 0;  // black background: only the label keeps columns 0-1
+  PreprocessOptions options;
+  options.blank_threshold = 0.04f;
+  EXPECT_EQ(kept_columns(film, options).begin, 0);
+  options.keep_largest_bright_region = true;
+  EXPECT_EQ(kept_columns(film, options).begin, 5);
+  EXPECT_EQ(kept_columns(film, options).end, 11);
+}
+
+TEST(BreastRegion, an_image_without_bright_pixels_is_unchanged) {
+  GreyImage dim;
+  dim.rows = 2;
+  dim.cols = 2;
+  dim.pixels = {1, 2, 3, 4};
+  EXPECT_EQ(keep_largest_bright_region(dim, 0.1f).pixels, dim.pixels);
+}
+
+TEST(BreastRegion, is_configured_by_data_breast_region) {
+  hds::config::DataConfig config;
+  EXPECT_FALSE(preprocess_options_for(config).keep_largest_bright_region);
+  config.set_breast_region(hds::config::DataConfig::LARGEST_COMPONENT);
+  config.set_breast_threshold(0.25f);
+  const PreprocessOptions options = preprocess_options_for(config);
+  EXPECT_TRUE(options.keep_largest_bright_region);
+  EXPECT_FLOAT_EQ(options.breast_threshold, 0.25f);
+}
+
 TEST(Preprocess, all_blank_image_keeps_every_column) {
   GreyImage image;
   image.rows = 2;

@@ -26,6 +26,39 @@ TEST(SegmentationLoss, is_the_pixel_mean_cross_entropy) {
   EXPECT_NEAR(segmentation_loss(logits, mask).item<double>(), expected, 1e-6);
 }
 
+TEST(DiceLoss, is_one_minus_the_smoothed_soft_dice_over_the_whole_batch) {
+  // Two images of 1x2 pixels; mass pixels: image 0 pixel 0, image 1 none.
+  // Logits (bg, fg): (0, 1), (2, 0) | (0, 0), (1, -1).
+  const auto logits =
+      torch::tensor({0.0, 2.0, 1.0, 0.0, 0.0, 1.0, 0.0, -1.0}, torch::kFloat).view({2, 2, 1, 2});
+  const auto mask = torch::tensor({1, 0, 0, 0}, torch::kLong).view({2, 1, 2});
+  const double p[] = {fg_probability(0, 1), fg_probability(2, 0), fg_probability(0, 0),
+                      fg_probability(1, -1)};
+  const double overlap = p[0];
+  const double expected = 1 - (2 * overlap + 1) / (p[0] + p[1] + p[2] + p[3] + 1 + 1);
+  EXPECT_NEAR(dice_loss(logits, mask).item<double>(), expected, 1e-6);
+}
+
+TEST(DiceLoss, is_near_zero_for_a_confident_right_mask_and_near_one_for_a_wrong_one) {
+  const auto mask = torch::tensor({1, 1, 0, 0}, torch::kLong).view({1, 2, 2});
+  const auto right = torch::stack({(1 - mask) * 20.0, mask * 20.0}, 1).to(torch::kFloat);
+  const auto wrong = torch::stack({mask * 20.0, (1 - mask) * 20.0}, 1).to(torch::kFloat);
+  EXPECT_LT(dice_loss(right, mask).item<double>(), 0.25);  // 1 - 5/5 at the limit, smoothing aside
+  EXPECT_GT(dice_loss(wrong, mask).item<double>(), 0.66);  // 1 - 1/5 - ... at the limit: 0.8
+}
+
+TEST(SegmentationTerm, adds_the_weighted_dice_loss_only_when_configured) {
+  const auto logits = torch::tensor({0.0, 2.0, 1.0, 0.0}, torch::kFloat).view({1, 2, 1, 2});
+  const auto mask = torch::tensor({1, 0}, torch::kLong).view({1, 1, 2});
+  LossConfig config;
+  const double ce_only = segmentation_loss(logits, mask).item<double>();
+  EXPECT_DOUBLE_EQ(segmentation_term(logits, mask, config).item<double>(), ce_only);
+  config.set_segmentation(LossConfig::CROSS_ENTROPY_DICE);
+  config.set_dice_weight(0.5);
+  EXPECT_NEAR(segmentation_term(logits, mask, config).item<double>(),
+              ce_only + 0.5 * dice_loss(logits, mask).item<double>(), 1e-6);
+}
+
 // Two samples, a 1x3 map each. Sample 0: bg (0.5, -1, -1) fg (0.1, 0.3, 0.9); sample 1: bg (2, 1,
 // 3), fg (0, 0, 0).
 torch::Tensor mil_logits() {

@@ -74,9 +74,107 @@ TEST(Fit, reports_the_norm_of_the_gradient_it_applied) {
   const auto after = stepped->parameters();
   for (size_t i = 0; i < before.size(); ++i)
     moved += (after[i] - before[i]).pow(2).sum().item<double>();
-  const double lr = learning_rate(config.optimizer(), 1);
+  const double lr = learning_rate(config, 1);
   ASSERT_GT(reported, 0);
   EXPECT_NEAR(std::sqrt(moved) / lr, reported, 1e-3 * reported);
+}
+
+TEST(Fit, init_from_starts_a_new_schedule_from_another_runs_weights) {
+  const auto source_dir = hds::test::scratch_dir("fit-init-source");
+  const auto tuned_dir = hds::test::scratch_dir("fit-init-tuned");
+  FitOptions stop_early;
+  stop_early.stop_at_step = 3;  // mid-epoch 2: a checkpoint that is not at an epoch's start
+  quiet_fit(hds::test::tiny_config(source_dir), stop_early);
+  const auto source_config = hds::test::tiny_config(source_dir);
+
+  // Plain SGD (one step moves the weights by -lr * gradient) and another dropout: dropout acts
+  // only in training, so it may differ from the source run's.
+  const auto tuned_config =
+      hds::test::tiny_config(tuned_dir, {"optimizer.momentum=0", "optimizer.weight_decay=0",
+                                         "model.stage_dropout=[0,0,0,0,0,0,0,0,0,0,0]"});
+  FitOptions tune;
+  tune.init_from = (fs::path(source_dir) / "checkpoints").string();
+  tune.stop_at_step = 1;
+  double reported = -1;
+  int first_epoch = 0;
+  tune.on_step = [&](const StepReport& r) {
+    reported = r.gradient_norm;
+    first_epoch = r.epoch;
+  };
+  const auto tuned = quiet_fit(tuned_config, tune);
+  EXPECT_EQ(tuned.global_step, 1);  // a new schedule: step 1 of epoch 1, not step 4
+  EXPECT_EQ(first_epoch, 1);
+  // The tuned run's first step started from the source's weights: it moved them by exactly
+  // lr * |gradient|. From a fresh initialisation the distance would be that of two random nets.
+  const auto before = final_state(source_dir, source_config);
+  const auto after = final_state(tuned_dir, tuned_config);
+  double moved = 0;
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (!before[i].second.is_floating_point() ||
+        before[i].first.find("running") != std::string::npos)
+      continue;  // BatchNorm statistics move by their momentum, not by the gradient
+    moved += (after[i].second - before[i].second).pow(2).sum().item<double>();
+  }
+  ASSERT_GT(reported, 0);
+  EXPECT_NEAR(std::sqrt(moved) / learning_rate(tuned_config, 1), reported, 1e-3 * reported);
+}
+
+TEST(Fit, init_from_refuses_another_architecture_by_name) {
+  const auto source_dir = hds::test::scratch_dir("fit-init-other-source");
+  FitOptions stop_early;
+  stop_early.stop_at_step = 1;
+  quiet_fit(hds::test::tiny_config(source_dir), stop_early);
+  FitOptions tune;
+  tune.init_from = (fs::path(source_dir) / "checkpoints").string();
+  const auto wider = hds::test::tiny_config(hds::test::scratch_dir("fit-init-other"),
+                                            {"model.widths=[4,8,8,8,8,8,8,8,8,8,4]"});
+  try {
+    quiet_fit(wider, tune);
+    FAIL() << "a model of other widths was initialised from the checkpoint";
+  } catch (const CheckpointError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("--init-from: " + tune.init_from), std::string::npos) << what;
+    EXPECT_NE(what.find("another architecture"), std::string::npos) << what;
+  }
+}
+
+TEST(Fit, resume_refuses_a_checkpoint_of_another_optimizer_before_loading_it) {
+  const auto dir = hds::test::scratch_dir("fit-resume-other-optimizer");
+  FitOptions stop_early;
+  stop_early.stop_at_step = 1;
+  quiet_fit(hds::test::tiny_config(dir), stop_early);
+  FitOptions resume;
+  resume.resume_from = (fs::path(dir) / "checkpoints").string();
+  try {
+    quiet_fit(hds::test::tiny_config(dir, {"optimizer.kind=ADAMW"}), resume);
+    FAIL() << "an SGD checkpoint was resumed with AdamW";
+  } catch (const CheckpointError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("optimizer.kind SGD"), std::string::npos) << what;
+    EXPECT_NE(what.find("--init-from"), std::string::npos) << what;
+  }
+}
+
+TEST(Fit, adamw_with_the_dice_term_resumes_bit_identically) {
+  const std::vector<std::string> recipe = {"optimizer.kind=ADAMW", "optimizer.learning_rate=1e-3",
+                                           "loss.segmentation=CROSS_ENTROPY_DICE",
+                                           "optimizer.schedule=POLY", "optimizer.warmup_epochs=1"};
+  const auto straight_dir = hds::test::scratch_dir("fit-adamw-straight");
+  const auto resumed_dir = hds::test::scratch_dir("fit-adamw-resumed");
+  const auto straight_config = hds::test::tiny_config(straight_dir, recipe);
+  const auto resumed_config = hds::test::tiny_config(resumed_dir, recipe);
+  ASSERT_TRUE(quiet_fit(straight_config).finished);
+  FitOptions stop_early;
+  stop_early.stop_at_step = 5;
+  quiet_fit(resumed_config, stop_early);
+  FitOptions resume;
+  resume.resume_from = (fs::path(resumed_dir) / "checkpoints").string();
+  ASSERT_TRUE(quiet_fit(resumed_config, resume).finished);
+  const auto a = final_state(straight_dir, straight_config);
+  const auto b = final_state(resumed_dir, resumed_config);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first << " differs";
 }
 
 TEST(Fit, stop_and_resume_gives_bit_identical_parameters) {

@@ -11,6 +11,7 @@
 #include "hds/trainer/gradient_sync.h"
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
+#include "hds/trainer/optimizer.h"
 #include "hds/trainer/schedule.h"
 #include "hds/trainer/step_compute.h"
 #include "hds/trainer/training.h"
@@ -46,10 +47,9 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   model->train();
   const StepCompute compute = step_compute(config.train(), device);
   prepare_model(model, compute);
-  torch::optim::SGD optimizer(model->parameters(),
-                              torch::optim::SGDOptions(config.optimizer().learning_rate())
-                                  .momentum(config.optimizer().momentum())
-                                  .weight_decay(config.optimizer().weight_decay()));
+  // The run's own optimizer (SGD by default): the bench times what training runs.
+  const auto optimizer_owner = make_optimizer(model->parameters(), config.optimizer());
+  torch::optim::Optimizer& optimizer = *optimizer_owner;
   const auto images = torch::randn({options.batch, 1, options.height, options.width}).to(device);
   const auto masks =
       torch::randint(0, 2, {options.batch, options.height, options.width}, torch::kLong).to(device);

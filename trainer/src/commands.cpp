@@ -138,6 +138,7 @@ int run_fit_command(const hds::config::Config& config, const FitCommand& command
   FitOptions options;
   options.world = &world;
   options.resume_from = resume_path(config, command.resume);
+  options.init_from = command.init_from;
   options.stop_at_step = command.stop_at_step;
   options.stop_requested = [] { return stop_signal.load(); };
   options.stop_overdue = [] { return stop_overdue_signal.load(); };
@@ -294,17 +295,14 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
                 const torch::Device& device, const std::filesystem::path& dir, std::ostream& out) {
   const hds::data::FilmFile file = hds::data::read_film_file(path);
   const hds::data::GreyImage& image = file.image;
-  hds::data::PreprocessOptions options;
-  options.rows = config.data().image_rows();
-  options.cols = config.data().image_cols();
-  options.blank_threshold = config.data().blank_threshold();
+  const hds::data::PreprocessOptions options = hds::data::preprocess_options_for(config.data());
   std::vector<hds::data::Film> films = {hds::data::preprocess_film(
       image, std::vector<uint8_t>(image.pixels.size(), 0), options, name, file.dicom.patient_id)};
   hds::data::normalise_films(films, normalisation.mean, normalisation.std);
   const HeadPrediction prediction = predict_heads(model, films[0], config.loss(), device).back();
   const std::vector<float> map = hds::data::restore_film_geometry(
-      prediction.foreground, options.rows, options.cols,
-      hds::data::non_blank_columns(image, options.blank_threshold), image.rows, image.cols);
+      prediction.foreground, options.rows, options.cols, hds::data::kept_columns(image, options),
+      image.rows, image.cols);
 
   std::vector<uint8_t> mask(map.size()), grey(map.size()), shown(map.size());
   for (size_t i = 0; i < map.size(); ++i) {

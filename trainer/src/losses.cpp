@@ -10,6 +10,21 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
   return F::cross_entropy(logits, mask);
 }
 
+torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& mask) {
+  const auto mass = torch::softmax(logits, 1).select(1, 1);
+  const auto truth = mask.to(mass.scalar_type());
+  const auto overlap = (mass * truth).sum();
+  return 1 - (2 * overlap + 1) / (mass.sum() + truth.sum() + 1);
+}
+
+torch::Tensor segmentation_term(const torch::Tensor& logits, const torch::Tensor& mask,
+                                const LossConfig& config) {
+  const auto ce = segmentation_loss(logits, mask);
+  if (config.segmentation() == LossConfig::CROSS_ENTROPY_DICE)
+    return ce + config.dice_weight() * dice_loss(logits, mask);
+  return ce;
+}
+
 torch::Tensor mil_instance(const torch::Tensor& logits, LossConfig::MilRule rule) {
   torch::NoGradGuard no_grad;
   const auto instances = logits.flatten(2);  // [B, 2, N], row-major over the map
@@ -55,10 +70,10 @@ LossTerms hds_loss(const HdsOutput& output, const std::vector<int>& heads,
     seg_used.push_back(0);
     cls_used.push_back(0);
     if (enabled.segmentation) {
-      const auto ce = segmentation_loss(output.seg[i], mask);
+      const auto term = segmentation_term(output.seg[i], mask, config);
       seg_used.back() = seg_weights.at(heads[i]);
-      add(seg_used.back() * ce);
-      seg_parts.back() = ce.detach();
+      add(seg_used.back() * term);
+      seg_parts.back() = term.detach();
     }
     if (enabled.classification) {
       const auto mil = mil_loss(output.cls[i], labels, config.mil_rule(), config.sparsity_mu());

@@ -1,5 +1,6 @@
 #include "hds/trainer/schedule.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -49,12 +50,19 @@ std::vector<double> cls_head_weights(const hds::config::Config& config, int epoc
                  config.train().epochs(), epoch);
 }
 
-double learning_rate(const hds::config::OptimizerConfig& optimizer, int epoch) {
+double learning_rate(const hds::config::Config& config, int epoch) {
   if (epoch < 1) throw std::invalid_argument("learning rate: epochs are 1-based");
+  const hds::config::OptimizerConfig& optimizer = config.optimizer();
   double lr = optimizer.learning_rate();
-  for (int milestone : optimizer.lr_milestones()) {
-    if (milestone <= epoch - 1) lr *= optimizer.lr_gamma();
+  if (optimizer.schedule() == hds::config::OptimizerConfig::POLY) {
+    const double done = static_cast<double>(epoch - 1) / config.train().epochs();
+    lr *= std::pow(std::max(0.0, 1.0 - done), optimizer.poly_power());
+  } else {
+    for (int milestone : optimizer.lr_milestones()) {
+      if (milestone <= epoch - 1) lr *= optimizer.lr_gamma();
+    }
   }
+  if (epoch <= optimizer.warmup_epochs()) lr *= epoch / (optimizer.warmup_epochs() + 1.0);
   return lr;
 }
 

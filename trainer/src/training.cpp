@@ -17,6 +17,7 @@
 #include "hds/common/rank_progress.h"
 #include "hds/config/config.h"
 #include "hds/trainer/evaluation.h"
+#include "hds/trainer/optimizer.h"
 #include "hds/trainer/schedule.h"
 #include "hds/trainer/watchdog.h"
 
@@ -25,6 +26,7 @@ namespace fs = std::filesystem;
 using hds::checkpoint::CheckpointMeta;
 using hds::checkpoint::ValidationResult;
 using hds::config::Config;
+using hds::config::OptimizerConfig;
 using Clock = std::chrono::steady_clock;
 
 torch::Device resolve_device(const std::string& name, int local_rank) {
@@ -96,12 +98,6 @@ void restore_buffers(std::vector<torch::Tensor>& buffers, const torch::Tensor& f
   }
 }
 
-void set_learning_rate(torch::optim::SGD& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) {
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  }
-}
-
 ValidationResult to_validation_result(int epoch, const EvaluationResult& r) {
   ValidationResult v;
   v.set_epoch(epoch);
@@ -160,7 +156,7 @@ double seconds_since(Clock::time_point start) {
 
 EpochSchedule epoch_schedule(const Config& config, int epoch) {
   return {seg_head_weights(config, epoch), cls_head_weights(config, epoch),
-          learning_rate(config.optimizer(), epoch)};
+          learning_rate(config, epoch)};
 }
 
 TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
@@ -187,15 +183,14 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
 
   model_ = HdsNet(config.model());
   model_->to(device_);
-  optimizer_ = std::make_unique<torch::optim::SGD>(
-      model_->parameters(), torch::optim::SGDOptions(config.optimizer().learning_rate())
-                                .momentum(config.optimizer().momentum())
-                                .dampening(0)
-                                .weight_decay(config.optimizer().weight_decay())
-                                .nesterov(false));
+  optimizer_ = make_optimizer(model_->parameters(), config.optimizer());
   store_ =
       std::make_unique<CheckpointStore>((fs::path(train.output_dir()) / "checkpoints").string());
-  if (!options.resume_from.empty()) resume(options.resume_from);
+  if (!options.resume_from.empty()) {
+    resume(options.resume_from);
+  } else if (!options.init_from.empty()) {
+    initialise_from(options.init_from);
+  }
   prepare_model(model_, compute_);
 
   // With data.service_socket set, training batches come from hds-data-service; the dataset is
@@ -244,12 +239,20 @@ void TrainingLoop::start_watchdog() {
 }
 
 void TrainingLoop::resume(const std::string& checkpoint) {
-  const CheckpointMeta meta = load_checkpoint(checkpoint, model_, optimizer_.get());
-  const Config saved = saved_config(meta, checkpoint);
+  // Checked before loading: another model or optimizer would fail inside LibTorch, unnamed.
+  const Config saved = saved_config(read_checkpoint_meta(checkpoint), checkpoint);
   if (!google::protobuf::util::MessageDifferencer::Equals(saved.model(), config_.model())) {
     throw CheckpointError("resume: " + checkpoint +
                           " holds a model of another configuration than this run's model block");
   }
+  if (saved.optimizer().kind() != config_.optimizer().kind()) {
+    throw CheckpointError("resume: " + checkpoint + " was trained with optimizer.kind " +
+                          OptimizerConfig::Kind_Name(saved.optimizer().kind()) +
+                          "; this run's is " +
+                          OptimizerConfig::Kind_Name(config_.optimizer().kind()) +
+                          " (start a new schedule from its weights with --init-from)");
+  }
+  const CheckpointMeta meta = load_checkpoint(checkpoint, model_, optimizer_.get());
   set_cpu_rng_state(meta.cpu_rng_state());
   start_epoch_ = meta.completed_epochs() + 1;
   start_step_ = meta.step_in_epoch();
@@ -270,6 +273,28 @@ void TrainingLoop::resume(const std::string& checkpoint) {
          << std::max<int64_t>(0, steps_done_before_ - result_.global_step) << " are redone";
   }
   log_ << "\n";
+}
+
+void TrainingLoop::initialise_from(const std::string& checkpoint) {
+  const CheckpointMeta saved_meta = read_checkpoint_meta(checkpoint);
+  const Config saved = saved_config(saved_meta, checkpoint);
+  // The architecture must agree; dropout acts only in training and may be chosen afresh.
+  auto architecture = [](hds::config::ModelConfig model) {
+    model.clear_stage_dropout();
+    model.clear_head_dropout();
+    return model;
+  };
+  const hds::config::ModelConfig theirs = architecture(saved.model());
+  const hds::config::ModelConfig ours = architecture(config_.model());
+  if (!google::protobuf::util::MessageDifferencer::Equals(theirs, ours)) {
+    throw CheckpointError("--init-from: " + checkpoint +
+                          " holds a model of another architecture than this run's model block (" +
+                          theirs.ShortDebugString() + " against " + ours.ShortDebugString() + ")");
+  }
+  load_checkpoint(checkpoint, model_, nullptr);
+  log_ << "initialised from " << fs::canonical(checkpoint).string() << " (its epoch "
+       << saved_meta.completed_epochs() << ", global step " << saved_meta.global_step()
+       << "): a new schedule from epoch 1\n";
 }
 
 int64_t TrainingLoop::steps_done_by_previous_launch() const {

@@ -23,6 +23,11 @@ GreyImage decode_grey_png(const std::string& bytes, const std::string& name);
 void write_grey_png(const std::string& path, int rows, int cols,
                     const std::vector<uint8_t>& pixels);
 
+// Writes `image` as a grey PNG, replacing any existing file: 8-bit when its max_level is 255, else
+// 16-bit with the levels scaled to 0..65535, so that read_grey_png gives back the same grey levels
+// on the 0..1 scale (to 1/65535).
+void write_grey_png(const std::string& path, const GreyImage& image);
+
 // Writes `rgb` (rows x cols x 3: red, green, blue, row-major) as an 8-bit colour PNG (overlays).
 void write_rgb_png(const std::string& path, int rows, int cols, const std::vector<uint8_t>& rgb);
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config.pb.h"
 #include "hds/data/dataset.h"
 #include "hds/data/grey_image.h"
 
@@ -17,7 +18,14 @@ struct PreprocessOptions {
   int rows = 1024;  // output size
   int cols = 512;
   float blank_threshold = 0.04f;  // a column whose maximum (0..1 scale) is at most this is blank
+  // Keep only the breast: the bright regions other than the largest are set to 0 first.
+  bool keep_largest_bright_region = false;
+  float breast_threshold = 0.1f;  // "bright": above this on the 0..1 scale
 };
+
+// The options of data.image_rows, image_cols, blank_threshold, breast_region and
+// breast_threshold. Throws DataError for a non-positive size.
+PreprocessOptions preprocess_options_for(const hds::config::DataConfig& config);
 
 // Half-open column range [begin, end) kept by the blank-column cut.
 struct ColumnSpan {
@@ -29,10 +37,20 @@ struct ColumnSpan {
 // column is blank (an empty film is left for later checks rather than cut to nothing).
 ColumnSpan non_blank_columns(const GreyImage& image, float blank_threshold);
 
-// Cuts the blank columns, then resizes the image (cv::INTER_AREA when it shrinks in either
-// direction, cv::INTER_LINEAR otherwise) and the mask (nearest neighbour, pixel-centre aligned).
-// `mask` is rows x cols of the image; any non-zero value is a mass. The result holds 0..1 grey
-// levels, not yet normalised. Throws DataError (naming `id`) for inconsistent sizes.
+// `image` with every bright region (8-connected pixels above `threshold` on the 0..1 scale) but the
+// largest set to 0: a film label, marker or scanner strip goes, the breast stays. Darker pixels
+// are left as they are. An image with no bright pixel is returned unchanged.
+GreyImage keep_largest_bright_region(GreyImage image, float threshold);
+
+// The columns preprocess_film keeps of `image`: the non-blank span after the largest bright region
+// is kept (when the options say so).
+ColumnSpan kept_columns(const GreyImage& image, const PreprocessOptions& options);
+
+// Keeps the largest bright region when the options say so, cuts the blank columns, then resizes the
+// image (cv::INTER_AREA when it shrinks in either direction, cv::INTER_LINEAR otherwise) and the
+// mask (nearest neighbour, pixel-centre aligned). `mask` is rows x cols of the image; any non-zero
+// value is a mass. The result holds 0..1 grey levels, not yet normalised. Throws DataError (naming
+// `id`) for inconsistent sizes.
 Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
                      const PreprocessOptions& options, std::string id, std::string patient);
 

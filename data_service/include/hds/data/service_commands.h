@@ -44,6 +44,21 @@ void run_serve_command(const ServeCommand& command, std::ostream& out);
 // `inspect`: films, patients, masses, statistics, cache use and folds of a job's dataset.
 void run_inspect_command(const JobConfigArguments& job, std::ostream& out);
 
+// `export`: a job's films as its source holds them (before preprocessing: same size and grey
+// levels) with their drawn masks, written in the folder layout (folder_writer.h), so that any
+// source can be trained, inspected or shared as a `folder` dataset. Each film keeps its split
+// (for mini-MIAS and INbreast the rotation's patient folds, data.fold).
+struct ExportCommand {
+  JobConfigArguments job;
+  std::string out_dir;
+  // Only these films, all in the training split (any film the source lists); empty: every film.
+  std::vector<std::string> films;
+  // The validation split is copies of the training films, named <id>-copy, and the test split is
+  // empty: an overfit check, where the model is scored on the films it trains on.
+  bool validate_on_copies = false;
+};
+void run_export_command(const ExportCommand& command, std::ostream& out);
+
 // `bench produce`: one JSON line of augmented patches per second per worker thread.
 void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,
                                std::ostream& out);

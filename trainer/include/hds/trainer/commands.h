@@ -35,6 +35,9 @@ struct FitCommand {
   // A checkpoint, a run's checkpoints/ folder, "auto" (the run's latest checkpoint when there is
   // one) or "" (a fresh start).
   std::string resume;
+  // A checkpoint (or a run's checkpoints/ folder) whose weights start a new schedule at epoch 1
+  // with a fresh optimizer: fine-tuning. Unused when `resume` finds a checkpoint to continue.
+  std::string init_from;
   int64_t stop_at_step = 0;       // > 0: checkpoint and stop after this global step
   std::string progress = "auto";  // rank 0's step progress: auto, bar or lines (progress.h)
 };

@@ -22,7 +22,10 @@ HeadTerms head_terms(hds::config::LossConfig::Variant variant, int head);
 std::vector<double> seg_head_weights(const hds::config::Config& config, int epoch);
 std::vector<double> cls_head_weights(const hds::config::Config& config, int epoch);
 
-// Learning rate during 1-based `epoch`: lr·gamma^#{milestones s : s <= epoch - 1}.
-double learning_rate(const hds::config::OptimizerConfig& optimizer, int epoch);
+// Learning rate during 1-based `epoch` of train.epochs E (optimizer.schedule):
+//   STEP  lr·gamma^#{milestones s : s <= epoch - 1}
+//   POLY  lr·(1 - (epoch - 1) / E)^poly_power
+// then, for epoch <= W = optimizer.warmup_epochs, times epoch / (W + 1).
+double learning_rate(const hds::config::Config& config, int epoch);
 
 }  // namespace hds::trainer

@@ -42,6 +42,10 @@ class NonFiniteLossError : public std::runtime_error {
 struct FitOptions {
   // A checkpoint directory (or a run's checkpoints root) to continue from; "" starts afresh.
   std::string resume_from;
+  // A checkpoint whose model weights and BatchNorm statistics the run starts from, with its own
+  // schedule from epoch 1 and a fresh optimizer (fine-tuning). The checkpoint's model must have
+  // this run's architecture (model block; dropout may differ). Unused when resume_from is set.
+  std::string init_from;
   // Polled after every step; when it returns true the run writes a checkpoint and returns.
   std::function<bool()> stop_requested;
   // Polled on the watchdog's thread: true once a stop has been pending too long (hds-launch and
@@ -131,6 +135,7 @@ class TrainingLoop {
   void checkpoint_overdue_stop();
   void remember_step_start(int epoch, int step);
   void resume(const std::string& checkpoint);
+  void initialise_from(const std::string& checkpoint);
   // The most steps a rank of the run's previous launch had finished (its progress records).
   int64_t steps_done_by_previous_launch() const;
   void connect_ranks();
@@ -150,7 +155,7 @@ class TrainingLoop {
   StepCompute compute_;
   hds::data::Dataset dataset_;
   HdsNet model_{nullptr};
-  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<CheckpointStore> store_;
   FitResult result_;
   int start_epoch_ = 1;
