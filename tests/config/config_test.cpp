@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -110,6 +111,16 @@ TEST(QuickstartFile, loads_a_small_phantom_job) {
   EXPECT_LT(config.train().epochs(), 100);
   EXPECT_EQ(config.model().head_dropout_size(), 6);  // the paper's list, filled in
   EXPECT_NO_THROW(validate(config));
+}
+
+TEST(ShippedFiles, every_one_loads_and_validates) {
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kConfigs)) {
+    if (entry.path().extension() != ".pbtxt") continue;
+    ++files;
+    EXPECT_NO_THROW(load_config(entry.path().string())) << entry.path();
+  }
+  EXPECT_GE(files, 5);  // paper, quickstart, mini-mias, mini-mias-cpu, mini-mias-overfit
 }
 
 TEST(LoadConfig, names_an_unreadable_file) {
