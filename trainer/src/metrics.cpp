@@ -110,9 +110,11 @@ TrainerMetrics::TrainerMetrics(const hds::config::MonitoringConfig& monitoring,
   s.last_step_time->SetToCurrentTime();  // a rank stuck before its first step looks stalled
   s.weighted_loss =
       gauge("hds_train_weighted_loss", "Total weighted loss of the last step (the one minimised)");
-  s.loss = gauges("hds_train_loss",
-                  "Unweighted loss of one head in the last step: term seg (cross-entropy) or cls "
-                  "(MIL); 0 where the loss variant turns the term off");
+  s.loss =
+      gauges("hds_train_loss",
+             "Unweighted loss of one head in the last step: term seg (cross-entropy, plus the Dice "
+             "term when loss.segmentation adds it) or cls "
+             "(MIL); 0 where the loss variant turns the term off");
   s.head_weight = gauges("hds_train_head_weight", "Weight of one head's loss term in this epoch");
   s.learning_rate = gauge("hds_train_learning_rate", "Learning rate of this epoch");
   s.gradient_norm = gauge("hds_train_gradient_norm",

@@ -191,7 +191,7 @@ std::string training_curves_svg(const std::vector<HistoryRow>& rows, const std::
     return made;
   };
   Chart total = chart("Total weighted loss", "loss");
-  Chart seg = chart("Segmentation loss per head", "cross-entropy");
+  Chart seg = chart("Segmentation loss per head", "CE (+ Dice term)");
   Chart cls = chart("MIL loss per head", "MIL loss");
   Chart lr = chart("Learning rate", "lr");
   Chart validation = chart("Validation", "value");
