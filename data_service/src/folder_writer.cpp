@@ -26,6 +26,11 @@ void write_id_list(const fs::path& path, const std::vector<std::string>& ids) {
   if (!out) throw DataError(path.string() + ": cannot write the id list");
 }
 
+std::invalid_argument unknown_split(const std::string& split) {
+  return std::invalid_argument("FolderDatasetWriter: split '" + split +
+                               "': must be train, val or test");
+}
+
 }  // namespace
 
 FolderDatasetWriter::FolderDatasetWriter(std::string root) : root_(std::move(root)) {
@@ -38,16 +43,10 @@ FolderDatasetWriter::FolderDatasetWriter(std::string root) : root_(std::move(roo
 
 void FolderDatasetWriter::add(const std::string& split, const std::string& id,
                               const GreyImage& image, const std::vector<uint8_t>& mask) {
-  std::vector<std::string>* ids = split == "train"  ? &train_
-                                  : split == "val"  ? &val_
-                                  : split == "test" ? &test_
-                                                    : nullptr;
-  if (ids == nullptr)
-    throw std::invalid_argument("FolderDatasetWriter: split '" + split +
-                                "': must be train, val or test");
-  for (const auto* list : {&train_, &val_, &test_})
-    if (std::find(list->begin(), list->end(), id) != list->end())
-      throw std::invalid_argument("FolderDatasetWriter: film '" + id + "' is written twice");
+  const auto ids = ids_.find(split);
+  if (ids == ids_.end()) throw unknown_split(split);
+  if (written_.count(id) != 0)
+    throw std::invalid_argument("FolderDatasetWriter: film '" + id + "' is written twice");
   if (mask.size() != image.pixels.size())
     throw std::invalid_argument("FolderDatasetWriter: film '" + id + "' has " +
                                 std::to_string(image.pixels.size()) + " pixels but a mask of " +
@@ -58,19 +57,19 @@ void FolderDatasetWriter::add(const std::string& split, const std::string& id,
   std::transform(mask.begin(), mask.end(), levels.begin(),
                  [](uint8_t m) { return m != 0 ? uint8_t{255} : uint8_t{0}; });
   write_grey_png((base / "label" / (id + ".png")).string(), image.rows, image.cols, levels);
-  ids->push_back(id);
+  ids->second.push_back(id);
+  written_.insert(id);
 }
 
 void FolderDatasetWriter::finish() {
-  const fs::path split(fs::path(root_) / "split");
-  write_id_list(split / "train.txt", train_);
-  write_id_list(split / "val.txt", val_);
-  write_id_list(split / "test.txt", test_);
+  for (const auto& [split, ids] : ids_)
+    write_id_list(fs::path(root_) / "split" / (split + ".txt"), ids);
 }
 
 int FolderDatasetWriter::count(const std::string& split) const {
-  const auto& ids = split == "train" ? train_ : split == "val" ? val_ : test_;
-  return static_cast<int>(ids.size());
+  const auto ids = ids_.find(split);
+  if (ids == ids_.end()) throw unknown_split(split);
+  return static_cast<int>(ids->second.size());
 }
 
 }  // namespace hds::data

@@ -61,6 +61,14 @@ cv::Mat resize_to(const cv::Mat& source, cv::Size size, int interpolation) {
   return resized;
 }
 
+// The film as preprocessing reads it: `image` itself, or its breast alone (kept in `storage`).
+const GreyImage& film_to_read(const GreyImage& image, const PreprocessOptions& options,
+                              GreyImage& storage) {
+  if (!options.keep_largest_bright_region) return image;
+  storage = keep_largest_bright_region(image, options.breast_threshold);
+  return storage;
+}
+
 }  // namespace
 
 PreprocessOptions preprocess_options_for(const hds::config::DataConfig& config) {
@@ -111,19 +119,15 @@ ColumnSpan non_blank_columns(const GreyImage& image, float blank_threshold) {
 }
 
 ColumnSpan kept_columns(const GreyImage& image, const PreprocessOptions& options) {
-  return options.keep_largest_bright_region
-             ? non_blank_columns(keep_largest_bright_region(image, options.breast_threshold),
-                                 options.blank_threshold)
-             : non_blank_columns(image, options.blank_threshold);
+  GreyImage storage;
+  return non_blank_columns(film_to_read(image, options, storage), options.blank_threshold);
 }
 
 Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
                      const PreprocessOptions& options, std::string id, std::string patient) {
   check_inputs(image, mask, options, id);
-  const GreyImage kept = options.keep_largest_bright_region
-                             ? keep_largest_bright_region(image, options.breast_threshold)
-                             : GreyImage{};
-  const GreyImage& film_image = options.keep_largest_bright_region ? kept : image;
+  GreyImage storage;
+  const GreyImage& film_image = film_to_read(image, options, storage);
   const ColumnSpan span = non_blank_columns(film_image, options.blank_threshold);
   const cv::Mat grey = crop_to_unit_scale(film_image, span);
   const cv::Mat binary = crop_mask(mask, image.rows, image.cols, span);

@@ -21,6 +21,8 @@
 namespace hds::data {
 namespace {
 
+using testing::read_lines;
+
 namespace fs = std::filesystem;
 
 // Runs the service with `arguments`, its output going to `log`; returns the exit status.
@@ -202,11 +204,10 @@ std::map<std::string, Film> films_by_id(hds::config::DataConfig config) {
   return films;
 }
 
-std::vector<std::string> read_lines(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
+// Runs `export` of the job `config` into `out` with `more` arguments; returns the exit status.
+int run_export(const std::string& config, const fs::path& out, const std::string& more,
+               const std::string& log) {
+  return run_service("export --config '" + config + "' --out '" + out.string() + "' " + more, log);
 }
 
 TEST(DataServiceCli, export_writes_a_folder_dataset_that_reads_back_as_the_source_gives) {
@@ -214,8 +215,7 @@ TEST(DataServiceCli, export_writes_a_folder_dataset_that_reads_back_as_the_sourc
   const std::string config = write_tiny_folder_job(dir);
   const std::string log = dir.file("log.txt");
   const fs::path out = dir.path() / "exported";
-  ASSERT_EQ(run_service("export --config '" + config + "' --out '" + out.string() + "'", log), 0)
-      << read_all(log);
+  ASSERT_EQ(run_export(config, out, "", log), 0) << read_all(log);
   EXPECT_NE(read_all(log).find("exported 6 films"), std::string::npos) << read_all(log);
   // Each film stays in its split.
   for (const char* list : {"train.txt", "val.txt", "test.txt"})
@@ -234,7 +234,7 @@ TEST(DataServiceCli, export_writes_a_folder_dataset_that_reads_back_as_the_sourc
     EXPECT_EQ(got.at(id).mask, film.mask) << id;
   }
   // A second export into the same folder would mix two datasets.
-  EXPECT_EQ(run_service("export --config '" + config + "' --out '" + out.string() + "'", log), 1);
+  EXPECT_EQ(run_export(config, out, "", log), 1);
   EXPECT_NE(read_all(log).find((out / "split" / "train.txt").string() + ": already exists"),
             std::string::npos)
       << read_all(log);
@@ -246,9 +246,7 @@ TEST(DataServiceCli, export_of_chosen_films_validates_on_copies_of_them) {
   const std::string log = dir.file("log.txt");
   const fs::path out = dir.path() / "overfit";
   // phantom-0003 is a validation film of the source: chosen, it becomes a training film.
-  ASSERT_EQ(run_service("export --config '" + config + "' --out '" + out.string() +
-                            "' --films phantom-0000,phantom-0003 --validate-on-copies",
-                        log),
+  ASSERT_EQ(run_export(config, out, "--films phantom-0000,phantom-0003 --validate-on-copies", log),
             0)
       << read_all(log);
   EXPECT_EQ(read_lines(out / "split" / "train.txt"),
@@ -264,10 +262,7 @@ TEST(DataServiceCli, export_of_chosen_films_validates_on_copies_of_them) {
   EXPECT_EQ(films.at("phantom-0003-copy").mask, films.at("phantom-0003").mask);
 
   // A film the source does not hold is named, with the source.
-  EXPECT_EQ(run_service("export --config '" + config + "' --out '" + dir.file("none") +
-                            "' --films phantom-0000,mdb999",
-                        log),
-            1);
+  EXPECT_EQ(run_export(config, dir.path() / "none", "--films phantom-0000,mdb999", log), 1);
   EXPECT_NE(read_all(log).find("film 'mdb999' is not one of the 6 films of data.source \"folder\""),
             std::string::npos)
       << read_all(log);
@@ -285,11 +280,7 @@ TEST(DataServiceCli, export_of_real_mini_mias_films_keeps_pixels_and_circles) {
   const std::string log = dir.file("log.txt");
   const fs::path out = dir.path() / "mias3";
   // mdb005 holds two masses, mdb003 none (a normal film), mdb012 one.
-  ASSERT_EQ(run_service("export --config '" + config + "' --out '" + out.string() +
-                            "' --films mdb005,mdb003,mdb012",
-                        log),
-            0)
-      << read_all(log);
+  ASSERT_EQ(run_export(config, out, "--films mdb005,mdb003,mdb012", log), 0) << read_all(log);
   // The source's own PNG pixels, unchanged.
   for (const char* id : {"mdb005", "mdb003", "mdb012"}) {
     EXPECT_EQ(read_grey_png((out / "img" / (std::string(id) + ".png")).string()).pixels,

@@ -13,6 +13,8 @@
 namespace hds::data {
 namespace {
 
+using testing::read_lines;
+
 constexpr uint64_t kSeed = 20180101;
 constexpr double kInbreastShare = 303.0 / 410.0;  // INbreast's films without a mass
 constexpr double kNoneFree = 0;                   // every film holds masses
@@ -23,13 +25,6 @@ GreyImage as_grey(const PhantomFilm& film) {
   image.cols = film.cols;
   image.pixels.assign(film.image.begin(), film.image.end());
   return image;
-}
-
-std::vector<std::string> read_lines(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 TEST(Phantom, same_seed_and_index_give_identical_films) {

@@ -10,6 +10,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -21,6 +22,14 @@ namespace hds::data::testing {
 
 using hds::test::TempDir;
 using hds::test::write_text;
+
+// The lines of a text file (an id list), none when it cannot be read.
+inline std::vector<std::string> read_lines(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
 
 // Expects `call` to throw a DataError whose message contains every string of `parts`.
 template <class Call>

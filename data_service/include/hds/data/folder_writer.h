@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,11 +30,14 @@ class FolderDatasetWriter {
   void finish();
 
   const std::string& root() const { return root_; }
+  // Films written to `split` so far (std::invalid_argument for another split name).
   int count(const std::string& split) const;
 
  private:
   std::string root_;
-  std::vector<std::string> train_, val_, test_;
+  // Each split's ids in the order written, for its id list; the three splits and no other.
+  std::map<std::string, std::vector<std::string>> ids_{{"train", {}}, {"val", {}}, {"test", {}}};
+  std::set<std::string> written_;  // every split's ids: one film, one split
 };
 
 }  // namespace hds::data
