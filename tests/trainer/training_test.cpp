@@ -68,6 +68,25 @@ TEST(Fit, a_few_dozen_steps_on_phantoms_lower_the_full_resolution_loss) {
   EXPECT_TRUE(fs::exists(fs::path(dir) / "summary.json"));
 }
 
+TEST(Fit, a_lone_small_patch_at_an_epochs_end_sits_out_its_step) {
+  const auto dir = hds::test::scratch_dir("fit-lone-patch");
+  // 9 films, batch 4: steps of 4, 4 and 1 patch. One 128x128 patch leaves the classifier's
+  // deepest BatchNorm one value a channel, which LibTorch refuses in training.
+  const auto config = hds::test::tiny_config(
+      dir, {"data.phantom={train_count: 9 val_count: 3 test_count: 0 seed: 7}", "train.epochs=2",
+            "train.validate_every=2", "train.validate_from=2"});
+  std::vector<int> patches_trained;
+  FitOptions options;
+  options.on_step = [&](const StepReport& r) { patches_trained.push_back(r.patches); };
+  std::ostringstream log;
+  options.log = &log;
+  const auto result = fit(config, options);
+  EXPECT_TRUE(result.finished);
+  EXPECT_EQ(result.global_step, 6);
+  EXPECT_EQ(patches_trained, (std::vector<int>{4, 4, 4, 4}));
+  EXPECT_NE(log.str().find("sits out its step"), std::string::npos) << log.str();
+}
+
 TEST(Fit, reports_the_norm_of_the_gradient_it_applied) {
   const auto dir = hds::test::scratch_dir("fit-gradient-norm");
   // Plain SGD: one step moves the weights by exactly -lr * gradient.

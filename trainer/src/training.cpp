@@ -152,6 +152,13 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// BatchNorm in training mode needs two values a channel; the classification heads' deepest maps
+// are 1/kInputMultiple of the patch, so one patch of at most 255x255 has one (the epoch's last
+// step can hand a rank a single patch).
+bool lone_patch_without_statistics(const hds::transport::PatchBatch& batch) {
+  return batch.count == 1 && (batch.rows / kInputMultiple) * (batch.cols / kInputMultiple) == 1;
+}
+
 }  // namespace
 
 EpochSchedule epoch_schedule(const Config& config, int epoch) {
@@ -367,9 +374,26 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
   const double data_wait = seconds_since(step_start);
   watchdog_->set_activity(RankActivity::computing);
   LossTerms terms;
+  if (lone_patch_without_statistics(batch)) {
+    if (!warned_lone_patch_) {
+      log_ << "warning: step " << step + 1 << " of epoch " << epoch << " gives this rank a single "
+           << batch.rows << "x" << batch.cols
+           << " patch, whose deepest maps are 1x1: BatchNorm cannot train on one value a "
+              "channel, so the patch sits out its step (so in every such step)\n";
+      warned_lone_patch_ = true;
+    }
+    batch.count = 0;
+  }
   // This rank's gradient counts by its share of the step's patches (the last step of an epoch
   // may leave a rank fewer, or none).
   const int64_t step_patches = world_.sum(batch.count, "step patch count");
+  if (step_patches == 0) {
+    // No rank has a patch to learn from: the step passes without an update.
+    ++result_.global_step;
+    position_ = {epoch - 1, step + 1};
+    watchdog_->step_finished();
+    return;
+  }
   std::unique_lock<std::timed_mutex> state(state_mutex_);
   if (world_.is_root()) remember_step_start(epoch, step);
   if (sync_) {

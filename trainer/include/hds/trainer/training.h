@@ -165,6 +165,7 @@ class TrainingLoop {
   std::unique_ptr<GradientSync> sync_;
   std::atomic<GradientSync*> sync_to_abort_{nullptr};  // sync_, for the watchdog's thread
   int64_t checkpointed_step_ = 0;  // the global step of the last checkpoint written
+  bool warned_lone_patch_ = false;
   int64_t steps_done_before_ = 0;  // by the previous launch of this run (for the resume's report)
 
   // The main thread holds state_mutex_ while it changes the training state (forward and
