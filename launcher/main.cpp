@@ -27,6 +27,12 @@ CLI::App* add_job_command(CLI::App& app, const std::string& name, const std::str
   return command;
 }
 
+void add_init_from_option(CLI::App& command, std::string& init_from) {
+  command.add_option("--init-from", init_from,
+                     "Start each run's schedule from this checkpoint's weights (hds-trainer fit "
+                     "--init-from: fine-tuning); a run with a checkpoint of its own resumes it");
+}
+
 CLI::App* add_local_command(CLI::App& app, hds::launch::LocalCommand& arguments) {
   hds::launch::LocalLaunchOptions& options = arguments.options;
   CLI::App* local = add_job_command(
@@ -35,6 +41,7 @@ CLI::App* add_local_command(CLI::App& app, hds::launch::LocalCommand& arguments)
   local->add_option("--np", options.ranks, "Trainer ranks")->required()->check(CLI::Range(1, 4096));
   local->add_option("--resume", options.resume,
                     "auto (the run's latest checkpoint, if any) or a checkpoint directory");
+  add_init_from_option(*local, options.init_from);
   local->add_option("--job-id", options.job_id,
                     "Names the rings: 1-64 of [A-Za-z0-9_-] (default: host-pid-time)");
   local->add_option("--socket", options.socket_path,
@@ -73,6 +80,7 @@ CLI::App* add_sbatch_command(CLI::App& app, hds::launch::SbatchCommand& argument
   sbatch->add_option("--ranks-per-node", options.ranks_per_node,
                      "Trainer ranks per node (default: --gpus-per-node; required for CPU jobs)");
   sbatch->add_option("--cpus-per-task", options.cpus_per_task, "CPUs per trainer rank");
+  add_init_from_option(*sbatch, options.init_from);
   sbatch->add_option("--partition", options.partition, "Slurm partition");
   sbatch->add_option("--time", options.time, "Time limit: minutes, HH:MM:SS or D-HH:MM:SS");
   sbatch->add_option("--job-name", options.job_name,
@@ -109,6 +117,7 @@ CLI::App* add_experiment_command(CLI::App& app, const std::string& name,
       ->capture_default_str();
   command->add_option("--mpirun", options.mpirun,
                       "mpirun to use (default: $HDS_MPIRUN, else PATH)");
+  add_init_from_option(*command, options.init_from);
   return command;
 }
 

@@ -67,6 +67,9 @@ class ExperimentSet {
         config_(hds::config::load_config(options.config_path, options.overrides)) {
     if (options.ranks < 1) throw UsageError("--np must be at least 1");
     if (options.parallel < 0) throw UsageError("--parallel must be at least 0");
+    if (!options_.init_from.empty()) {
+      options_.init_from = checkpoint_argument("--init-from", options_.init_from);
+    }
     const int parallel = options.parallel > 0
                              ? std::min<int>(options.parallel, std::max<size_t>(runs.size(), 1))
                              : default_parallel_runs(config_.train().device(), options.ranks,
@@ -170,6 +173,7 @@ class ExperimentSet {
       argv.push_back("--set");
       argv.push_back(value);
     }
+    if (!options_.init_from.empty()) argv.insert(argv.end(), {"--init-from", options_.init_from});
     if (!slot.cuda_devices.empty()) {
       std::string list;
       for (const std::string& d : slot.cuda_devices) list += (list.empty() ? "" : ",") + d;
@@ -274,7 +278,7 @@ class ExperimentSet {
   }
 
   const std::vector<ExperimentRun>& runs_;
-  const ExperimentOptions& options_;
+  ExperimentOptions options_;  // a copy: --init-from made absolute
   std::ostream& messages_;
   const hds::config::Config config_;
   std::vector<Slot> slots_;

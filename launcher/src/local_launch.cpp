@@ -83,12 +83,10 @@ class LocalJob {
         metrics_(hds::config::describe_metrics_endpoints(config_.monitoring(), options.ranks)) {
     if (options.ranks < 1) throw UsageError("--np must be at least 1");
     check_job_id(job_id_);
-    const std::string& resume = options.resume;
-    if (!resume.empty() && resume != "auto" && !fs::is_directory(resume)) {
-      throw UsageError("--resume " + resume +
-                       ": not a directory (give a checkpoint, a run's "
-                       "checkpoints/ folder, or auto)");
+    if (!options.resume.empty() && options.resume != "auto") {
+      checkpoint_argument("--resume", options.resume);
     }
+    if (!options.init_from.empty()) checkpoint_argument("--init-from", options.init_from);
   }
   ~LocalJob() {
     // Whatever happened, nothing of the job outlives the launcher.
@@ -694,6 +692,11 @@ std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
   if (progress == "auto") progress = hds::common::redraws_in_place(STDOUT_FILENO) ? "bar" : "lines";
   command.insert(command.end(), {"--progress", progress});
   if (!options.resume.empty()) command.insert(command.end(), {"--resume", options.resume});
+  // Also after a restart: the trainer ignores it once the run has a checkpoint to resume.
+  if (!options.init_from.empty()) {
+    command.insert(command.end(),
+                   {"--init-from", checkpoint_argument("--init-from", options.init_from)});
+  }
   return command;
 }
 

@@ -376,6 +376,7 @@ srun --mpi=pmix --kill-on-bad-exit=1 --nodes="$SLURM_NNODES" --ntasks="$ranks" \
     << (options.max_restarts > 0
             ? "--set " + q(service_reconnect_assignment(options.ready_timeout_seconds)) + " "
             : std::string())
+    << (options.init_from.empty() ? std::string() : "--init-from " + q(options.init_from) + " ")
     << R"SH(--resume auto &
 trainer_pid=$!
 # A stop that came while srun started.
@@ -448,6 +449,9 @@ SbatchJob prepare_sbatch_job(const SbatchOptions& options) {
   const std::string folder_name = fs::path(job.output_dir).filename().string();
   SbatchOptions resolved = options;
   resolved.script_path = job.script_path;
+  if (!options.init_from.empty()) {
+    resolved.init_from = checkpoint_argument("--init-from", options.init_from);
+  }
   const Plan plan{resolved,
                   options.ranks_per_node > 0 ? options.ranks_per_node : options.gpus_per_node,
                   job.output_dir,

@@ -150,6 +150,15 @@ std::string last_lines(const std::string& path, int count) {
   return text;
 }
 
+std::string checkpoint_argument(const std::string& option, const std::string& path) {
+  std::error_code error;
+  if (!fs::is_directory(path, error)) {
+    throw UsageError(option + " " + path +
+                     ": not a directory (give a checkpoint or a run's checkpoints/ folder)");
+  }
+  return fs::absolute(path).lexically_normal().string();
+}
+
 std::string service_reconnect_assignment(double ready_timeout_seconds) {
   // The margin covers the service's start before it loads and the ranks' next reconnect attempt.
   constexpr double kMarginSeconds = 20;

@@ -100,6 +100,20 @@ TEST_F(LocalLaunch, two_ranks_finish_and_leave_nothing_behind) {
   EXPECT_FALSE(fs::exists(socket[1].str()));
   EXPECT_FALSE(fs::exists(fs::path(socket[1].str()).parent_path())) << "the private socket folder";
   testing::expect_nothing_left(job);
+
+  // A second job fine-tunes from the first one's weights, given by a relative path.
+  const std::string tuned = scratch_dir("local-finish-tuned");
+  write_tiny_job(tuned, 1);
+  const fs::path source = fs::relative(dir + "/run/checkpoints");
+  Command tune = launch(tuned, job + "-tuned", {"--init-from", source.string()});
+  ASSERT_EQ(tune.wait_exit(kJobSeconds), 0) << tune.output();
+  const std::string tuned_log = read_text(tuned + "/run/trainer.log");
+  EXPECT_NE(
+      tuned_log.find("initialised from " + fs::canonical(dir + "/run/checkpoints/latest").string() +
+                     " (its epoch 2, global step 4): a new schedule from epoch 1"),
+      std::string::npos)
+      << tuned_log;
+  testing::expect_nothing_left(job + "-tuned");
 }
 
 // Started from a terminal, the job shows rank 0's progress as one bar redrawn in place there,

@@ -5,6 +5,7 @@
 
 #include "hds/config/config.h"
 #include "hds/launch/slurm_script.h"
+#include "hds/launch/tools.h"
 #include "launch_test_support.h"
 
 namespace hds::launch {
@@ -74,6 +75,19 @@ TEST(SbatchScript, runs_one_service_per_node_and_the_trainers_under_pmix) {
   EXPECT_NE(script.find("kill -USR1 \"$trainer_pid\""), std::string::npos);
   EXPECT_NE(script.find("scontrol requeue \"$SLURM_JOB_ID\""), std::string::npos);
   EXPECT_NE(script.find("trap finish EXIT"), std::string::npos);
+}
+
+TEST(SbatchScript, a_fresh_run_starts_from_the_init_from_checkpoint_given_absolutely) {
+  const std::string dir = scratch_dir("sbatch-init-from");
+  fs::create_directories(dir + "/base/checkpoints");
+  SbatchOptions options = gpu_options(dir);
+  EXPECT_EQ(prepare_sbatch_job(options).script_text.find("--init-from"), std::string::npos);
+  options.init_from = fs::relative(dir + "/base/checkpoints").string();
+  const std::string script = prepare_sbatch_job(options).script_text;
+  // A requeued run finds its own checkpoint first (--resume auto): fit then ignores --init-from.
+  EXPECT_NE(script.find("--init-from " + shell_quote(dir + "/base/checkpoints") + " --resume auto"),
+            std::string::npos)
+      << script;
 }
 
 TEST(SbatchScript, writes_an_executable_script_that_bash_accepts) {
@@ -229,6 +243,14 @@ TEST(LaunchCommandLine, bad_arguments_exit_2_with_a_message) {
       {{"local", "--config", dir + "/missing.pbtxt", "--np", "2"}, "missing.pbtxt"},
       {{"local", "--config", config, "--np", "2", "--set", "train.epochs=0"}, "train.epochs"},
       {{"local", "--config", config, "--np", "2", "--resume", dir + "/none"}, "--resume"},
+      {{"local", "--config", config, "--np", "1", "--init-from", dir + "/none"},
+       "--init-from " + dir + "/none: not a directory"},
+      {{"sbatch", "--config", config, "--nodes", "1", "--gpus-per-node", "0", "--ranks-per-node",
+        "1", "--init-from", dir + "/none"},
+       "--init-from " + dir + "/none: not a directory"},
+      {{"cv", "--config", config, "--set", "data.phantom.divide_into_folds=true", "--init-from",
+        dir + "/none"},
+       "--init-from " + dir + "/none: not a directory"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {testing::launch_binary()};

@@ -79,18 +79,18 @@ std::string step_name(int64_t global_step) {
   return name.str();
 }
 
+}  // namespace
+
 // A checkpoints root holds a `latest` link; a checkpoint directory holds the metadata file.
-fs::path resolve_checkpoint_dir(const std::string& dir) {
+std::string resolve_checkpoint_dir(const std::string& dir) {
   const fs::path path(dir);
-  if (fs::exists(path / kCheckpointMetaFile)) return path;
-  if (fs::exists(path / "latest")) return fs::canonical(path / "latest");
+  if (fs::exists(path / kCheckpointMetaFile)) return path.string();
+  if (fs::exists(path / "latest")) return fs::canonical(path / "latest").string();
   if (fs::exists(path / "checkpoints" / "latest"))
-    return fs::canonical(path / "checkpoints" / "latest");
+    return fs::canonical(path / "checkpoints" / "latest").string();
   throw CheckpointError(dir + ": not a checkpoint (no " + kCheckpointMetaFile +
                         ") and no `latest` checkpoint link inside");
 }
-
-}  // namespace
 
 CheckpointStore::CheckpointStore(std::string root) : root_(std::move(root)) {
   std::error_code ec;
@@ -177,7 +177,7 @@ std::string CheckpointStore::latest() const {
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& dir) {
-  const fs::path path = resolve_checkpoint_dir(dir);
+  const fs::path path(resolve_checkpoint_dir(dir));
   CheckpointMeta meta;
   const std::string text = read_file(path / kCheckpointMetaFile);
   if (!google::protobuf::TextFormat::ParseFromString(text, &meta)) {
@@ -211,7 +211,7 @@ hds::config::Config saved_config(const CheckpointMeta& meta, const std::string& 
 
 CheckpointMeta load_checkpoint(const std::string& dir, HdsNet& model,
                                torch::optim::Optimizer* optimizer) {
-  const fs::path path = resolve_checkpoint_dir(dir);
+  const fs::path path(resolve_checkpoint_dir(dir));
   CheckpointMeta meta = read_checkpoint_meta(path.string());
   try {
     torch::load(model, (path / kModelFile).string());

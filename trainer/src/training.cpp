@@ -282,7 +282,8 @@ void TrainingLoop::resume(const std::string& checkpoint) {
   log_ << "\n";
 }
 
-void TrainingLoop::initialise_from(const std::string& checkpoint) {
+void TrainingLoop::initialise_from(const std::string& given) {
+  const std::string checkpoint = resolve_checkpoint_dir(given);
   const CheckpointMeta saved_meta = read_checkpoint_meta(checkpoint);
   const Config saved = saved_config(saved_meta, checkpoint);
   // The architecture must agree; dropout acts only in training and may be chosen afresh.

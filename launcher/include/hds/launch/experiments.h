@@ -30,6 +30,7 @@ struct ExperimentOptions {
   int ranks = 1;                       // trainer ranks per run
   int parallel = 0;                    // runs at once; 0 = default_parallel_runs
   int bootstrap_rounds = 1000;         // of each evaluation
+  std::string init_from;  // "" or a checkpoint directory every run starts from (fit's --init-from)
   // Absolute paths (tools.h): this program, and what `hds-launch local` runs.
   std::string launcher;
   std::string trainer;

@@ -29,7 +29,9 @@ struct LocalLaunchOptions {
   std::string config_path;
   std::vector<std::string> overrides;  // --set a.b=v, for the service and the trainers
   int ranks = 1;
-  std::string resume;       // "" (fresh), "auto" or a checkpoint directory
+  std::string resume;  // "" (fresh), "auto" or a checkpoint directory
+  std::string
+      init_from;  // "" or a checkpoint directory: the first start's weights (fit's --init-from)
   std::string job_id;       // "" = default_job_id()
   std::string socket_path;  // "" = data.sock in a new private (0700) directory under /tmp
   // Absolute paths (see find_project_program / find_system_program).

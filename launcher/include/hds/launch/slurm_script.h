@@ -37,6 +37,9 @@ struct SbatchOptions {
   std::string trainer;
   std::string launcher;             // hds-launch: writes the job's Prometheus targets
   int ready_timeout_seconds = 600;  // for the services' dataset load
+  // "" or a checkpoint directory: the weights a fresh run starts from (fit's --init-from; a
+  // requeued run resumes its own checkpoint instead).
+  std::string init_from;
   // After a rank dies or hangs or a data service dies (hds::common::is_restartable), requeue the
   // job to resume from its latest checkpoint, at most this many times per Slurm job (counted in
   // <output_dir>/.restarts-<job>; stops on request do not count).

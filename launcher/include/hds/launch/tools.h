@@ -45,6 +45,11 @@ std::string absolute_output_dir(const hds::config::Config& config);
 // The last `count` lines of the file at `path` ("" when unreadable), for error messages.
 std::string last_lines(const std::string& path, int count);
 
+// The absolute form of a checkpoint directory given to `option` (--resume, --init-from): the
+// trainers may run elsewhere (another working directory, another node). Throws UsageError when it
+// is not a directory.
+std::string checkpoint_argument(const std::string& option, const std::string& path);
+
 // The --set a launcher with restarts gives its trainers, so that they wait for a data service
 // restarted in place: "data.service_reconnect_seconds=<the service's load allowance + 20 s>".
 std::string service_reconnect_assignment(double ready_timeout_seconds);

@@ -50,6 +50,11 @@ class CheckpointStore {
   std::string root_;
 };
 
+// The checkpoint directory `dir` names: itself, else the target of `latest` in it or in its
+// checkpoints/ folder (a run's checkpoints root, a run's output folder). Throws CheckpointError
+// when it names none.
+std::string resolve_checkpoint_dir(const std::string& dir);
+
 // Reads the checkpoint in `dir` into `model` (and `optimizer` when given) after checking every
 // file against the checksums in its metadata; returns the metadata. `dir` may be a checkpoint
 // directory or a run's checkpoints root (then `latest` is used).
