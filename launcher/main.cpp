@@ -1,6 +1,6 @@
-// hds-launch: local | sbatch | cv | ablation | targets. Parses the command line and calls one
-// function of hds/launch/commands.h per subcommand. Exit codes (hds/common/exit_codes.h): those of
-// the trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss, 75 stopped with a
+// hds-launch: local | sbatch | cv | ablation | targets | clean. Parses the command line and calls
+// one function of hds/launch/commands.h per subcommand. Exit codes (hds/common/exit_codes.h): those
+// of the trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss, 75 stopped with a
 // checkpoint), 1 when the launch itself fails, 2 for a bad command line or configuration,
 // 128 + N when a second signal N stopped the job at once.
 #include <CLI/CLI.hpp>
@@ -164,6 +164,10 @@ int main(int argc, char** argv) {
       ->required();
   targets_command->add_option("--slurm-job-id", targets.placement.slurm_job_id,
                               "Labels the targets slurm_job_id");
+  CLI::App* clean_command = app.add_subcommand(
+      "clean",
+      "Remove what jobs on this machine whose hds-launch died left behind (rings, sockets, "
+      "Open MPI folders, Prometheus targets); running jobs are not touched");
   hds::common::MainOptions options;
   options.program = "hds-launch";
   options.classify = classify;
@@ -171,6 +175,7 @@ int main(int argc, char** argv) {
     if (*local_command) return hds::launch::run_local_command(local, std::cout, std::cerr);
     if (*sbatch_command) hds::launch::run_sbatch_command(sbatch, std::cout);
     if (*targets_command) hds::launch::run_targets_command(targets, std::cout);
+    if (*clean_command) hds::launch::run_clean_command(std::cout);
     if (*cv_command) return hds::launch::run_cv_command(cv, std::cout, std::cerr);
     if (*ablation_command) return hds::launch::run_ablation_command(ablation, std::cout, std::cerr);
     return hds::common::kExitFinished;

@@ -7,6 +7,7 @@
 #include "hds/common/exit_codes.h"
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
+#include "hds/launch/job_lock.h"
 #include "hds/launch/process.h"
 #include "hds/launch/tools.h"
 #include "hds/scoring/experiment_tables.h"
@@ -129,6 +130,13 @@ void run_targets_command(const TargetsCommand& command, std::ostream& out) {
       hds::config::load_config(command.config_path, command.overrides);
   const std::string path = write_targets_file(config.monitoring(), command.placement);
   if (!path.empty()) out << path << "\n";
+}
+
+void run_clean_command(std::ostream& out) {
+  const int cleaned = clean_abandoned_jobs(out);
+  out << "hds-launch: "
+      << (cleaned == 0 ? "no abandoned job" : std::to_string(cleaned) + " abandoned job(s) cleaned")
+      << std::endl;
 }
 
 void run_sbatch_command(SbatchCommand command, std::ostream& out) {

@@ -25,6 +25,7 @@
 #include "hds/common/rank_progress.h"
 #include "hds/common/terminal.h"
 #include "hds/config/config.h"
+#include "hds/launch/job_lock.h"
 #include "hds/launch/process.h"
 #include "hds/launch/prometheus_targets.h"
 #include "hds/launch/tools.h"
@@ -87,6 +88,9 @@ class LocalJob {
       checkpoint_argument("--resume", options.resume);
     }
     if (!options.init_from.empty()) checkpoint_argument("--init-from", options.init_from);
+    // Before anything is started: a live job with this id keeps everything it owns.
+    clean_abandoned_jobs(messages_);
+    lock_.emplace(JobLock::acquire(job_id_, messages_));
   }
   ~LocalJob() {
     // Whatever happened, nothing of the job outlives the launcher.
@@ -143,12 +147,14 @@ class LocalJob {
     std::string pattern = "/dev/shm/hds-launch-XXXXXX";
     if (fs::is_directory("/dev/shm") && mkdtemp(pattern.data()) != nullptr) {
       segment_directory_ = pattern;
+      lock_->record("segment_directory", segment_directory_);
     }
   }
 
   void choose_socket() {
     if (!options_.socket_path.empty()) {
       socket_path_ = fs::absolute(options_.socket_path).string();
+      lock_->record("socket", socket_path_);
       return;
     }
     // A private directory of ours: no one else can put a socket where the trainers will look.
@@ -158,6 +164,7 @@ class LocalJob {
                         std::strerror(errno));
     }
     socket_directory_ = pattern;
+    lock_->record("socket_directory", socket_directory_);
     socket_path_ = socket_directory_ + "/data.sock";
   }
 
@@ -185,7 +192,10 @@ class LocalJob {
     if (targets_file_.empty()) {
       targets_file_ = write_targets_file(config_.monitoring(),
                                          {job_id_, {short_host_name()}, options_.ranks, ""});
-      if (!targets_file_.empty()) say("Prometheus targets: " + targets_file_);
+      if (!targets_file_.empty()) {
+        lock_->record("targets_file", targets_file_);
+        say("Prometheus targets: " + targets_file_);
+      }
     }
   }
 
@@ -599,6 +609,8 @@ class LocalJob {
   std::string socket_directory_;   // ours to remove; "" when --socket was given
   std::string segment_directory_;  // Open MPI's shared memory; ours to remove
   std::string targets_file_;       // the job's Prometheus file-SD targets; ours to remove
+  // Held from the constructor on; released last, after the tear-down.
+  std::optional<JobLock> lock_;
   uintmax_t ready_offset_ = 0;
   std::ofstream trainer_log_;
   std::string log_pending_;  // the trainers' output not yet a whole line

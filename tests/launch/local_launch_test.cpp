@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "hds/common/exit_codes.h"
+#include "hds/launch/job_lock.h"
 #include "hds/test/child_process.h"
+#include "hds/test/prometheus.h"
 #include "launch_test_support.h"
 
 namespace hds::launch {
@@ -138,6 +140,76 @@ TEST_F(LocalLaunch, on_a_terminal_the_bar_goes_to_the_terminal_and_whole_lines_t
   EXPECT_EQ(log.find("\033["), std::string::npos) << log;
   EXPECT_NE(log.find("\nsummary: 3 epochs, 6 steps"), std::string::npos) << log;
   testing::expect_nothing_left(job);
+}
+
+// --set values that turn metrics on (free ports for 2 ranks and the service) with the targets
+// file under `dir`/targets.
+std::vector<std::string> metrics_with_targets(const std::string& dir) {
+  const int ports = hds::test::free_ports(3);
+  return {"--set", "monitoring.metrics_port=" + std::to_string(ports), "--set",
+          "monitoring.targets_dir=" + dir + "/targets"};
+}
+
+std::string match_in(const std::string& text, const std::string& pattern) {
+  std::smatch match;
+  return std::regex_search(text, match, std::regex(pattern)) ? match[1].str() : "";
+}
+
+TEST_F(LocalLaunch, a_second_launch_with_a_live_jobs_id_is_refused_and_the_live_job_keeps_all) {
+  const std::string dir = scratch_dir("local-same-id");
+  ASSERT_NO_FATAL_FAILURE(start_training("same-id", 300, metrics_with_targets(dir)));
+  const std::string targets = dir + "/targets/" + job_ + ".json";
+  const std::string ring = "/dev/shm/hds-" + job_ + "-r0";
+  ASSERT_TRUE(fs::exists(targets)) << run_->output();
+  ASSERT_TRUE(fs::exists(ring));
+
+  Command second = launch(dir_, job_, {}, "second.log");
+  ASSERT_EQ(second.wait_exit(30), 1) << second.output();
+  EXPECT_NE(second.output().find("job id " + job_ + " is in use by a running hds-launch (pid " +
+                                 std::to_string(run_->pid())),
+            std::string::npos)
+      << second.output();
+  EXPECT_EQ(second.output().find("removing"), std::string::npos) << second.output();
+  EXPECT_TRUE(fs::exists(targets));
+  EXPECT_TRUE(fs::exists(ring));
+
+  // The live job still trains, and stops as usual.
+  const size_t seen = run_->output().size();
+  EXPECT_TRUE(eventually([&] { return run_->output().size() > seen; }, 30)) << run_->output();
+  run_->signal(SIGTERM);
+  ASSERT_EQ(run_->wait_exit(kStopSeconds), 75) << run_->output();
+  EXPECT_FALSE(fs::exists(targets));
+  testing::expect_nothing_left(job_);
+}
+
+TEST_F(LocalLaunch, what_a_killed_launcher_leaves_is_removed_by_clean) {
+  const std::string dir = scratch_dir("local-killed-launcher");
+  ASSERT_NO_FATAL_FAILURE(start_training("killed-launcher", 300, metrics_with_targets(dir)));
+  const std::string output = run_->output();
+  const std::string targets = match_in(output, R"(Prometheus targets: (\S+))");
+  const std::string socket = match_in(output, R"(data service ready: socket (\S+))");
+  const std::string segments =
+      match_in(read_text(dir_ + "/run/trainer.log"), R"(btl_vader_backing_directory (\S+))");
+  ASSERT_FALSE(targets.empty() || socket.empty() || segments.empty()) << output;
+  const std::vector<std::string> leftovers = {targets, fs::path(socket).parent_path().string(),
+                                              segments, job_lock_path(job_)};
+
+  run_->signal(SIGKILL);
+  ASSERT_TRUE(run_->wait_exit(30).has_value());
+  testing::expect_nothing_left(job_);  // the service and mpirun end with their parent
+  for (const std::string& path : leftovers) EXPECT_TRUE(fs::exists(path)) << path;
+
+  Command clean({launch_binary(), "clean"}, dir + "/clean.log");
+  ASSERT_EQ(clean.wait_exit(30), 0) << clean.output();
+  for (const std::string& path : leftovers) {
+    EXPECT_FALSE(fs::exists(path)) << path;
+    EXPECT_NE(clean.output().find("removed " + path), std::string::npos) << path << " not named:\n"
+                                                                         << clean.output();
+  }
+  EXPECT_NE(clean.output().find("abandoned job " + job_ + " (launcher pid " +
+                                std::to_string(run_->pid())),
+            std::string::npos)
+      << clean.output();
 }
 
 TEST_F(LocalLaunch, sigterm_stops_with_one_checkpoint_and_auto_resume_finishes) {

@@ -40,6 +40,9 @@ struct TargetsCommand {
 };
 void run_targets_command(const TargetsCommand& command, std::ostream& out);
 
+// `clean`: removes what abandoned jobs left (job_lock.h) and says what, or that there was nothing.
+void run_clean_command(std::ostream& out);
+
 // `cv`: cross-validation (experiments.h). Every rotation of `folds` folds (or those listed in
 // `rotations`) is trained and evaluated under <train.output_dir>/cv/fold-<k>; then the paper's
 // Table 2 (mean ± std over the folds, both protocols, the baselines) goes to
