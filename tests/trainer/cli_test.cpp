@@ -84,6 +84,51 @@ TEST(TrainerCli, fit_trains_validates_and_checkpoints) {
   EXPECT_TRUE(fs::exists(dir + "/run/summary.json"));
 }
 
+TEST(TrainerCli, resume_auto_without_the_latest_folder_goes_on_from_the_newest_intact_one) {
+  const auto dir = hds::test::scratch_dir("cli-resume-fallback");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  const auto first =
+      run("fit --config " + config + " --set train.epochs=2 --set train.checkpoint_every=1");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string checkpoints = dir + "/run/checkpoints";
+  fs::remove_all(checkpoints + "/step-000000004");  // what `latest` names
+
+  const auto resumed = run("fit --config " + config +
+                           " --set train.epochs=3 --set train.checkpoint_every=1 --resume auto");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("warning: --resume auto: " + checkpoints + "/latest points at " +
+                                checkpoints + "/step-000000004, which is missing; resuming from " +
+                                checkpoints + "/step-000000002, the newest intact checkpoint"),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + checkpoints + "/step-000000002 at epoch 2"),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("summary: 3 epochs, 6 steps"), std::string::npos) << resumed.output;
+}
+
+TEST(TrainerCli, resuming_a_corrupt_checkpoint_names_the_newest_intact_one) {
+  const auto dir = hds::test::scratch_dir("cli-resume-corrupt");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=2 --set train.checkpoint_every=1")
+                .exit_code,
+            0);
+  const std::string newest = dir + "/run/checkpoints/step-000000004";
+  {
+    std::fstream model(newest + "/model.pt", std::ios::in | std::ios::out | std::ios::binary);
+    model.seekp(100);
+    model.put('\x5a');
+  }
+  const auto resumed = run("fit --config " + config + " --set train.epochs=3 --resume " + newest);
+  EXPECT_EQ(resumed.exit_code, 1) << resumed.output;
+  EXPECT_NE(resumed.output.find(newest + "/model.pt: corrupt"), std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("the newest intact checkpoint beside it is " + dir +
+                                "/run/checkpoints/step-000000002"),
+            std::string::npos)
+      << resumed.output;
+}
+
 // On a terminal (a pseudo-terminal here) fit redraws one progress line in place: each redraw
 // erases the line and fits the terminal's width; the other lines print above it whole.
 TEST(TrainerCli, fit_on_a_terminal_redraws_one_progress_bar_with_an_eta) {
@@ -265,6 +310,28 @@ std::pair<unsigned, unsigned> png_size(const std::string& path) {
            static_cast<unsigned>(static_cast<unsigned char>(png[at + 3]));
   };
   return {be32(16), be32(20)};
+}
+
+TEST(TrainerCli, infer_refuses_a_checkpoint_whose_normalisation_was_edited) {
+  const auto dir = hds::test::scratch_dir("cli-infer-edited-meta");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  const std::string checkpoint = fs::canonical(dir + "/run/checkpoints/latest").string();
+  const std::string meta_path = checkpoint + "/checkpoint.pbtxt";
+  std::string meta = hds::test::read_text(meta_path);
+  const size_t mean = meta.find("data_mean: 0.");
+  ASSERT_NE(mean, std::string::npos) << meta;
+  char& digit = meta[mean + std::string("data_mean: 0.").size()];
+  digit = digit == '9' ? '1' : static_cast<char>(digit + 1);  // one digit, as a user might
+  hds::test::write_text(meta_path, meta);
+  std::vector<uint8_t> levels(256 * 128, 90);
+  hds::data::write_grey_png(dir + "/film.png", 256, 128, levels);
+  const auto result =
+      run("infer --checkpoint " + checkpoint + " --out " + dir + "/out " + dir + "/film.png");
+  EXPECT_NE(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find(meta_path + ": corrupt"), std::string::npos) << result.output;
+  EXPECT_FALSE(fs::exists(dir + "/out/film.mask.png"))
+      << "nothing scored with the edited normalisation";
 }
 
 TEST(TrainerCli,

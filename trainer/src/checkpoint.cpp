@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <sstream>
 
@@ -20,11 +21,15 @@ using hds::checkpoint::CheckpointMeta;
 
 namespace {
 
-constexpr int kFormatVersion = 1;
+// 2 adds metadata_crc32; format 1 (without it) is still read.
+constexpr int kFormatVersion = 2;
+constexpr int kOldestReadableFormat = 1;
 constexpr const char* kModelFile = "model.pt";
 constexpr const char* kOptimizerFile = "optimizer.pt";
 constexpr const char* kStepPrefix = "step-";
 constexpr const char* kTempPrefix = ".incomplete-";
+// A corrupt checkpoint in the way of a new one of its step is kept under this prefix.
+constexpr const char* kCorruptPrefix = "corrupt-";
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -73,6 +78,36 @@ std::string serialize(const Value& value) {
   return bytes.str();
 }
 
+uint32_t metadata_crc(CheckpointMeta meta) {
+  meta.clear_metadata_crc32();
+  const std::string bytes = meta.SerializeAsString();
+  return hds::data::crc32_of(bytes.data(), bytes.size());
+}
+
+// The step checkpoints under `root`, newest first (zero-padded step numbers sort by age).
+std::vector<fs::path> step_checkpoints_newest_first(const fs::path& root) {
+  std::vector<fs::path> steps;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(root, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_symlink() && entry.is_directory() && name.rfind(kStepPrefix, 0) == 0) {
+      steps.push_back(entry.path());
+    }
+  }
+  std::sort(steps.rbegin(), steps.rend());
+  return steps;
+}
+
+// "" when the checkpoint in `dir` reads back whole, else why not.
+std::string checkpoint_problem(const fs::path& dir) {
+  try {
+    read_checkpoint_meta(dir.string());
+    return "";
+  } catch (const CheckpointError& e) {
+    return e.what();
+  }
+}
+
 std::string step_name(int64_t global_step) {
   std::ostringstream name;
   name << kStepPrefix << std::setw(9) << std::setfill('0') << global_step;
@@ -110,6 +145,7 @@ std::string CheckpointStore::save(HdsNet& model, torch::optim::Optimizer& optimi
     meta.clear_files();
     write_checked(meta, temp_dir, kModelFile, serialize(model));
     write_checked(meta, temp_dir, kOptimizerFile, serialize(optimizer));
+    meta.set_metadata_crc32(metadata_crc(meta));
     std::string text;
     google::protobuf::TextFormat::PrintToString(meta, &text);
     write_file(temp_dir / kCheckpointMetaFile, text);
@@ -118,6 +154,11 @@ std::string CheckpointStore::save(HdsNet& model, torch::optim::Optimizer& optimi
     }
     sync_path(temp_dir);
     // A checkpoint of the same step exists when a resumed run stops again at once: replace it.
+    // A corrupt one (the run resumed from an older one instead) is kept aside.
+    if (fs::exists(final_dir) && !checkpoint_problem(final_dir).empty()) {
+      fs::rename(final_dir, fs::path(root_) / (kCorruptPrefix + final_dir.filename().string() +
+                                               "-" + std::to_string(std::time(nullptr))));
+    }
     fs::remove_all(final_dir);
     fs::rename(temp_dir, final_dir);
     sync_path(root_);
@@ -151,19 +192,12 @@ void CheckpointStore::link(const std::string& name, const std::string& checkpoin
 }
 
 void CheckpointStore::prune(int keep) {
-  std::vector<fs::path> steps;
   std::vector<fs::path> linked;
   for (const auto& entry : fs::directory_iterator(root_)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_symlink()) {
-      linked.push_back(fs::read_symlink(entry.path()).filename());
-    } else if (entry.is_directory() && name.rfind(kStepPrefix, 0) == 0) {
-      steps.push_back(entry.path());
-    }
+    if (entry.is_symlink()) linked.push_back(fs::read_symlink(entry.path()).filename());
   }
-  std::sort(steps.begin(), steps.end());  // zero-padded step numbers sort by age
-  const int removable = static_cast<int>(steps.size()) - keep;
-  for (int i = 0; i < removable; ++i) {
+  const std::vector<fs::path> steps = step_checkpoints_newest_first(root_);
+  for (size_t i = static_cast<size_t>(std::max(keep, 0)); i < steps.size(); ++i) {
     if (std::find(linked.begin(), linked.end(), steps[i].filename()) != linked.end()) continue;
     fs::remove_all(steps[i]);
   }
@@ -183,10 +217,16 @@ CheckpointMeta read_checkpoint_meta(const std::string& dir) {
   if (!google::protobuf::TextFormat::ParseFromString(text, &meta)) {
     throw CheckpointError((path / kCheckpointMetaFile).string() + ": unreadable metadata");
   }
-  if (meta.format_version() != kFormatVersion) {
+  if (meta.format_version() < kOldestReadableFormat || meta.format_version() > kFormatVersion) {
     throw CheckpointError((path / kCheckpointMetaFile).string() + ": format version " +
                           std::to_string(meta.format_version()) + ", this build reads " +
+                          std::to_string(kOldestReadableFormat) + " to " +
                           std::to_string(kFormatVersion));
+  }
+  if (meta.format_version() >= 2 &&
+      (!meta.has_metadata_crc32() || metadata_crc(meta) != meta.metadata_crc32())) {
+    throw CheckpointError((path / kCheckpointMetaFile).string() +
+                          ": corrupt (its fields differ from their CRC-32, metadata_crc32)");
   }
   for (const auto& file : meta.files()) {
     const fs::path file_path = path / file.name();
@@ -221,6 +261,48 @@ CheckpointMeta load_checkpoint(const std::string& dir, HdsNet& model,
                           ": does not fit this model: " + e.what_without_backtrace());
   }
   return meta;
+}
+
+std::string newest_intact_checkpoint(const std::string& root) {
+  for (const fs::path& step : step_checkpoints_newest_first(root)) {
+    if (checkpoint_problem(step).empty()) return step.string();
+  }
+  return "";
+}
+
+AutoResume choose_auto_resume(const std::string& root) {
+  const fs::path latest_link = fs::path(root) / "latest";
+  std::error_code error;
+  const bool linked = fs::is_symlink(latest_link, error);
+  const std::vector<fs::path> steps = step_checkpoints_newest_first(root);
+  if (!linked && steps.empty()) return {};  // a fresh run
+  std::string why_not_latest;
+  if (!linked) {
+    why_not_latest = latest_link.string() + " is missing";
+  } else {
+    const fs::path target = fs::path(root) / fs::read_symlink(latest_link, error);
+    if (!fs::exists(target, error)) {
+      why_not_latest =
+          latest_link.string() + " points at " + target.string() + ", which is missing";
+    } else if (const std::string problem = checkpoint_problem(target); !problem.empty()) {
+      why_not_latest = problem;
+    } else {
+      return {target.string(), ""};
+    }
+  }
+  std::string problems;
+  for (const fs::path& step : steps) {
+    const std::string problem = checkpoint_problem(step);
+    if (problem.empty()) {
+      return {step.string(), "--resume auto: " + why_not_latest + "; resuming from " +
+                                 step.string() + ", the newest intact checkpoint"};
+    }
+    problems += "; " + problem;
+  }
+  throw CheckpointError("--resume auto: " + why_not_latest + problems +
+                        "; no intact checkpoint is left in " + root +
+                        " (nothing was started or overwritten; start afresh in another "
+                        "train.output_dir)");
 }
 
 std::string cpu_rng_state() {

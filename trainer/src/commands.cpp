@@ -43,12 +43,15 @@ std::atomic<bool> stop_overdue_signal{false};
 extern "C" void request_stop(int) { stop_signal = true; }
 extern "C" void declare_stop_overdue(int) { stop_overdue_signal = true; }
 
-// "auto": the run's latest checkpoint when there is one (a requeued job), else a fresh start.
-std::string resume_path(const hds::config::Config& config, const std::string& resume) {
+// "auto": the run's newest intact checkpoint (choose_auto_resume) when it has any (a requeued
+// job), else a fresh start. Rank 0 says why when that is not `latest`'s.
+std::string resume_path(const hds::config::Config& config, const std::string& resume,
+                        const World& world, std::ostream& out) {
   if (resume != "auto") return resume;
-  const std::filesystem::path latest =
-      std::filesystem::path(config.train().output_dir()) / "checkpoints" / "latest";
-  return std::filesystem::exists(latest) ? latest.string() : "";
+  const AutoResume choice = choose_auto_resume(
+      (std::filesystem::path(config.train().output_dir()) / "checkpoints").string());
+  if (!choice.note.empty() && world.is_root()) out << "warning: " << choice.note << std::endl;
+  return choice.checkpoint;
 }
 
 void print_summary(const FitResult& result, std::ostream& out) {
@@ -137,7 +140,7 @@ int run_fit_command(const hds::config::Config& config, const FitCommand& command
   std::signal(SIGUSR2, declare_stop_overdue);
   FitOptions options;
   options.world = &world;
-  options.resume_from = resume_path(config, command.resume);
+  options.resume_from = resume_path(config, command.resume, world, out);
   options.init_from = command.init_from;
   options.stop_at_step = command.stop_at_step;
   options.stop_requested = [] { return stop_signal.load(); };

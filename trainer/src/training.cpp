@@ -159,6 +159,22 @@ bool lone_patch_without_statistics(const hds::transport::PatchBatch& batch) {
   return batch.count == 1 && (batch.rows / kInputMultiple) * (batch.cols / kInputMultiple) == 1;
 }
 
+// For a checkpoint that cannot be read: "; the newest intact checkpoint beside it is X (--resume
+// X)" when its checkpoints folder holds one, else "".
+std::string intact_alternative(const std::string& checkpoint) {
+  std::error_code error;
+  fs::path root = fs::path(checkpoint).lexically_normal();
+  if (root.filename().empty()) root = root.parent_path();  // a trailing '/'
+  if (fs::is_directory(root / "checkpoints", error)) {
+    root /= "checkpoints";  // a run's folder
+  } else if (!fs::exists(root / "latest", error)) {
+    root = root.parent_path();  // a step folder
+  }
+  const std::string intact = newest_intact_checkpoint(root.string());
+  if (intact.empty()) return "";
+  return "; the newest intact checkpoint beside it is " + intact + " (--resume " + intact + ")";
+}
+
 }  // namespace
 
 EpochSchedule epoch_schedule(const Config& config, int epoch) {
@@ -246,8 +262,14 @@ void TrainingLoop::start_watchdog() {
 }
 
 void TrainingLoop::resume(const std::string& checkpoint) {
+  CheckpointMeta checked;
+  try {
+    checked = read_checkpoint_meta(checkpoint);
+  } catch (const CheckpointError& e) {
+    throw CheckpointError(std::string(e.what()) + intact_alternative(checkpoint));
+  }
   // Checked before loading: another model or optimizer would fail inside LibTorch, unnamed.
-  const Config saved = saved_config(read_checkpoint_meta(checkpoint), checkpoint);
+  const Config saved = saved_config(checked, checkpoint);
   if (!google::protobuf::util::MessageDifferencer::Equals(saved.model(), config_.model())) {
     throw CheckpointError("resume: " + checkpoint +
                           " holds a model of another configuration than this run's model block");
@@ -270,8 +292,7 @@ void TrainingLoop::resume(const std::string& checkpoint) {
   result_.best_accuracy = meta.best_accuracy();
   result_.last_validation = meta.last_validation();
   result_.last_loss = meta.last_loss();
-  result_.last_checkpoint =
-      fs::canonical(store_->latest().empty() ? checkpoint : store_->latest()).string();
+  result_.last_checkpoint = fs::canonical(resolve_checkpoint_dir(checkpoint)).string();
   checkpointed_step_ = result_.global_step;
   log_ << "resumed from " << fs::canonical(checkpoint).string() << " at epoch " << start_epoch_
        << ", step " << start_step_ << " (global step " << result_.global_step << ")";

@@ -71,6 +71,22 @@ hds::config::Config saved_config(const hds::checkpoint::CheckpointMeta& meta,
                                  const std::string& dir,
                                  const std::vector<std::string>& overrides = {});
 
+// The newest step checkpoint under the checkpoints root `root` that reads back whole (every file
+// and the metadata against their CRC-32); "" when there is none.
+std::string newest_intact_checkpoint(const std::string& root);
+
+// What `--resume auto` resumes in the checkpoints root `root`: the checkpoint `latest` names when
+// it is intact; else the newest intact step checkpoint, with `note` saying why (the others stay,
+// a corrupt one is moved aside as corrupt-step-... once a new checkpoint of its step is written);
+// nothing (a fresh start) when `root` holds neither a `latest` link nor a step checkpoint. Throws
+// CheckpointError naming each checkpoint's problem when there are some but none is intact:
+// progress is never discarded silently.
+struct AutoResume {
+  std::string checkpoint;  // "" for a fresh start
+  std::string note;        // "" unless it is not `latest`'s target
+};
+AutoResume choose_auto_resume(const std::string& root);
+
 // The CPU generator's state (dropout masks, initialisation) as bytes, and back.
 std::string cpu_rng_state();
 void set_cpu_rng_state(const std::string& state);
