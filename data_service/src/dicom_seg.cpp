@@ -13,6 +13,7 @@
 
 #include <memory>
 
+#include "hds/common/read_file.h"
 #include "hds/data/dataset.h"
 #include "hds/data/dicom.h"
 
@@ -124,7 +125,9 @@ void write_mass_segmentation(const std::string& source_path, const std::vector<u
   references.add(new IODImageReference(text_of(film, DCM_PatientID).c_str(), study.c_str(),
                                        series.c_str(), instance.c_str(), sop_class.c_str()));
   segmentation->getCommonInstanceReference().addReferences(references, study.c_str());
-  check(segmentation->saveFile(out_path.c_str()), out_path, "saving it");
+  hds::common::replace_file_by(out_path, [&](const std::string& partial) {
+    check(segmentation->saveFile(partial.c_str()), out_path, "saving it");
+  });
 }
 
 }  // namespace hds::data

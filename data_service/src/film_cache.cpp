@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "counter_rng.h"
+#include "hds/common/read_file.h"
 #include "hds/data/crc32.h"
 
 namespace hds::data {
@@ -163,31 +164,31 @@ void FilmCache::store(const CacheKey& key, const Film& film) const {
                                   crc32_of(film.image.data(), pixels * sizeof(float),
                                            crc32_of(film.patient.data(), film.patient.size())));
 
-  // A unique temporary name per writer; rename makes the entry appear whole or not at all.
-  static std::atomic<uint64_t> writes{0};
-  const std::string temp =
-      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw DataError(temp + ": cannot create cache entry: " + std::strerror(errno));
-  auto write_all = [fd](const void* data, size_t bytes) {
-    const char* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-      const ssize_t n = ::write(fd, p, bytes);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      p += n;
-      bytes -= static_cast<size_t>(n);
-    }
-    return true;
-  };
-  const bool written =
-      write_all(&header, sizeof header) && write_all(film.patient.data(), film.patient.size()) &&
-      write_all(film.image.data(), pixels * sizeof(float)) && write_all(film.mask.data(), pixels);
-  const std::string why = written ? "" : std::strerror(errno);
-  ::close(fd);
-  if (!written || std::rename(temp.c_str(), path.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    throw DataError(path + ": cannot write cache entry: " + (written ? std::strerror(errno) : why));
+  try {
+    hds::common::replace_file_by(path, [&](const std::string& partial) {
+      const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0) throw DataError(path + ": cannot write cache entry: " + std::strerror(errno));
+      auto write_all = [fd](const void* data, size_t bytes) {
+        const char* p = static_cast<const char*>(data);
+        while (bytes > 0) {
+          const ssize_t n = ::write(fd, p, bytes);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return false;
+          p += n;
+          bytes -= static_cast<size_t>(n);
+        }
+        return true;
+      };
+      const bool written = write_all(&header, sizeof header) &&
+                           write_all(film.patient.data(), film.patient.size()) &&
+                           write_all(film.image.data(), pixels * sizeof(float)) &&
+                           write_all(film.mask.data(), pixels);
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      if (!written) throw DataError(path + ": cannot write cache entry: " + why);
+    });
+  } catch (const hds::common::FileWriteError& e) {
+    throw DataError(std::string(e.what()) + " (cache entry)");
   }
 }
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
+#include "hds/common/read_file.h"
 #include "hds/data/dataset.h"
 #include "hds/data/png_io.h"
 
@@ -20,10 +20,13 @@ void create_folder(const fs::path& folder) {
 }
 
 void write_id_list(const fs::path& path, const std::vector<std::string>& ids) {
-  std::ofstream out(path);
-  for (const std::string& id : ids) out << id << '\n';
-  out.close();
-  if (!out) throw DataError(path.string() + ": cannot write the id list");
+  std::string text;
+  for (const std::string& id : ids) text += id + '\n';
+  try {
+    hds::common::replace_file(path.string(), text);
+  } catch (const hds::common::FileWriteError& e) {
+    throw DataError(std::string(e.what()) + " (the id list)");
+  }
 }
 
 std::invalid_argument unknown_split(const std::string& split) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "counter_rng.h"
+#include "hds/common/read_file.h"
 #include "hds/data/dataset.h"
 
 namespace hds::data {
@@ -79,16 +80,10 @@ void write_split_file(const std::string& path, const std::vector<FilmKey>& films
   for (const auto& film : films) {
     text << film.film << " " << film.patient << " " << assignment.film_fold.at(film.film) << "\n";
   }
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << text.str();
-    out.flush();
-    if (!out) throw DataError(path + ": cannot write the split file");
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    throw DataError(path + ": cannot move the split file into place");
+  try {
+    hds::common::replace_file(path, text.str());
+  } catch (const hds::common::FileWriteError& e) {
+    throw DataError(std::string(e.what()) + " (the split file)");
   }
 }
 

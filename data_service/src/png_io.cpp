@@ -14,6 +14,7 @@
 #include <cstring>
 #include <memory>
 
+#include "hds/common/read_file.h"
 #include "hds/data/dataset.h"
 
 namespace hds::data {
@@ -197,15 +198,12 @@ GreyImage decode_grey_png(const std::string& bytes, const std::string& name) {
 
 namespace {
 
-// A PNG of `channels` samples a pixel (1 grey, 3 RGB) of `bit_depth` 8 or 16; `bytes` holds the
-// samples as PNG stores them (16-bit ones big-endian).
-void write_png(const std::string& path, int rows, int cols, int channels, int bit_depth,
-               const std::vector<uint8_t>& bytes) {
-  const size_t row_bytes = static_cast<size_t>(cols) * channels * (bit_depth / 8);
-  if (rows <= 0 || cols <= 0 || bytes.size() != rows * row_bytes)
-    throw DataError(path + ": cannot write a " + std::to_string(rows) + "x" + std::to_string(cols) +
-                    " PNG from " + std::to_string(bytes.size()) + " bytes");
-  FilePtr file = open_or_throw(path, "wb", "write");
+// write_png's work on the file at `partial`; errors name `path`.
+void write_png_file(const std::string& partial, const std::string& path, int rows, int cols,
+                    int channels, int bit_depth, const std::vector<uint8_t>& bytes,
+                    size_t row_bytes) {
+  FilePtr file(std::fopen(partial.c_str(), "wb"));
+  if (!file) throw DataError(path + ": cannot write: " + std::strerror(errno));
 
   PngWriter writer;
   writer.file = file.get();
@@ -224,6 +222,19 @@ void write_png(const std::string& path, int rows, int cols, int channels, int bi
     throw DataError(path + ": cannot write: " + std::strerror(errno));
   if (std::fclose(file.release()) != 0)
     throw DataError(path + ": cannot write: " + std::strerror(errno));
+}
+
+// A PNG of `channels` samples a pixel (1 grey, 3 RGB) of `bit_depth` 8 or 16; `bytes` holds the
+// samples as PNG stores them (16-bit ones big-endian).
+void write_png(const std::string& path, int rows, int cols, int channels, int bit_depth,
+               const std::vector<uint8_t>& bytes) {
+  const size_t row_bytes = static_cast<size_t>(cols) * channels * (bit_depth / 8);
+  if (rows <= 0 || cols <= 0 || bytes.size() != rows * row_bytes)
+    throw DataError(path + ": cannot write a " + std::to_string(rows) + "x" + std::to_string(cols) +
+                    " PNG from " + std::to_string(bytes.size()) + " bytes");
+  hds::common::replace_file_by(path, [&](const std::string& partial) {
+    write_png_file(partial, path, rows, cols, channels, bit_depth, bytes, row_bytes);
+  });
 }
 
 }  // namespace

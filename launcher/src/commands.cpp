@@ -48,9 +48,9 @@ int run_and_tabulate(const std::vector<ExperimentRun>& runs, ExperimentOptions& 
         hds::scoring::parse_evaluated_run(run.name, path, hds::common::read_whole_file(path)));
   }
   const std::string markdown = table(evaluated);
-  hds::common::write_whole_file(folder / (table_name + ".md"), markdown);
-  hds::common::write_whole_file(folder / (json_name + ".json"),
-                                hds::scoring::experiment_json(evaluated));
+  hds::common::replace_file((folder / (table_name + ".md")).string(), markdown);
+  hds::common::replace_file((folder / (json_name + ".json")).string(),
+                            hds::scoring::experiment_json(evaluated));
   out << markdown << "wrote " << (folder / (table_name + ".md")).string() << " and "
       << (folder / (json_name + ".json")).string() << "\n";
   return hds::common::kExitFinished;

@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "hds/common/read_file.h"
 #include "hds/config/config.h"
 #include "hds/launch/process.h"
 
@@ -62,16 +62,12 @@ std::string write_targets_file(const hds::config::MonitoringConfig& monitoring,
     throw LaunchError("cannot create " + fs::path(path).parent_path().string() +
                       " (monitoring.targets_dir): " + error.message());
   }
-  // Prometheus ignores files that do not end in .json: the partial one is invisible to it.
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream file(partial, std::ios::trunc);
-    file << file_sd_json(job_targets(monitoring, placement));
-    file.close();
-    if (!file) throw LaunchError("cannot write " + partial + " (monitoring.targets_dir)");
+  // Prometheus reads only files ending in .json: the partial one is invisible to it.
+  try {
+    hds::common::replace_file(path, file_sd_json(job_targets(monitoring, placement)));
+  } catch (const hds::common::FileWriteError& e) {
+    throw LaunchError(std::string(e.what()) + " (monitoring.targets_dir)");
   }
-  fs::rename(partial, path, error);
-  if (error) throw LaunchError("cannot rename " + partial + ": " + error.message());
   return path;
 }
 

@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <sstream>
 
 #include "hds/common/exit_codes.h"
+#include "hds/common/read_file.h"
 #include "hds/config/config.h"
 #include "hds/launch/process.h"
 #include "hds/launch/tools.h"
@@ -486,10 +486,11 @@ void write_sbatch_job(const SbatchJob& job) {
     if (error) throw LaunchError("cannot create " + folder.string() + ": " + error.message());
   }
   auto write = [](const std::string& path, const std::string& text) {
-    std::ofstream file(path, std::ios::trunc);
-    file << text;
-    file.close();
-    if (!file) throw LaunchError("cannot write " + path);
+    try {
+      hds::common::replace_file(path, text);
+    } catch (const hds::common::FileWriteError& e) {
+      throw LaunchError(e.what());
+    }
   };
   write(job.config_copy_path, job.config_text);
   write(job.script_path, job.script_text);

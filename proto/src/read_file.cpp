@@ -1,5 +1,9 @@
 #include "hds/common/read_file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -29,10 +33,17 @@ void write_whole_file(const std::string& path, const std::string& bytes) {
 }
 
 void replace_file(const std::string& path, const std::string& bytes) {
-  const std::string partial = path + ".partial";
+  replace_file_by(path, [&bytes](const std::string& partial) { write_whole_file(partial, bytes); });
+}
+
+void replace_file_by(const std::string& path,
+                     const std::function<void(const std::string& partial_path)>& write) {
+  static std::atomic<uint64_t> writes{0};
+  const std::string partial =
+      path + ".partial-" + std::to_string(::getpid()) + "-" + std::to_string(writes++);
   try {
-    write_whole_file(partial, bytes);
-  } catch (const FileWriteError&) {
+    write(partial);
+  } catch (...) {
     std::remove(partial.c_str());
     throw;
   }
@@ -41,6 +52,28 @@ void replace_file(const std::string& path, const std::string& bytes) {
     std::remove(partial.c_str());
     throw FileWriteError(path + ": write failed: cannot rename " + partial + ": " + reason);
   }
+}
+
+void append_record(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw FileWriteError(path + ": write failed: " + std::strerror(errno));
+  const off_t before = ::lseek(fd, 0, SEEK_END);
+  const char* data = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, data, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = n < 0 ? std::strerror(errno) : "nothing written";
+      const bool cut = before >= 0 && ::ftruncate(fd, before) == 0;
+      ::close(fd);
+      throw FileWriteError(path + ": write failed: " + reason +
+                           (cut ? "" : " (a partial record may remain at its end)"));
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  ::close(fd);
 }
 
 }  // namespace hds::common

@@ -33,8 +33,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr
 };
 
-CommandResult run(const std::string& arguments) {
-  const std::string command = std::string(HDS_TRAINER_BINARY) + " " + arguments + " 2>&1";
+// hds-trainer with `arguments`, through the shell after `shell_prefix` (e.g. "ulimit -f 4; ").
+CommandResult run(const std::string& arguments, const std::string& shell_prefix = "") {
+  const std::string command =
+      shell_prefix + "exec " + std::string(HDS_TRAINER_BINARY) + " " + arguments + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   char buffer[4096];
@@ -332,6 +334,61 @@ TEST(TrainerCli, infer_refuses_a_checkpoint_whose_normalisation_was_edited) {
   EXPECT_NE(result.output.find(meta_path + ": corrupt"), std::string::npos) << result.output;
   EXPECT_FALSE(fs::exists(dir + "/out/film.mask.png"))
       << "nothing scored with the edited normalisation";
+}
+
+// A 256x128 film of noise: its overlay PNG does not compress below a few KB.
+void write_noisy_film(const std::string& path, unsigned seed) {
+  std::vector<uint8_t> levels(256 * 128);
+  for (size_t i = 0; i < levels.size(); ++i)
+    levels[i] = static_cast<uint8_t>((i * 2654435761u + seed) >> 13);
+  hds::data::write_grey_png(path, 256, 128, levels);
+}
+
+TEST(TrainerCli, infer_never_writes_over_its_inputs) {
+  const auto dir = hds::test::scratch_dir("cli-infer-inputs");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  // The user's films: a.png, and a film that happens to be called a.mask.png.
+  write_noisy_film(dir + "/a.png", 1);
+  write_noisy_film(dir + "/a.mask.png", 2);
+  const std::string film = hds::test::read_text(dir + "/a.png");
+  const std::string other = hds::test::read_text(dir + "/a.mask.png");
+  const auto result = run("infer --checkpoint " + dir + "/run/checkpoints --out " + dir + " " +
+                          dir + "/a.png " + dir + "/a.mask.png");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(hds::test::read_text(dir + "/a.png"), film);
+  EXPECT_EQ(hds::test::read_text(dir + "/a.mask.png"), other);
+  // a.png's outputs took the next free name and say so; a.mask.png's are its own.
+  EXPECT_NE(result.output.find(dir + "/a.png: mass probability"), std::string::npos);
+  EXPECT_NE(result.output.find(dir + "/a-2.mask.png"), std::string::npos) << result.output;
+  EXPECT_EQ(png_size(dir + "/a-2.mask.png"), std::make_pair(128u, 256u));
+  EXPECT_EQ(png_size(dir + "/a.mask.mask.png"), std::make_pair(128u, 256u));
+}
+
+TEST(TrainerCli, infer_on_a_full_disk_leaves_no_half_written_output) {
+  const auto dir = hds::test::scratch_dir("cli-infer-full");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  write_noisy_film(dir + "/film.png", 3);
+  fs::create_directories(dir + "/out");
+  // Files may not grow past a few KiB (EFBIG, as ENOSPC on a full disk): the overlay cannot be
+  // written.
+  const auto result = run(
+      "infer --checkpoint " + dir + "/run/checkpoints --out " + dir + "/out " + dir + "/film.png",
+      "trap '' XFSZ; ulimit -f 4; ");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find(dir + "/out/film."), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("File too large"), std::string::npos) << result.output;
+  for (const auto& entry : fs::directory_iterator(dir + "/out")) {
+    const std::string name = entry.path().filename().string();
+    EXPECT_EQ(name.find(".partial"), std::string::npos) << name;
+    if (name == "film.mask.png") {
+      EXPECT_EQ(hds::data::read_grey_png(entry.path().string()).rows, 256) << "whole";
+    } else {
+      ADD_FAILURE() << "written despite the failure: " << name << " ("
+                    << fs::file_size(entry.path()) << " bytes)";
+    }
+  }
 }
 
 TEST(TrainerCli,

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -268,28 +269,63 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
   std::string markdown = "# Evaluation of " + command.checkpoint + "\n\n";
   for (const EvaluationReport& report : reports)
     markdown += hds::scoring::report_markdown(report) + "\n";
-  hds::common::write_whole_file(dir / "metrics.md", markdown);
-  hds::common::write_whole_file(dir / "films.csv", hds::scoring::films_csv(last));
-  hds::common::write_whole_file(
-      dir / "roc.svg", hds::scoring::curve_svg(last.roc, "ROC, head " + std::to_string(last.head),
-                                               "false-positive rate", "true-positive rate", 1));
+  hds::common::replace_file((dir / "metrics.md").string(), markdown);
+  hds::common::replace_file((dir / "films.csv").string(), hds::scoring::films_csv(last));
+  hds::common::replace_file(
+      (dir / "roc.svg").string(),
+      hds::scoring::curve_svg(last.roc, "ROC, head " + std::to_string(last.head),
+                              "false-positive rate", "true-positive rate", 1));
   double most_false_positives = 1;
   for (const CurvePoint& point : last.froc) {
     if (std::isfinite(point.x)) most_false_positives = std::max(most_false_positives, point.x);
   }
-  hds::common::write_whole_file(
-      dir / "froc.svg",
+  hds::common::replace_file(
+      (dir / "froc.svg").string(),
       hds::scoring::curve_svg(last.froc, "FROC, head " + std::to_string(last.head),
                               "false positives per image", "lesion sensitivity",
                               most_false_positives));
   // Last: its presence says the evaluation is complete (hds-launch cv and ablation rely on it).
-  hds::common::write_whole_file(dir / "metrics.json", hds::scoring::reports_json(reports));
+  hds::common::replace_file((dir / "metrics.json").string(), hds::scoring::reports_json(reports));
   out << hds::scoring::report_markdown(last) << "wrote " << (dir / "metrics.json").string()
       << ", metrics.md, films.csv, roc.svg, froc.svg and " << films.size() << " overlays in "
       << (dir / "overlays").string() << "\n";
 }
 
 namespace {
+
+// What infer writes for a film named `name`: <name><suffix> under --out.
+constexpr const char* kMaskSuffix = ".mask.png";
+constexpr const char* kOverlaySuffix = ".overlay.png";
+constexpr const char* kReportSuffix = ".json";
+constexpr const char* kSegmentationSuffix = ".seg.dcm";  // DICOM films only
+constexpr std::array<const char*, 4> kInferSuffixes = {kMaskSuffix, kOverlaySuffix, kReportSuffix,
+                                                       kSegmentationSuffix};
+
+// The names of the inputs' outputs under `dir`: each file's stem, numbered (-2, -3, ...) when an
+// earlier input took it or when one of its outputs would be an input file: infer never writes
+// over an input (e.g. `infer --out d d/a.png d/a.mask.png`: a.png's outputs become d/a-2.*).
+std::vector<std::string> infer_output_names(const std::vector<std::string>& inputs,
+                                            const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::set<std::string> input_files;
+  for (const std::string& input : inputs) input_files.insert(fs::weakly_canonical(input).string());
+  std::set<std::string> taken;
+  const auto usable = [&](const std::string& name) {
+    if (taken.count(name) != 0) return false;
+    return std::none_of(kInferSuffixes.begin(), kInferSuffixes.end(), [&](const char* suffix) {
+      return input_files.count(fs::weakly_canonical(dir / (name + suffix)).string()) != 0;
+    });
+  };
+  std::vector<std::string> names;
+  for (const std::string& input : inputs) {
+    const std::string stem = fs::path(input).stem().string();
+    std::string name = stem;
+    for (int n = 2; !usable(name); ++n) name = stem + "-" + std::to_string(n);
+    taken.insert(name);
+    names.push_back(name);
+  }
+  return names;
+}
 
 // One film through the model; writes its outputs under `dir` named `name` (for DICOM films also
 // a DICOM Segmentation).
@@ -356,23 +392,23 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
                           : nlohmann::json()},
          {"peak_probability", peaks[k]}});
   }
-  std::string outputs = "mask.png,overlay.png,json";
+  const auto output = [&](const char* suffix) { return (dir / (name + suffix)).string(); };
+  std::string outputs = output(kMaskSuffix) + ", " + output(kOverlaySuffix) + ", ";
   if (file.kind == "dicom") {
     // For PACS viewers: the mask as a DICOM Segmentation referencing the film.
-    const std::string seg = (dir / (name + ".seg.dcm")).string();
+    const std::string seg = output(kSegmentationSuffix);
     hds::data::write_mass_segmentation(path, mask, image.rows, image.cols, "HDS U-ResNet", seg);
     report["segmentation"] = seg;
-    outputs += ",seg.dcm";
+    outputs += seg + ", ";
   }
-  hds::data::write_grey_png((dir / (name + ".mask.png")).string(), image.rows, image.cols, shown);
+  hds::data::write_grey_png(output(kMaskSuffix), image.rows, image.cols, shown);
   const std::vector<uint8_t> none(mask.size(), 0);
   hds::data::write_rgb_png(
-      (dir / (name + ".overlay.png")).string(), image.rows, image.cols,
+      output(kOverlaySuffix), image.rows, image.cols,
       hds::scoring::overlay_rgb(grey, none.data(), mask.data(), image.rows, image.cols));
-  hds::common::write_whole_file(dir / (name + ".json"), report.dump(2) + "\n");
+  hds::common::replace_file(output(kReportSuffix), report.dump(2) + "\n");
   out << path << ": mass probability " << prediction.mass_probability << ", "
-      << lesions.components.size() << " lesion(s); " << (dir / name).string() << ".{" << outputs
-      << "}\n";
+      << lesions.components.size() << " lesion(s); " << outputs << output(kReportSuffix) << "\n";
 }
 
 }  // namespace
@@ -392,16 +428,12 @@ int run_infer_command(const InferCommand& command, std::ostream& out, std::ostre
   const std::filesystem::path dir(command.out);
   std::filesystem::create_directories(dir);
   const Normalisation normalisation{meta.data_mean(), meta.data_std()};
-  std::set<std::string> names;
+  const std::vector<std::string> names = infer_output_names(command.inputs, dir);
   int failed = 0;
-  for (const std::string& path : command.inputs) {
-    // Outputs are named for the input file; a repeated name gets a number.
-    std::string name = std::filesystem::path(path).stem().string();
-    for (int n = 2; !names.insert(name).second; ++n) {
-      name = std::filesystem::path(path).stem().string() + "-" + std::to_string(n);
-    }
+  for (size_t i = 0; i < command.inputs.size(); ++i) {
+    const std::string& path = command.inputs[i];
     try {
-      infer_film(path, name, model, config, normalisation, device, dir, out);
+      infer_film(path, names[i], model, config, normalisation, device, dir, out);
     } catch (const std::exception& error) {
       ++failed;
       errors << "infer: " << path << ": failed: " << error.what() << "\n";

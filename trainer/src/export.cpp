@@ -1,9 +1,7 @@
 #include "hds/trainer/export.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 
+#include "hds/common/read_file.h"
 #include "hds/config/config.h"
 
 namespace hds::trainer {
@@ -50,10 +48,7 @@ void export_model(HdsNet& model, const hds::config::Config& config, const std::s
     out.insert("probe_cls", torch::stack(output.cls).to(torch::kCPU));
   }
   const std::vector<char> bytes = torch::pickle_save(out);
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  file.close();
-  if (!file) throw std::runtime_error(path + ": cannot write the export: " + std::strerror(errno));
+  hds::common::replace_file(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace hds::trainer

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include "device_memory.h"
 #include "hds/common/exit_codes.h"
 #include "hds/common/rank_progress.h"
+#include "hds/common/read_file.h"
 #include "hds/config/config.h"
 #include "hds/trainer/evaluation.h"
 #include "hds/trainer/optimizer.h"
@@ -143,9 +143,7 @@ void write_summary(const fs::path& path, const FitResult& result) {
                          {"best_dice", validation(result.best_dice)},
                          {"best_accuracy", validation(result.best_accuracy)},
                          {"last_validation", validation(result.last_validation)}};
-  const fs::path temp = path.string() + ".tmp";
-  std::ofstream(temp) << summary.dump(2) << "\n";
-  fs::rename(temp, path);
+  hds::common::replace_file(path.string(), summary.dump(2) + "\n");
 }
 
 double seconds_since(Clock::time_point start) {

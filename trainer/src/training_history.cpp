@@ -113,7 +113,7 @@ void TrainingHistory::on_step(const StepReport& report) {
     rows_ = std::move(kept);
     std::string text;
     for (const HistoryRow& row : rows_) text += to_json(row).dump() + "\n";
-    hds::common::write_whole_file(path_, text);
+    hds::common::replace_file(path_, text);
   }
   last_step_ = report.global_step;
   interval_.step = report.global_step;
@@ -164,20 +164,15 @@ void TrainingHistory::on_validation(const hds::checkpoint::ValidationResult& val
 }
 
 void TrainingHistory::append(const HistoryRow& row) {
-  std::ofstream out(path_, std::ios::app);
-  out << to_json(row).dump() << "\n";
-  out.flush();
-  if (!out) throw std::runtime_error("cannot write " + path_);
+  hds::common::append_record(path_, to_json(row).dump() + "\n");
   rows_.push_back(row);
 }
 
 void TrainingHistory::write_curves() const {
   if (rows_.empty()) return;
   // Whole or not at all: a browser showing the file never sees half a document.
-  const std::string partial = curves_path_ + ".partial";
-  hds::common::write_whole_file(partial,
-                                training_curves_svg(rows_, fs::path(path_).parent_path().string()));
-  fs::rename(partial, curves_path_);
+  hds::common::replace_file(curves_path_,
+                            training_curves_svg(rows_, fs::path(path_).parent_path().string()));
 }
 
 std::string training_curves_svg(const std::vector<HistoryRow>& rows, const std::string& title) {
