@@ -1,6 +1,5 @@
 #include "hds/trainer/export.h"
 
-
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
 
