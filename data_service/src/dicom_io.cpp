@@ -5,6 +5,7 @@
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dctag.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include <algorithm>
@@ -21,6 +22,12 @@ namespace {
 // As png_io.cpp: far above any mammogram, small enough that a hostile header cannot make us
 // allocate gigabytes.
 constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
+
+std::string number_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
 
 // The header fields of one DICOM file, each failure naming the file and the tag.
 class DicomHeader {
@@ -44,10 +51,16 @@ class DicomHeader {
     return data_.findAndGetOFStringArray(tag, value).good() ? std::string(value.c_str()) : "";
   }
 
-  // Value `index` of a decimal-string tag (DS), or nothing when absent or empty.
+  // Value `index` of a decimal-string tag (DS), or nothing when absent or empty. A value that is
+  // not a finite number (DCMTK reads "NaN" and "inf") would flow silently into the pixels or the
+  // areas: refused, naming the attribute.
   bool decimal(const DcmTagKey& tag, unsigned long index, double& value) const {
     Float64 number = 0;
     if (data_.findAndGetFloat64(tag, number, index).bad()) return false;
+    if (!std::isfinite(number)) {
+      fail(std::string(DcmTag(tag).getTagName()) + " " + tag.toString().c_str() + " value " +
+           std::to_string(index + 1) + " is " + number_text(number) + "; must be a finite number");
+    }
     value = number;
     return true;
   }
@@ -155,12 +168,6 @@ double apply_window(double x, double centre, double width, const std::string& fu
   if (x <= centre - 0.5 - (width - 1) / 2) return 0;
   if (x > centre - 0.5 + (width - 1) / 2) return y_max;
   return ((x - (centre - 0.5)) / (width - 1) + 0.5) * y_max;
-}
-
-std::string number_text(double value) {
-  std::ostringstream text;
-  text << value;
-  return text.str();
 }
 
 // Maps `stored` (cleared above BitsStored) through the modality and VOI steps into `film`.

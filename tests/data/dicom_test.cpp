@@ -153,5 +153,33 @@ TEST(DicomPipeline, malformed_windows_and_luts_are_named) {
                     {short_lut, "VOI LUT Sequence", "holds 3 entries"});
 }
 
+// DCMTK reads "NaN" and "inf" in decimal strings; such a window rendered the film black and it was
+// scored. Every decimal the pipeline uses is refused by name unless finite.
+TEST(DicomPipeline, a_value_that_is_not_a_finite_number_is_refused_naming_the_attribute) {
+  const std::string dir = hds::test::scratch_dir("dicom-not-finite");
+  struct Case {
+    std::string name;
+    DcmTagKey tag;
+    std::string value, message;
+  };
+  const std::vector<Case> cases = {
+      {"centre.dcm", DCM_WindowCenter, "NaN", "WindowCenter (0028,1050) value 1 is nan"},
+      {"width.dcm", DCM_WindowWidth, "inf", "WindowWidth (0028,1051) value 1 is inf"},
+      {"slope.dcm", DCM_RescaleSlope, "-inf", "RescaleSlope (0028,1053) value 1 is -inf"},
+      {"spacing.dcm", DCM_PixelSpacing, "0.07\\NaN", "PixelSpacing (0028,0030) value 2 is nan"},
+  };
+  for (const Case& c : cases) {
+    DicomFixture fixture;
+    fixture.more_tags = [&](DcmDataset& d) {
+      d.putAndInsertString(DCM_WindowCenter, "100");
+      d.putAndInsertString(DCM_WindowWidth, "50");
+      d.putAndInsertString(c.tag, c.value.c_str());
+    };
+    const std::string path = dir + "/" + c.name;
+    hds::test::write_dicom_fixture(path, fixture);
+    expect_data_error([&] { read_dicom_film(path); }, {path, c.message, "must be a finite number"});
+  }
+}
+
 }  // namespace
 }  // namespace hds::data
