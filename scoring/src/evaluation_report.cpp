@@ -164,7 +164,9 @@ std::string reports_json(const std::vector<EvaluationReport>& reports) {
            {"all_negative", figures_json(r.all_negative)},
            {"all_positive", figures_json(r.all_positive)}}},
          {"roc", curve_json(r.roc)},
-         {"froc", curve_json(r.froc)}});
+         {"froc", curve_json(r.froc)},
+         {"left_out",
+          {{"films", r.films_left_out}, {"masses", r.masses_left_out}, {"why", r.left_out}}}});
   }
   return json{{"reports", all}}.dump(2) + "\n";
 }
@@ -176,8 +178,14 @@ std::string report_markdown(const EvaluationReport& r) {
   md << "### Split `" << r.split << "`, head " << r.head << "\n\n"
      << r.films << " films (" << r.films_with_mass << " with masses, " << r.masses << " masses), "
      << r.patients << " patients. Model figures with 95 % bootstrap intervals over "
-     << "patients (" << r.bootstrap_rounds << " resamples); threshold 0.5.\n\n"
-     << "| protocol | figure | model | all-empty mask | all-negative | all-positive |\n"
+     << "patients (" << r.bootstrap_rounds << " resamples); threshold 0.5.\n\n";
+  if (r.films_left_out > 0 || r.masses_left_out > 0) {
+    md << "**Left out while loading the dataset** (from any split): " << r.films_left_out
+       << " films, " << r.masses_left_out << " masses.\n\n";
+    for (const std::string& why : r.left_out) md << "- " << why << "\n";
+    md << "\n";
+  }
+  md << "| protocol | figure | model | all-empty mask | all-negative | all-positive |\n"
      << "|---|---|---|---|---|---|\n";
   for (const FigureField& field : figure_fields()) {
     md << "| " << field.protocol << " | " << field.label << " | "

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "hds/config/config.h"
+#include "hds/data/folder_writer.h"
 #include "hds/data/phantom.h"
 #include "hds/data/png_io.h"
 #include "hds/test/child_process.h"
@@ -287,6 +288,47 @@ TEST(TrainerCli, eval_writes_both_protocols_beside_the_baselines_curves_rows_and
   EXPECT_NE(normalisation(result.output).find("(the checkpoint's)"), std::string::npos)
       << result.output;
   EXPECT_EQ(normalisation(other.output), normalisation(result.output)) << other.output;
+}
+
+TEST(TrainerCli, eval_reports_the_films_it_had_to_leave_out) {
+  const auto dir = hds::test::scratch_dir("cli-eval-skip");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  // A folder dataset of three validation films, one of them unreadable.
+  {
+    hds::data::FolderDatasetWriter writer(dir + "/films");
+    for (const char* id : {"a", "b", "c"}) {
+      hds::data::GreyImage image{256, 128, 255, std::vector<uint16_t>(256 * 128, 120)};
+      std::vector<uint8_t> mask(image.pixels.size(), 0);
+      writer.add("val", id, image, mask);
+      writer.add("train", std::string("t") + id, image, mask);
+    }
+    writer.finish();
+  }
+  hds::test::write_text(dir + "/films/img/b.png", "not a png");
+  const auto result = run("eval --checkpoint " + dir + "/run/checkpoints --split val --out " + dir +
+                          "/eval --bootstrap 20 --set data.source=folder --set data.root=" + dir +
+                          "/films --set data.on_bad_sample=SKIP --set data.use_cache=false");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("eval: 2 films of split val (folder; 1 films of the dataset left "
+                               "out while loading, named in the report)"),
+            std::string::npos)
+      << result.output;
+  const auto report =
+      nlohmann::json::parse(hds::test::read_text(dir + "/eval/metrics.json")).at("reports").back();
+  EXPECT_EQ(report.at("films"), 2);
+  EXPECT_EQ(report.at("left_out").at("films"), 1);
+  ASSERT_EQ(report.at("left_out").at("why").size(), 1u);
+  const std::string why = report.at("left_out").at("why")[0];
+  EXPECT_NE(why.find("skipped film b (data.on_bad_sample SKIP): " + dir + "/films/img/b.png"),
+            std::string::npos)
+      << why;
+  const std::string markdown = hds::test::read_text(dir + "/eval/metrics.md");
+  EXPECT_NE(markdown.find("**Left out while loading the dataset** (from any split): 1 films, 0 "
+                          "masses.\n\n- " +
+                          why + "\n"),
+            std::string::npos)
+      << markdown;
 }
 
 TEST(TrainerCli, eval_of_an_empty_split_names_it_and_exits_2) {

@@ -232,9 +232,13 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
   const hds::data::Dataset dataset = hds::data::load_dataset(config.data());
   const std::vector<hds::data::Film> films = films_of(dataset, command.split);
   out << "eval: " << films.size() << " films of split " << command.split << " ("
-      << config.data().source() << "), normalised with mean " << dataset.mean << " std "
-      << dataset.std << (meta.has_data_mean() ? " (the checkpoint's)" : " (this dataset's)")
-      << "\n";
+      << config.data().source()
+      << (dataset.report.skipped_films > 0
+              ? "; " + std::to_string(dataset.report.skipped_films) +
+                    " films of the dataset left out while loading, named in the report"
+              : "")
+      << "), normalised with mean " << dataset.mean << " std " << dataset.std
+      << (meta.has_data_mean() ? " (the checkpoint's)" : " (this dataset's)") << "\n";
   if (films.empty()) {
     throw hds::config::ConfigError("eval: split " + command.split + " of " +
                                    config.data().source() + " has no films");
@@ -264,6 +268,9 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
     reports.push_back(hds::scoring::build_report(std::move(scored[h]), command.split,
                                                  model->heads()[h], command.bootstrap_rounds,
                                                  command.seed));
+    reports.back().films_left_out = dataset.report.skipped_films;
+    reports.back().masses_left_out = dataset.report.skipped_masses;
+    reports.back().left_out = dataset.report.warnings;
   }
   const EvaluationReport& last = reports.back();
   std::string markdown = "# Evaluation of " + command.checkpoint + "\n\n";

@@ -29,6 +29,12 @@ struct EvaluationReport {
   std::vector<CurvePoint> roc;
   std::vector<CurvePoint> froc;
   std::vector<FilmScore> scored;
+  // What loading the dataset left out (data.on_bad_sample SKIP, unusable annotations), in any of
+  // its splits: counts, and one line per film or mass naming it and why. The report states them,
+  // so that "N films" is never read as the whole split when some could not be read.
+  int films_left_out = 0;
+  int masses_left_out = 0;
+  std::vector<std::string> left_out;
 };
 
 // Summarises `films` (bootstrap over patients, `rounds` resamples, seeded) with its baselines.
