@@ -4,9 +4,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <optional>
+#include <sstream>
+#include <thread>
 
+#include "hds/common/machine_memory.h"
 #include "hds/config/config.h"
 #include "hds/data/film_cache.h"
 #include "hds/data/film_reader.h"
@@ -86,14 +90,24 @@ Film read_and_preprocess(const FilmReader& reader, const std::string& id,
   return film;
 }
 
+// How read_films works: what it reads through, what a bad film does, how many at once.
+struct ReadPlan {
+  PreprocessOptions options;
+  CacheUse cache;
+  hds::config::DataConfig::BadSamplePolicy policy;
+  unsigned threads = 1;  // films_decoded_at_once
+};
+
 // Reads and preprocesses the films `ids` in parallel. A bad film (DataError) stops loading under
 // STOP; under SKIP it is left out, warned about and counted, in the order of `ids`.
 std::vector<Film> read_films(const FilmReader& reader, const std::vector<std::string>& ids,
-                             const PreprocessOptions& options, const CacheUse& cache,
-                             hds::config::DataConfig::BadSamplePolicy policy, LoadReport& report) {
+                             const ReadPlan& plan, LoadReport& report) {
+  const PreprocessOptions& options = plan.options;
+  const CacheUse& cache = plan.cache;
+  const auto policy = plan.policy;
   std::vector<std::optional<Film>> slots(ids.size());
   std::vector<std::string> problems(ids.size());
-  detail::parallel_for(ids.size(), [&](size_t i) {
+  detail::parallel_for(ids.size(), plan.threads, [&](size_t i) {
     try {
       slots[i] = read_and_preprocess(reader, ids[i], options, cache);
     } catch (const DataError& error) {
@@ -193,14 +207,48 @@ void split_by_folds(std::vector<Film> films, const hds::config::DataConfig& conf
 
 }  // namespace
 
+unsigned films_decoded_at_once(uint64_t available_bytes, uint64_t max_film_pixels, unsigned cores) {
+  const uint64_t per_film = std::max<uint64_t>(1, max_film_pixels) * kDecodeBytesPerPixel;
+  const uint64_t fit = available_bytes / 2 / per_film;
+  return static_cast<unsigned>(std::clamp<uint64_t>(fit, 1, std::max(1u, cores)));
+}
+
+void check_dataset_fits_in_memory(uint64_t films, const hds::config::DataConfig& config,
+                                  uint64_t available_bytes, const std::string& what) {
+  const uint64_t pixels = static_cast<uint64_t>(config.image_rows()) * config.image_cols();
+  const uint64_t per_film = pixels * kLoadedBytesPerPixel;
+  if (films == 0 || films <= available_bytes / per_film) return;
+  const auto gib = [](double bytes) {
+    std::ostringstream text;
+    text << std::setprecision(3) << bytes / (1024.0 * 1024 * 1024) << " GiB";
+    return text.str();
+  };
+  throw DataError(what + ": " + std::to_string(films) + " films of data.image_rows x " +
+                  "data.image_cols = " + std::to_string(config.image_rows()) + " x " +
+                  std::to_string(config.image_cols()) + " need " +
+                  gib(static_cast<double>(films) * static_cast<double>(per_film)) +
+                  " in memory; this machine has " + gib(static_cast<double>(available_bytes)) +
+                  " available: use fewer or smaller films");
+}
+
 bool Film::has_mass() const {
   return std::any_of(mask.begin(), mask.end(), [](uint8_t m) { return m != 0; });
 }
 
 Dataset load_dataset(const hds::config::DataConfig& config) {
   const PreprocessOptions options = preprocess_options_for(config);
+  if (config.source() == "phantom") {
+    const hds::config::PhantomConfig& phantom = config.phantom();
+    check_dataset_fits_in_memory(static_cast<uint64_t>(phantom.train_count()) +
+                                     static_cast<uint64_t>(phantom.val_count()) +
+                                     static_cast<uint64_t>(phantom.test_count()),
+                                 config, hds::common::available_memory_bytes(),
+                                 "data.phantom.train_count + val_count + test_count");
+  }
   const std::unique_ptr<FilmReader> reader = make_film_reader(config);
   const FilmList& films = reader->films();
+  check_dataset_fits_in_memory(films.train.size() + films.val.size() + films.test.size(), config,
+                               hds::common::available_memory_bytes(), "the dataset's film count");
   Dataset dataset;
   dataset.report.skipped_films = films.report.skipped_films;
   dataset.report.skipped_masses = films.report.skipped_masses;
@@ -215,9 +263,13 @@ Dataset load_dataset(const hds::config::DataConfig& config) {
   }
   const CacheUse cache_use{cache ? &*cache : nullptr, preprocessing_signature(config)};
   const auto policy = config.on_bad_sample();
-  dataset.train = read_films(*reader, films.train, options, cache_use, policy, dataset.report);
-  dataset.val = read_films(*reader, films.val, options, cache_use, policy, dataset.report);
-  dataset.test = read_films(*reader, films.test, options, cache_use, policy, dataset.report);
+  const ReadPlan plan{
+      options, cache_use, policy,
+      films_decoded_at_once(hds::common::available_memory_bytes(), config.max_film_pixels(),
+                            std::max(1u, std::thread::hardware_concurrency()))};
+  dataset.train = read_films(*reader, films.train, plan, dataset.report);
+  dataset.val = read_films(*reader, films.val, plan, dataset.report);
+  dataset.test = read_films(*reader, films.test, plan, dataset.report);
   if (cache) {
     dataset.cache_hits = cache->hits();
     dataset.cache_misses = cache->misses();

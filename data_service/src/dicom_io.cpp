@@ -19,10 +19,6 @@
 namespace hds::data {
 namespace {
 
-// As png_io.cpp: far above any mammogram, small enough that a hostile header cannot make us
-// allocate gigabytes.
-constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
-
 std::string number_text(double value) {
   std::ostringstream text;
   text << value;
@@ -253,7 +249,7 @@ void read_facts(const DicomHeader& header, DicomFilm& film) {
 
 }  // namespace
 
-DicomFilm read_dicom_film(const std::string& path) {
+DicomFilm read_dicom_film(const std::string& path, uint64_t max_pixels) {
   DcmFileFormat file;
   const OFCondition loaded = file.loadFile(path.c_str());
   if (loaded.bad()) throw DataError(path + ": cannot read as DICOM (DCMTK: " + loaded.text() + ")");
@@ -270,8 +266,8 @@ DicomFilm read_dicom_film(const std::string& path) {
   const int cols = header.required_number(DCM_Columns, "Columns");
   header.require(rows > 0 && cols > 0, "Rows x Columns is " + std::to_string(rows) + "x" +
                                            std::to_string(cols) + "; both must be positive");
-  header.require(static_cast<uint64_t>(rows) * cols <= kMaxPixels,
-                 "the image is larger than this reader accepts");
+  check_film_pixels(path, "DICOM", static_cast<uint64_t>(rows), static_cast<uint64_t>(cols),
+                    max_pixels);
   const int bits_stored = header.required_number(DCM_BitsStored, "BitsStored");
   const bool invert = check_layout(header, bits_stored);
 

@@ -11,20 +11,20 @@
 
 namespace hds::data {
 
-FilmFile read_film_file(const std::string& path) {
+FilmFile read_film_file(const std::string& path, uint64_t max_pixels) {
   std::string extension = std::filesystem::path(path).extension().string();
   std::transform(extension.begin(), extension.end(), extension.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   FilmFile film;
   if (extension == ".png") {
     film.kind = "png";
-    film.image = read_grey_png(path);
+    film.image = read_grey_png(path, max_pixels);
   } else if (extension == ".pgm") {
     film.kind = "pgm";
-    film.image = read_pgm(path);
+    film.image = read_pgm(path, max_pixels);
   } else if (extension == ".dcm" || extension == ".dicom" || extension.empty()) {
     film.kind = "dicom";
-    film.dicom = read_dicom_film(path);
+    film.dicom = read_dicom_film(path, max_pixels);
     film.image = std::move(film.dicom.image);
   } else {
     throw DataError(path + ": unknown film type \"" + extension +

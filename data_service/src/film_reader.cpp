@@ -17,10 +17,13 @@ std::string need_root(const hds::config::DataConfig& config) {
 std::unique_ptr<FilmReader> make_film_reader(const hds::config::DataConfig& config) {
   const std::string& source = config.source();
   if (source == "phantom") return detail::make_phantom_reader(config);
-  if (source == "folder") return detail::make_folder_reader(need_root(config));
-  if (source == "mini-mias")
-    return detail::make_mini_mias_reader(need_root(config), config.mias_other_abnormalities());
-  if (source == "inbreast") return detail::make_inbreast_reader(need_root(config));
+  const uint64_t max_pixels = config.max_film_pixels();
+  if (source == "folder") return detail::make_folder_reader(need_root(config), max_pixels);
+  if (source == "mini-mias") {
+    return detail::make_mini_mias_reader(need_root(config), config.mias_other_abnormalities(),
+                                         max_pixels);
+  }
+  if (source == "inbreast") return detail::make_inbreast_reader(need_root(config), max_pixels);
   throw DataError("data.source = \"" + source +
                   "\": unknown source; this build reads \"phantom\", \"folder\", \"mini-mias\" "
                   "and \"inbreast\"");

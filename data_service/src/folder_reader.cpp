@@ -60,7 +60,7 @@ std::string size_text(const GreyImage& image) {
 
 class FolderReader final : public FilmReader {
  public:
-  explicit FolderReader(const fs::path& root) : root_(root) {
+  FolderReader(const fs::path& root, uint64_t max_pixels) : root_(root), max_pixels_(max_pixels) {
     const fs::path train_list = root / "split" / "train.txt";
     const fs::path val_list = root / "split" / "val.txt";
     const fs::path test_list = root / "split" / "test.txt";
@@ -84,8 +84,8 @@ class FolderReader final : public FilmReader {
     RawFilm film;
     film.id = id;
     film.patient = id;  // the layout has no patients; each film stands alone
-    film.image = read_grey_png(image_path);
-    const GreyImage mask = read_grey_png(mask_path);
+    film.image = read_grey_png(image_path, max_pixels_);
+    const GreyImage mask = read_grey_png(mask_path, max_pixels_);
     if (mask.rows != film.image.rows || mask.cols != film.image.cols)
       throw DataError(mask_path + " is " + size_text(mask) + " (rows x cols) but " + image_path +
                       " is " + size_text(film.image) + "; a mask must have its image's size");
@@ -97,13 +97,14 @@ class FolderReader final : public FilmReader {
 
  private:
   fs::path root_;
+  uint64_t max_pixels_;
   FilmList films_;
 };
 
 }  // namespace
 
-std::unique_ptr<FilmReader> make_folder_reader(const std::string& root) {
-  return std::make_unique<FolderReader>(fs::path(root));
+std::unique_ptr<FilmReader> make_folder_reader(const std::string& root, uint64_t max_pixels) {
+  return std::make_unique<FolderReader>(fs::path(root), max_pixels);
 }
 
 }  // namespace hds::data::detail

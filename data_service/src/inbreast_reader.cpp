@@ -51,7 +51,7 @@ void draw_mass(const OsirixRoi& roi, RawFilm& film, const std::string& xml,
 
 class InbreastReader final : public FilmReader {
  public:
-  explicit InbreastReader(const fs::path& root) : root_(root) {
+  InbreastReader(const fs::path& root, uint64_t max_pixels) : root_(root), max_pixels_(max_pixels) {
     const fs::path folder = root / "AllDICOMs";
     if (!fs::is_directory(folder))
       throw DataError(folder.string() +
@@ -85,7 +85,7 @@ class InbreastReader final : public FilmReader {
     if (found == dicom_of_film_.end())
       throw DataError((root_ / "AllDICOMs").string() + ": no film '" + id + "'");
     const std::string& dicom_path = found->second;
-    DicomFilm dicom = read_dicom_film(dicom_path);
+    DicomFilm dicom = read_dicom_film(dicom_path, max_pixels_);
     RawFilm film;
     film.id = id;
     film.patient = patient_of(dicom, dicom_path, id);
@@ -111,14 +111,15 @@ class InbreastReader final : public FilmReader {
   }
 
   fs::path root_;
+  uint64_t max_pixels_;
   FilmList films_;
   std::map<std::string, std::string> dicom_of_film_;  // film id -> .dcm path, ordered by id
 };
 
 }  // namespace
 
-std::unique_ptr<FilmReader> make_inbreast_reader(const std::string& root) {
-  return std::make_unique<InbreastReader>(fs::path(root));
+std::unique_ptr<FilmReader> make_inbreast_reader(const std::string& root, uint64_t max_pixels) {
+  return std::make_unique<InbreastReader>(fs::path(root), max_pixels);
 }
 
 }  // namespace hds::data::detail

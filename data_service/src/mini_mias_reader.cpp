@@ -35,8 +35,9 @@ void check_normal_rows(const std::vector<MiasAnnotation>& rows, const std::strin
 
 class MiniMiasReader final : public FilmReader {
  public:
-  MiniMiasReader(const fs::path& root, DataConfig::MiasOtherAbnormalities other_abnormalities)
-      : root_(root), info_path_((root / "Info.txt").string()) {
+  MiniMiasReader(const fs::path& root, DataConfig::MiasOtherAbnormalities other_abnormalities,
+                 uint64_t max_pixels)
+      : root_(root), info_path_((root / "Info.txt").string()), max_pixels_(max_pixels) {
     std::map<std::string, std::vector<MiasAnnotation>> rows_of_film;  // ordered by film id
     for (MiasAnnotation& row : parse_mias_info(read_data_file(info_path_), info_path_))
       rows_of_film[row.film_id].push_back(std::move(row));
@@ -69,8 +70,8 @@ class MiniMiasReader final : public FilmReader {
     film.id = id;
     film.patient = mias_patient(id);
     film.image = path.size() > 4 && path.compare(path.size() - 4, 4, ".pgm") == 0
-                     ? read_pgm(path)
-                     : read_grey_png(path);
+                     ? read_pgm(path, max_pixels_)
+                     : read_grey_png(path, max_pixels_);
     const int rows = film.image.rows, cols = film.image.cols;
     film.mask.assign(static_cast<size_t>(rows) * cols, 0);
     for (const MiasAnnotation& mass : masses->second) {
@@ -129,6 +130,7 @@ class MiniMiasReader final : public FilmReader {
 
   fs::path root_;
   std::string info_path_;
+  uint64_t max_pixels_;
   FilmList films_;
   std::map<std::string, std::vector<MiasAnnotation>> masses_of_film_;  // drawable masses
 };
@@ -136,8 +138,9 @@ class MiniMiasReader final : public FilmReader {
 }  // namespace
 
 std::unique_ptr<FilmReader> make_mini_mias_reader(
-    const std::string& root, DataConfig::MiasOtherAbnormalities other_abnormalities) {
-  return std::make_unique<MiniMiasReader>(fs::path(root), other_abnormalities);
+    const std::string& root, DataConfig::MiasOtherAbnormalities other_abnormalities,
+    uint64_t max_pixels) {
+  return std::make_unique<MiniMiasReader>(fs::path(root), other_abnormalities, max_pixels);
 }
 
 }  // namespace hds::data::detail

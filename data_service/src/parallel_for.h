@@ -11,11 +11,11 @@
 
 namespace hds::data::detail {
 
-// Calls fn(i) for i in [0, count) on up to hardware_concurrency threads. If any call throws, the
-// exception of the lowest failing index is rethrown (deterministic error messages).
+// Calls fn(i) for i in [0, count) on up to `max_threads` threads (at least one). If any call
+// throws, the exception of the lowest failing index is rethrown (deterministic error messages).
 template <class Fn>
-void parallel_for(size_t count, Fn fn) {
-  const size_t threads = std::min<size_t>(count, std::max(1u, std::thread::hardware_concurrency()));
+void parallel_for(size_t count, unsigned max_threads, Fn fn) {
+  const size_t threads = std::min<size_t>(count, std::max(1u, max_threads));
   std::vector<std::exception_ptr> errors(count);
   std::atomic<size_t> next{0};
   auto work = [&] {

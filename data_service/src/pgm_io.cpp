@@ -12,7 +12,6 @@ namespace {
 
 // Far above any mammogram yet small enough that a hostile header cannot make us allocate
 // gigabytes (as in png_io.cpp).
-constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
 constexpr uint64_t kMaxMaxval = 65535;
 constexpr int kMaxDigits = 9;  // keeps a header number far below overflow
 
@@ -99,13 +98,12 @@ void check_magic(const std::string& bytes, const std::string& name) {
                     "\"; expected \"P5\"");
 }
 
-void check_size(uint64_t cols, uint64_t rows, uint64_t maxval, const std::string& name) {
+void check_size(uint64_t cols, uint64_t rows, uint64_t maxval, const std::string& name,
+                uint64_t max_pixels) {
   if (cols == 0 || rows == 0)
     throw DataError(name + ": bad PGM header: the image is " + std::to_string(rows) + "x" +
                     std::to_string(cols) + " (rows x cols); both must be positive");
-  if (rows * cols > kMaxPixels)
-    throw DataError(name + ": PGM is " + std::to_string(rows) + "x" + std::to_string(cols) +
-                    " pixels; more than this reader accepts");
+  check_film_pixels(name, "PGM", rows, cols, max_pixels);
   if (maxval < 1 || maxval > kMaxMaxval)
     throw DataError(name + ": PGM maxval " + std::to_string(maxval) + " out of range 1..65535");
 }
@@ -135,14 +133,14 @@ void decode_pixels(const std::string& bytes, size_t start, GreyImage& image,
 
 }  // namespace
 
-GreyImage decode_pgm(const std::string& bytes, const std::string& name) {
+GreyImage decode_pgm(const std::string& bytes, const std::string& name, uint64_t max_pixels) {
   check_magic(bytes, name);
   HeaderCursor header(bytes, name, 2);
   const uint64_t cols = header.number("width");
   const uint64_t rows = header.number("height");
   const uint64_t maxval = header.number("maxval");
   const size_t pixel_start = header.end_of_header();
-  check_size(cols, rows, maxval, name);
+  check_size(cols, rows, maxval, name, max_pixels);
 
   GreyImage image;
   image.rows = static_cast<int>(rows);
@@ -152,8 +150,8 @@ GreyImage decode_pgm(const std::string& bytes, const std::string& name) {
   return image;
 }
 
-GreyImage read_pgm(const std::string& path) {
-  return decode_pgm(detail::read_data_file(path), path);
+GreyImage read_pgm(const std::string& path, uint64_t max_pixels) {
+  return decode_pgm(detail::read_data_file(path), path, max_pixels);
 }
 
 }  // namespace hds::data

@@ -21,9 +21,6 @@ namespace hds::data {
 namespace {
 
 constexpr int kSignatureBytes = 8;
-// Far above any mammogram (INbreast: 4084 x 3328) yet small enough that a hostile header cannot
-// make us allocate gigabytes.
-constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
 
 struct FileCloser {
   void operator()(std::FILE* file) const { std::fclose(file); }
@@ -157,7 +154,7 @@ bool write_png_rows(PngWriter& writer, int rows, int cols, int colour_type, int 
 }
 
 // Decodes the PNG in `file`; `path` names it in errors.
-GreyImage decode_grey_png_stream(std::FILE* file, const std::string& path) {
+GreyImage decode_grey_png_stream(std::FILE* file, const std::string& path, uint64_t max_pixels) {
   check_signature(file, path);
 
   PngReader reader;
@@ -173,9 +170,7 @@ GreyImage decode_grey_png_stream(std::FILE* file, const std::string& path) {
     throw DataError(path + ": PNG is " +
                     describe_colour_type(reader.colour_type, reader.bit_depth) +
                     "; expected a grey image");
-  if (static_cast<uint64_t>(reader.width) * reader.height > kMaxPixels)
-    throw DataError(path + ": PNG is " + std::to_string(reader.height) + "x" +
-                    std::to_string(reader.width) + " pixels; more than this reader accepts");
+  check_film_pixels(path, "PNG", reader.height, reader.width, max_pixels);
   if (!read_png_rows(reader))
     throw DataError(path + ": corrupt or truncated PNG (libpng: " + reader.error.message + ")");
   return to_grey_image(reader);
@@ -183,17 +178,17 @@ GreyImage decode_grey_png_stream(std::FILE* file, const std::string& path) {
 
 }  // namespace
 
-GreyImage read_grey_png(const std::string& path) {
+GreyImage read_grey_png(const std::string& path, uint64_t max_pixels) {
   FilePtr file = open_or_throw(path, "rb", "open");
-  return decode_grey_png_stream(file.get(), path);
+  return decode_grey_png_stream(file.get(), path, max_pixels);
 }
 
-GreyImage decode_grey_png(const std::string& bytes, const std::string& name) {
+GreyImage decode_grey_png(const std::string& bytes, const std::string& name, uint64_t max_pixels) {
   if (bytes.empty()) throw DataError(name + ": not a PNG file (empty)");
   // fmemopen gives libpng the same FILE* path as a file on disk.
   FilePtr file(fmemopen(const_cast<char*>(bytes.data()), bytes.size(), "rb"));
   if (!file) throw DataError(name + ": cannot open the PNG bytes: " + std::strerror(errno));
-  return decode_grey_png_stream(file.get(), name);
+  return decode_grey_png_stream(file.get(), name, max_pixels);
 }
 
 namespace {

@@ -209,7 +209,7 @@ Config parse_config(const std::string& text, const std::string& source_name,
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::string text;
   try {
-    text = hds::common::read_whole_file(path);
+    text = hds::common::read_whole_file(path, kMaxConfigBytes);
   } catch (const hds::common::FileReadError& error) {
     throw ConfigError(error.what());
   }

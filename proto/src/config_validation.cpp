@@ -3,6 +3,7 @@
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -20,6 +21,8 @@ namespace {
 
 namespace pb = google::protobuf;
 using hds::common::kHeadCount;
+using hds::common::kMaxBlocksPerStage;
+using hds::common::kMaxWidth;
 using hds::common::kTrunkStages;
 using pb::TextFormat;
 
@@ -216,7 +219,8 @@ void Validator::check_model() {
 
   entries(model.widths_size(), kTrunkStages, "model.widths", "one per trunk stage");
   for (int i = 0; i < model.widths_size(); ++i) {
-    require(model.widths(i) > 0, element("model.widths", i), "must be positive");
+    require(model.widths(i) > 0 && model.widths(i) <= kMaxWidth, element("model.widths", i),
+            "must be in 1.." + std::to_string(kMaxWidth));
   }
   if (model.widths_size() == kTrunkStages) {
     // The decoder mirrors the encoder: skip fusion concatenates equal widths.
@@ -227,7 +231,8 @@ void Validator::check_model() {
                   std::to_string(model.widths(k)) + "): the widths must be symmetric");
     }
   }
-  at_least(model.blocks_per_stage(), 1, "model.blocks_per_stage");
+  require(model.blocks_per_stage() >= 1 && model.blocks_per_stage() <= kMaxBlocksPerStage,
+          "model.blocks_per_stage", "must be in 1.." + std::to_string(kMaxBlocksPerStage));
 
   entries(model.stage_dropout_size(), kTrunkStages, "model.stage_dropout", "one per trunk stage");
   for (int i = 0; i < model.stage_dropout_size(); ++i) {
@@ -333,6 +338,17 @@ void Validator::check_data() {
   // Whole images are evaluated by the same network as patches, so both need the multiple.
   multiple_of_128(data.image_rows(), "data.image_rows");
   multiple_of_128(data.image_cols(), "data.image_cols");
+  at_least(static_cast<long long>(std::min<uint64_t>(data.max_film_pixels(), LLONG_MAX)), 1,
+           "data.max_film_pixels");
+  // Films are resized to image_rows x image_cols: the same budget bounds what that allocates.
+  const uint64_t image_pixels = static_cast<uint64_t>(std::max(data.image_rows(), 0)) *
+                                static_cast<uint64_t>(std::max(data.image_cols(), 0));
+  require_either(image_pixels <= data.max_film_pixels(),
+                 {"data.image_rows", "times data.image_cols is " + std::to_string(image_pixels) +
+                                         " pixels: must be at most data.max_film_pixels (" +
+                                         std::to_string(data.max_film_pixels()) + ")"},
+                 {"data.max_film_pixels", "must be at least data.image_rows x data.image_cols (" +
+                                              std::to_string(image_pixels) + ")"});
   multiple_of_128(data.patch_rows(), "data.patch_rows");
   multiple_of_128(data.patch_cols(), "data.patch_cols");
   require_either(data.patch_rows() <= data.image_rows(),

@@ -13,16 +13,29 @@
 
 namespace hds::common {
 
-std::string read_whole_file(const std::string& path) {
+std::string read_whole_file(const std::string& path, size_t max_bytes) {
   if (std::filesystem::is_directory(path)) {
     throw FileReadError(path + ": is a directory, not a file");
   }
   std::ifstream file(path, std::ios::binary);
   if (!file) throw FileReadError(path + ": cannot open: " + std::strerror(errno));
-  std::ostringstream bytes;
-  bytes << file.rdbuf();
+  if (max_bytes == SIZE_MAX) {
+    std::ostringstream bytes;
+    bytes << file.rdbuf();
+    if (file.bad()) throw FileReadError(path + ": cannot read: " + std::strerror(errno));
+    return bytes.str();
+  }
+  std::string bytes;
+  char chunk[65536];
+  while (file.read(chunk, sizeof chunk) || file.gcount() > 0) {
+    bytes.append(chunk, static_cast<size_t>(file.gcount()));
+    if (bytes.size() > max_bytes) {
+      throw FileReadError(path + ": longer than " + std::to_string(max_bytes) +
+                          " bytes: read no further");
+    }
+  }
   if (file.bad()) throw FileReadError(path + ": cannot read: " + std::strerror(errno));
-  return bytes.str();
+  return bytes;
 }
 
 void write_whole_file(const std::string& path, const std::string& bytes) {

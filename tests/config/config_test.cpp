@@ -496,4 +496,34 @@ TEST(Monitoring, endpoints_are_described_per_local_rank) {
 }
 
 }  // namespace
+TEST(Limits, absurd_widths_and_blocks_are_refused_by_name) {
+  EXPECT_NE(error_of_text("model { widths: [100000, 8, 8, 8, 8, 8, 8, 8, 8, 8, 100000] }")
+                .find("model.widths[0] = 100000: must be in 1..4096"),
+            std::string::npos);
+  EXPECT_NE(error_of_text("model { blocks_per_stage: 1000 }")
+                .find("model.blocks_per_stage = 1000: must be in 1..64"),
+            std::string::npos);
+}
+
+TEST(Limits, the_image_size_must_fit_the_film_pixel_budget) {
+  const std::string message = error_of_text("data { image_rows: 65536 image_cols: 65536 }");
+  EXPECT_NE(message.find("data.image_rows"), std::string::npos) << message;
+  EXPECT_NE(message.find("times data.image_cols is 4294967296 pixels: must be at most "
+                         "data.max_film_pixels (33554432)"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(error_of_text("data { max_film_pixels: 100000 }").find("data.max_film_pixels"),
+            std::string::npos);
+}
+
+TEST(Limits, a_configuration_file_longer_than_the_limit_is_refused_unread) {
+  try {
+    load_config("/dev/zero");
+    FAIL() << "/dev/zero loaded";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("/dev/zero: longer than 1048576 bytes"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace hds::config

@@ -266,4 +266,40 @@ TEST(Dataset, pooled_phantoms_divide_into_folds) {
 }
 
 }  // namespace
+TEST_F(TinyFolder, a_film_above_the_pixel_budget_is_a_bad_sample_named_with_the_budget) {
+  hds::config::DataConfig small = config();
+  small.set_max_film_pixels(3);  // the films are 2 x 2
+  small.set_use_cache(false);    // a cached film is not decoded again
+  expect_data_error(
+      [&] { load_dataset(small); },
+      {dir_.file("img/a.png"), "PNG declares 2 x 2 = 4 pixels", "data.max_film_pixels (3)"});
+}
+
+TEST(FilmsDecodedAtOnce, as_many_as_the_cores_while_half_the_memory_holds_their_worst_case) {
+  const uint64_t film = uint64_t{1} << 25;  // the default budget: 384 MiB at 12 bytes a pixel
+  const uint64_t gib = uint64_t{1} << 30;
+  EXPECT_EQ(films_decoded_at_once(64 * gib, film, 16), 16u);  // 32 GiB hold 85 such films
+  EXPECT_EQ(films_decoded_at_once(2 * gib, film, 16), 2u);    // 1 GiB holds 2 (768 MiB)
+  EXPECT_EQ(films_decoded_at_once(gib / 2, film, 16), 1u);    // never fewer than one
+  EXPECT_EQ(films_decoded_at_once(0, film, 4), 1u);           // unknown memory: one at a time
+}
+
+TEST(DatasetMemory, an_absurd_phantom_count_is_refused_by_name_before_anything_is_made) {
+  hds::config::DataConfig config;
+  config.set_source("phantom");
+  config.set_image_rows(256);
+  config.set_image_cols(128);
+  config.mutable_phantom()->set_train_count(2000000000);
+  config.mutable_phantom()->set_val_count(1);
+  config.mutable_phantom()->set_test_count(0);
+  expect_data_error([&] { load_dataset(config); },
+                    {"data.phantom.train_count + val_count + test_count: 2000000001 films of "
+                     "data.image_rows x data.image_cols = 256 x 128 need",
+                     "available: use fewer or smaller films"});
+  // The arithmetic, against a given memory: 10 films of 256 x 128 take 1.56 MiB (5 bytes a pixel).
+  EXPECT_NO_THROW(check_dataset_fits_in_memory(10, config, 2 << 20, "n"));
+  expect_data_error([&] { check_dataset_fits_in_memory(10, config, 1 << 20, "n"); },
+                    {"n: 10 films", "need 0.00153 GiB in memory; this machine has 0.000977 GiB"});
+}
+
 }  // namespace hds::data

@@ -98,4 +98,15 @@ TEST(Pgm, read_pgm_names_a_missing_file) {
 }
 
 }  // namespace
+TEST(PgmIo, a_header_declaring_more_than_the_pixel_budget_is_refused) {
+  expect_data_error([&] { decode_pgm("P5\n65536 65536\n255\n", "huge.pgm"); },
+                    {"huge.pgm: PGM declares 65536 x 65536 = 4294967296 pixels",
+                     "above data.max_film_pixels (33554432)"});
+  expect_data_error(
+      [&] {
+        decode_pgm(pgm_bytes(2, 3, 255, {0, 1, 2, 3, 4, 5}), "a.pgm", 5);
+      },
+      {"a.pgm: PGM declares 2 x 3 = 6 pixels, above data.max_film_pixels (5)"});
+}
+
 }  // namespace hds::data

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "hds/data/crc32.h"
 #include "hds/data/dataset.h"
 #include "test_helpers.h"
 
@@ -124,6 +125,31 @@ TEST(PngIo, non_png_file_names_the_file) {
   const std::string path = dir.file("text.png");
   testing::write_text(path, "this is not an image at all");
   expect_data_error([&] { read_grey_png(path); }, {path, "not a PNG"});
+}
+
+// A 302-byte PNG can declare 16384 x 16384 pixels (half a gigabyte of levels to decode): refused
+// from its header by the film budget, before any pixel is allocated.
+TEST(PngIo, a_film_declaring_more_than_the_pixel_budget_is_refused_from_its_header) {
+  TempDir dir;
+  const std::string path = dir.file("bomb.png");
+  write_grey_png(path, 1, 1, {0});
+  std::string png = hds::test::read_text(path);
+  // IHDR's data (width, height, ...) starts at byte 16; its CRC-32 covers "IHDR" and the data.
+  auto put32 = [&](size_t at, uint32_t value) {
+    for (int i = 0; i < 4; ++i) png[at + i] = static_cast<char>(value >> (24 - 8 * i));
+  };
+  put32(16, 16384);
+  put32(20, 16384);
+  put32(29, crc32_of(png.data() + 12, 17));
+  testing::write_text(path, png);
+  expect_data_error([&] { read_grey_png(path); },
+                    {path, "PNG declares 16384 x 16384 = 268435456 pixels",
+                     "above data.max_film_pixels (33554432): refused before decoding"});
+  // The budget is the caller's: a 64 x 64 film against 1000 pixels.
+  write_grey_png(dir.file("small.png"), 64, 64, std::vector<uint8_t>(64 * 64, 1));
+  EXPECT_EQ(read_grey_png(dir.file("small.png"), 4096).rows, 64);
+  expect_data_error([&] { read_grey_png(dir.file("small.png"), 1000); },
+                    {"PNG declares 64 x 64 = 4096 pixels, above data.max_film_pixels (1000)"});
 }
 
 TEST(PngIo, unwritable_path_names_the_file) {

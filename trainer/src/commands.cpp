@@ -339,7 +339,7 @@ std::vector<std::string> infer_output_names(const std::vector<std::string>& inpu
 void infer_film(const std::string& path, const std::string& name, HdsNet& model,
                 const hds::config::Config& config, const Normalisation& normalisation,
                 const torch::Device& device, const std::filesystem::path& dir, std::ostream& out) {
-  const hds::data::FilmFile file = hds::data::read_film_file(path);
+  const hds::data::FilmFile file = hds::data::read_film_file(path, config.data().max_film_pixels());
   const hds::data::GreyImage& image = file.image;
   const hds::data::PreprocessOptions options = hds::data::preprocess_options_for(config.data());
   std::vector<hds::data::Film> films = {hds::data::preprocess_film(

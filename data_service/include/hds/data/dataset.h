@@ -71,4 +71,18 @@ struct Dataset {
 // an error.
 Dataset load_dataset(const hds::config::DataConfig& config);
 
+// Films load_dataset decodes at once: one a core, but no more than fit in half of
+// `available_bytes` when each takes its worst case, kDecodeBytesPerPixel x max_film_pixels (the
+// decoded levels, the 0..1 film, preprocessing's working copies). At least 1.
+constexpr uint64_t kDecodeBytesPerPixel = 12;
+unsigned films_decoded_at_once(uint64_t available_bytes, uint64_t max_film_pixels, unsigned cores);
+
+// A loaded film keeps a float and a mask byte a pixel at image_rows x image_cols.
+constexpr uint64_t kLoadedBytesPerPixel = 5;
+// Throws DataError naming `what` (the field or count to change), the size asked for and
+// `available_bytes` when `films` loaded films would not fit in it: checked before loading, so that
+// an absurd count ends with its name, not with std::bad_alloc after minutes of work.
+void check_dataset_fits_in_memory(uint64_t films, const hds::config::DataConfig& config,
+                                  uint64_t available_bytes, const std::string& what);
+
 }  // namespace hds::data

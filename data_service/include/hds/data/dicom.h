@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hds/data/film_size.h"
 #include "hds/data/grey_image.h"
 
 namespace hds::data {
@@ -38,8 +39,8 @@ struct DicomFilm {
 // bright means dense. Without a VOI the levels stay the stored values (0..2^BitsStored - 1, so
 // INbreast's films read as they are stored), turned around when the modality mapping decreases.
 // Throws DataError naming the file: not DICOM, no pixel data, too few pixel values, an
-// unsupported layout, a malformed LUT or window.
-DicomFilm read_dicom_film(const std::string& path);
+// unsupported layout, a malformed LUT or window, more than `max_pixels` (film_size.h).
+DicomFilm read_dicom_film(const std::string& path, uint64_t max_pixels = default_max_film_pixels());
 
 // Writes `out_path`, a binary DICOM Segmentation (one frame, one segment "Mass", SNOMED CT
 // "Morphologically altered structure" / "Mass", algorithm AUTOMATIC `algorithm`) of `mask` (rows x

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hds/data/dicom.h"
+#include "hds/data/film_size.h"
 #include "hds/data/grey_image.h"
 
 namespace hds::data {
@@ -17,6 +18,6 @@ struct FilmFile {
 };
 
 // Throws DataError naming the file: an unknown extension, or what its reader refuses.
-FilmFile read_film_file(const std::string& path);
+FilmFile read_film_file(const std::string& path, uint64_t max_pixels = default_max_film_pixels());
 
 }  // namespace hds::data

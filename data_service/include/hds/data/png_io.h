@@ -7,17 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "hds/data/film_size.h"
 #include "hds/data/grey_image.h"
 
 namespace hds::data {
 
 // Reads a greyscale PNG of bit depth 1, 2, 4, 8 (max_level 255; low depths are scaled up) or 16
 // (max_level 65535). Colour, palette and alpha images are rejected: silently converting them would
-// hide a wrong input file.
-GreyImage read_grey_png(const std::string& path);
+// hide a wrong input file. A PNG declaring more than `max_pixels` is refused from its header
+// (film_size.h).
+GreyImage read_grey_png(const std::string& path, uint64_t max_pixels = default_max_film_pixels());
 
 // The same for a PNG held in memory; `name` stands for the file in errors.
-GreyImage decode_grey_png(const std::string& bytes, const std::string& name);
+GreyImage decode_grey_png(const std::string& bytes, const std::string& name,
+                          uint64_t max_pixels = default_max_film_pixels());
 
 // Writes `pixels` (rows x cols, row-major) as an 8-bit grey PNG, replacing any existing file.
 void write_grey_png(const std::string& path, int rows, int cols,

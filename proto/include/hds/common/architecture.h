@@ -11,5 +11,9 @@ constexpr int kHeadCount = 6;      // heads 0 (coarsest, 1/32) .. 5 (full resolu
 // Five poolings in the trunk and two more in the classification heads: every classification map
 // ends at 1/128 of the input, so input rows and columns must be multiples of 2^7.
 constexpr int kInputMultiple = 128;
+// Bounds far above any useful model (the paper: widths up to 128, 2 blocks a stage) that keep a
+// mistyped width from allocating gigabytes before anything says so.
+constexpr int kMaxWidth = 4096;
+constexpr int kMaxBlocksPerStage = 64;
 
 }  // namespace hds::common

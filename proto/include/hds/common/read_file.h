@@ -2,6 +2,8 @@
 // (configurations, PGM films, Info.txt, plists, checkpoints, evaluation reports). Thread-safe.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -17,8 +19,9 @@ class FileReadError : public std::runtime_error {
 };
 
 // The bytes of the file at `path`. A directory is refused (it opens as a stream and reads as
-// empty, which would pass for an empty file). Throws FileReadError.
-std::string read_whole_file(const std::string& path);
+// empty, which would pass for an empty file), and so is anything longer than `max_bytes` (read no
+// further: /dev/zero given as a configuration ends at once). Throws FileReadError.
+std::string read_whole_file(const std::string& path, size_t max_bytes = SIZE_MAX);
 
 // A file that could not be written; what() is "<path>: write failed: <reason>" (a full disk says
 // "No space left on device").

@@ -30,6 +30,8 @@ Config parse_config(const std::string& text, const std::string& source_name,
 
 // Reads the file at `path` and does as parse_config. Throws ConfigError (also for an unreadable
 // file).
+// A configuration file longer than this is refused unread (the largest shipped one is a few KiB).
+constexpr size_t kMaxConfigBytes = 1 << 20;
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 
 // load_config of `path`, or the paper's configuration with `overrides` when `path` is "" (the
