@@ -71,6 +71,10 @@ CLI::App* add_serve(CLI::App& app, hds::data::ServeCommand& serve) {
                       "Job id naming the rings (default: data.service_job_id)");
   add_ranged<uint32_t>(*command, "--slots", serve.slots, "Ring slots per rank", 1, 1024);
   add_ranged(*command, "--workers", serve.workers, "Producer threads per rank", 1, 64);
+  add_ranged<uint64_t>(*command, "--ring-memory-mb", serve.ring_memory_mb,
+                       "MiB all rings together may take in /dev/shm (0: half of the smaller of "
+                       "its free space and the available memory)",
+                       0, uint64_t{1} << 30);
   return command;
 }
 

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "hds/common/machine_memory.h"
 #include "hds/transport/shm_ring.h"
 
 namespace hds::data {
@@ -92,6 +93,7 @@ class RankSession {
   int steps_per_epoch_ = 0;
   std::mutex ring_mutex_;  // guards creating and removing ring_ against occupancy()
   std::unique_ptr<RingProducer> ring_;
+  uint64_t ring_bytes_ = 0;  // of the server's ring budget, held while ring_ exists
   std::unique_ptr<HeartbeatThread> heartbeat_;
 
   std::vector<std::thread> workers_;
@@ -146,6 +148,8 @@ void RankSession::remove_ring(std::string reason) {
     std::lock_guard<std::mutex> lock(ring_mutex_);
     ring_.reset();  // closes and unlinks
   }
+  server_.release_ring_bytes(ring_bytes_);
+  ring_bytes_ = 0;
   server_.log_line(who() + ": session ended (" + reason + "); ring " + name + " removed");
   server_.release_rank(rank_);
 }
@@ -180,6 +184,13 @@ bool RankSession::say_hello() {
     shape.patch_rows = server_.sampler_.options().patch_rows;
     shape.patch_cols = server_.sampler_.options().patch_cols;
     shape.batch_capacity = server_.sampler_.options().batch_size;
+    check_ring_shape(shape);
+    if (const std::string refusal = server_.reserve_ring_bytes(ring_segment_bytes(shape), who());
+        !refusal.empty()) {
+      server_.release_rank(rank_);
+      return refuse(refusal);
+    }
+    ring_bytes_ = ring_segment_bytes(shape);
     auto ring = std::make_unique<RingProducer>(ring_name(server_.options_.job_id, rank_), shape,
                                                server_.options_.peer_timeout_seconds);
     std::lock_guard<std::mutex> lock(ring_mutex_);
@@ -191,6 +202,8 @@ bool RankSession::say_hello() {
       std::lock_guard<std::mutex> lock(ring_mutex_);
       ring_.reset();
     }
+    server_.release_ring_bytes(ring_bytes_);
+    ring_bytes_ = 0;
     server_.release_rank(rank_);
     return refuse(error.what());
   }
@@ -331,8 +344,18 @@ void RankSession::fail(const std::string& why, bool silent_peer) {
 // ---------------------------------------------------------------------------------------------
 // DataServer.
 
+uint64_t default_ring_budget(uint64_t shm_free_bytes, uint64_t available_memory_bytes) {
+  return std::min(shm_free_bytes, available_memory_bytes) / 2;
+}
+
 DataServer::DataServer(const PatchSampler& sampler, ServeOptions options)
-    : sampler_(sampler), options_(std::move(options)), listener_(options_.socket_path) {
+    : sampler_(sampler),
+      options_(std::move(options)),
+      listener_(options_.socket_path),
+      ring_budget_(options_.ring_memory_bytes > 0
+                       ? options_.ring_memory_bytes
+                       : default_ring_budget(hds::common::free_bytes_at("/dev/shm"),
+                                             hds::common::available_memory_bytes())) {
   ring_name(options_.job_id, 0);  // validates the job id now rather than at the first Hello
   if (options_.workers_per_rank < 1) throw ControlError("workers per rank must be at least 1");
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -436,6 +459,27 @@ std::string DataServer::admit(const hds::control::Hello& hello, RankSession* ses
   return "";
 }
 
+std::string DataServer::reserve_ring_bytes(uint64_t bytes, const std::string& who) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (ring_bytes_reserved_ + bytes <= ring_budget_) {
+    ring_bytes_reserved_ += bytes;
+    ++rings_reserved_;
+    return "";
+  }
+  const auto mib = [](uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
+  return who + "'s ring needs " + mib(bytes) + ", but this data service's rings may take " +
+         mib(ring_budget_) + " in all and " + std::to_string(rings_reserved_) + " ring(s) hold " +
+         mib(ring_bytes_reserved_) +
+         ": use fewer --slots, a smaller batch or patch, or a larger --ring-memory-mb";
+}
+
+void DataServer::release_ring_bytes(uint64_t bytes) {
+  if (bytes == 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  ring_bytes_reserved_ -= std::min(bytes, ring_bytes_reserved_);
+  --rings_reserved_;
+}
+
 void DataServer::release_rank(int rank) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (rank >= 0 && rank < static_cast<int>(session_of_rank_.size())) {
@@ -521,6 +565,11 @@ void serve(const hds::config::Config& config, const ServeOptions& options,
   }
   const PatchSampler sampler(dataset.train, sampler_options_for(config));
   DataServer server(sampler, options);
+  server.log_line("rings: at most " + std::to_string(server.ring_budget() >> 20) +
+                  " MiB in all (--ring-memory-mb" +
+                  (options.ring_memory_bytes > 0
+                       ? ")"
+                       : ": half of /dev/shm's free space or of the available memory)"));
   const StopOnSignals stop_on_signals(server);
   if (on_ready) on_ready();
   server.run();

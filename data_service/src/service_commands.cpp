@@ -78,6 +78,7 @@ void run_serve_command(const ServeCommand& command, std::ostream& out) {
   }
   options.slot_count = command.slots;
   options.workers_per_rank = command.workers;
+  options.ring_memory_bytes = command.ring_memory_mb << 20;
   options.peer_timeout_seconds = config.data().service_timeout_seconds();
   // Served from the start, so that Prometheus sees the service while it loads the dataset.
   std::unique_ptr<ServiceMetrics> metrics;

@@ -284,6 +284,49 @@ TEST_F(DataServerTest, a_rank_that_goes_away_has_its_ring_removed) {
   again.attach(job_);
 }
 
+// 40 Hellos of --slots 1024 once filled /dev/shm until the OOM killer ended the service. The rings
+// share a budget: a Hello beyond it is refused with what is in use and what to change, and a ring
+// that goes gives its bytes back.
+TEST_F(DataServerTest, rings_beyond_the_memory_budget_are_refused_and_freed_bytes_reused) {
+  RingShape shape;
+  shape.slot_count = options_.slot_count;
+  shape.patch_rows = sampler_->options().patch_rows;
+  shape.patch_cols = sampler_->options().patch_cols;
+  shape.batch_capacity = sampler_->options().batch_size;
+  ServeOptions budgeted = options_;
+  budgeted.socket_path = (dir_.path() / "budget" / "data.sock").string();
+  budgeted.job_id = job_ + "-budget";
+  budgeted.ring_memory_bytes = 2 * ring_segment_bytes(shape) + 4096;  // two rings, not three
+  DataServer server(*sampler_, budgeted);
+  std::thread running([&] { server.run(); });
+  {
+    TestClient rank0(budgeted.socket_path);
+    TestClient rank1(budgeted.socket_path);
+    rank0.attach(budgeted.job_id, 0, 3);
+    rank1.attach(budgeted.job_id, 1, 3);
+    const std::string refusal =
+        TestClient(budgeted.socket_path).hello(budgeted.job_id, 2, 3).error();
+    EXPECT_NE(refusal.find("rank 2's ring needs"), std::string::npos) << refusal;
+    EXPECT_NE(refusal.find("2 ring(s) hold"), std::string::npos) << refusal;
+    EXPECT_NE(refusal.find("--ring-memory-mb"), std::string::npos) << refusal;
+    EXPECT_FALSE(shm_exists(ring_name(budgeted.job_id, 2)));
+    rank0.detach();
+    // A refused connection is closed: each try is a new one.
+    EXPECT_TRUE(eventually(
+        [&] {
+          return TestClient(budgeted.socket_path).hello(budgeted.job_id, 2, 3).error().empty();
+        },
+        5));
+  }
+  server.stop();
+  running.join();
+}
+
+TEST(RingBudget, by_default_half_of_the_smaller_of_shared_memory_and_available_memory) {
+  EXPECT_EQ(default_ring_budget(10 << 20, 64 << 20), 5u << 20);
+  EXPECT_EQ(default_ring_budget(64 << 20, 10 << 20), 5u << 20);
+}
+
 TEST_F(DataServerTest, shutdown_is_answered_once_the_ring_is_gone) {
   TestClient client(socket());
   client.attach(job_);

@@ -25,15 +25,23 @@ namespace hds::data {
 
 struct ServeOptions {
   std::string socket_path;
-  std::string job_id;                 // ring names are derived from it; Hello must carry the same
-  uint32_t slot_count = 4;            // per rank
-  int workers_per_rank = 2;           // threads filling each rank's ring
-  double peer_timeout_seconds = 10;   // a trainer silent this long is dropped
+  std::string job_id;                // ring names are derived from it; Hello must carry the same
+  uint32_t slot_count = 4;           // per rank
+  int workers_per_rank = 2;          // threads filling each rank's ring
+  double peer_timeout_seconds = 10;  // a trainer silent this long is dropped
+  // Bytes all rings together may take in /dev/shm (memory); 0: default_ring_budget of what the
+  // machine has when the server starts. A Hello whose ring would exceed it is refused.
+  uint64_t ring_memory_bytes = 0;
   std::ostream* log = nullptr;        // session events (connect, end, errors); std::cerr if null
   ServiceMetrics* metrics = nullptr;  // where the server records; null records nothing
 };
 
 class RankSession;
+
+// The rings' default budget: half of the smaller of /dev/shm's free space and the available
+// memory (both: a ring is a file in /dev/shm, held in memory), so that no combination of ranks
+// and slots can fill either.
+uint64_t default_ring_budget(uint64_t shm_free_bytes, uint64_t available_memory_bytes);
 
 // The service. run() on one thread; stop() from anywhere, including a signal handler.
 class DataServer {
@@ -52,16 +60,23 @@ class DataServer {
   void stop();
 
   const ServeOptions& options() const { return options_; }
+  // The rings' budget in force (options().ring_memory_bytes or the default).
+  uint64_t ring_budget() const { return ring_budget_; }
+  // A line of the session log (options().log), whole even when sessions log at once.
+  void log_line(const std::string& line);
 
  private:
   friend class RankSession;
   // Checks a Hello against the server's state and claims its rank; "" or the refusal.
   std::string admit(const hds::control::Hello& hello, RankSession* session);
   void release_rank(int rank);
+  // Claims `bytes` of the rings' budget for `who`; "" or the refusal (what is in use, what to
+  // change). release_ring_bytes gives them back when the ring is gone.
+  std::string reserve_ring_bytes(uint64_t bytes, const std::string& who);
+  void release_ring_bytes(uint64_t bytes);
   // The rings of the sessions that have one (for the metrics' scrapes).
   std::vector<RingOccupancy> ring_occupancy();
   void record_connected_trainers();  // with mutex_ held
-  void log_line(const std::string& line);
   void reap_finished_sessions();
 
   const PatchSampler& sampler_;
@@ -70,9 +85,13 @@ class DataServer {
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};
 
+  uint64_t ring_budget_ = 0;
+
   std::mutex log_mutex_;
   std::mutex mutex_;    // guards the members below
   int world_size_ = 0;  // fixed by the first Hello
+  uint64_t ring_bytes_reserved_ = 0;
+  int rings_reserved_ = 0;
   std::list<std::unique_ptr<RankSession>> sessions_;
   std::vector<RankSession*> session_of_rank_;
 };

@@ -38,6 +38,7 @@ struct ServeCommand {
   std::string job_id;       // "" = data.service_job_id
   uint32_t slots = 4;
   int workers = 2;
+  uint64_t ring_memory_mb = 0;  // 0: default_ring_budget
 };
 void run_serve_command(const ServeCommand& command, std::ostream& out);
 
