@@ -60,6 +60,8 @@ class RankSession {
   // Ends the session soon (from another thread): its blocking receive returns.
   void abort() { channel_.shutdown(); }
   bool finished() const { return finished_.load(); }
+  // Not yet past Hello: connected, holding a thread, not yet a rank's.
+  bool waiting_for_hello() const { return !greeted_.load() && !finished_.load(); }
 
  private:
   // Where a stream starts: ring sequence first_sequence holds (epoch, first_step).
@@ -87,6 +89,7 @@ class RankSession {
   ControlChannel channel_;
   std::thread thread_;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> greeted_{false};  // Hello answered (or refused)
 
   int rank_ = -1;
   int world_size_ = 0;
@@ -111,7 +114,20 @@ void RankSession::serve() {
     if (say_hello()) {
       Request request;
       Next next = Next::serve;
-      while (next == Next::serve && channel_.receive(request)) {
+      // Between requests the trainer is checked through its ring: one that never attaches, or
+      // goes silent, frees its rank within the peer timeout even if its socket stays open.
+      const double check_every = std::min(1.0, server_.options_.peer_timeout_seconds / 4);
+      while (next == Next::serve) {
+        if (!channel_.readable_within(check_every)) {
+          try {
+            ring_->check_peer();
+          } catch (const hds::transport::RingPeerError& lost) {
+            fail(lost.what(), lost.silent());  // as a worker finding it would
+            break;
+          }
+          continue;
+        }
+        if (!channel_.receive(request)) break;
         Reply reply;
         next = handle(request, reply);
         // A Shutdown is answered once the ring is gone: the trainer may exit straight away.
@@ -169,7 +185,9 @@ bool RankSession::say_hello() {
                   std::to_string(geteuid()) + " only");
   }
   Request request;
-  if (!channel_.receive(request, server_.options_.peer_timeout_seconds)) return false;
+  const bool received = channel_.receive(request, server_.options_.peer_timeout_seconds);
+  greeted_ = true;
+  if (!received) return false;
   if (!request.has_hello()) return refuse("the first message must be Hello");
   const hds::control::Hello& hello = request.hello();
   if (const std::string refusal = server_.admit(hello, this); !refusal.empty()) {
@@ -389,7 +407,15 @@ void DataServer::run() {
     }
     if (ready > 0 && (watched[0].revents & POLLIN) && !stopping_) {
       try {
-        auto session = std::make_unique<RankSession>(*this, listener_.accept());
+        ControlChannel channel = listener_.accept();
+        if (connections_waiting_for_hello() >= kMaxConnectionsWaitingForHello) {
+          // Each session is a thread: idle connections must not pile up. They leave within
+          // the peer timeout; this one is closed at once.
+          log_line("refused a connection: " + std::to_string(kMaxConnectionsWaitingForHello) +
+                   " others are waiting to say Hello");
+          continue;
+        }
+        auto session = std::make_unique<RankSession>(*this, std::move(channel));
         session->start();
         std::lock_guard<std::mutex> lock(mutex_);
         sessions_.push_back(std::move(session));
@@ -408,6 +434,13 @@ void DataServer::run() {
   }
   for (auto& session : ending) session->abort();
   ending.clear();  // joins
+}
+
+int DataServer::connections_waiting_for_hello() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(std::count_if(
+      sessions_.begin(), sessions_.end(),
+      [](const std::unique_ptr<RankSession>& session) { return session->waiting_for_hello(); }));
 }
 
 void DataServer::reap_finished_sessions() {

@@ -284,6 +284,86 @@ TEST_F(DataServerTest, a_rank_that_goes_away_has_its_ring_removed) {
   again.attach(job_);
 }
 
+// `options` for a server of its own on `socket` and `job`, with a 1 s peer timeout.
+ServeOptions own_server_options(ServeOptions options, const std::string& socket,
+                                const std::string& job) {
+  options.socket_path = socket;
+  options.job_id = job;
+  options.peer_timeout_seconds = 1;
+  return options;
+}
+
+// A data server running on its own thread until the object goes.
+class RunningServer {
+ public:
+  RunningServer(const PatchSampler& sampler, ServeOptions options)
+      : options_(std::move(options)),
+        server_(sampler, options_),
+        thread_([this] { server_.run(); }) {}
+  ~RunningServer() {
+    server_.stop();
+    thread_.join();
+  }
+  const ServeOptions& options() const { return options_; }
+
+ private:
+  ServeOptions options_;
+  DataServer server_;
+  std::thread thread_;
+};
+
+int threads_of_this_process() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
+    ++count;
+  return count;
+}
+
+// A connection that said Hello as rank 0 and then neither attached to its ring nor left held
+// rank 0 for 20 s. Its rank is freed within the attach timeout.
+TEST_F(DataServerTest, a_trainer_that_never_attaches_frees_its_rank_within_the_timeout) {
+  const RunningServer quick(
+      *sampler_, own_server_options(options_, (dir_.path() / "quick" / "data.sock").string(),
+                                    job_ + "-quick"));
+  const std::string& socket = quick.options().socket_path;
+  const std::string& job = quick.options().job_id;
+  TestClient silent(socket);
+  ASSERT_TRUE(silent.hello(job, 0, 1).error().empty());
+  EXPECT_NE(TestClient(socket).hello(job, 0, 1).error().find("rank 0 is already connected"),
+            std::string::npos);
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return TestClient(socket).hello(job, 0, 1).error().empty(); }, 10));
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+  EXPECT_LT(waited, 5) << "freed only after " << waited << " s (peer timeout 1 s)";
+}
+
+// 1,200 idle connections were 1,200 threads. Those waiting for Hello are capped; the others are
+// closed at once, and a trainer gets through once the idle ones are gone.
+TEST_F(DataServerTest, idle_connections_are_capped_and_hold_no_thread_beyond_the_cap) {
+  const RunningServer quick(
+      *sampler_,
+      own_server_options(options_, (dir_.path() / "idle" / "data.sock").string(), job_ + "-idle"));
+  const std::string& socket = quick.options().socket_path;
+  const int before = threads_of_this_process();
+  {
+    std::vector<ControlChannel> idle;
+    for (int i = 0; i < 3 * kMaxConnectionsWaitingForHello; ++i)
+      idle.push_back(ControlChannel::connect(socket));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the server accepts them
+    EXPECT_LE(threads_of_this_process(), before + kMaxConnectionsWaitingForHello + 2);
+  }
+  EXPECT_TRUE(eventually(
+      [&] {
+        try {
+          return TestClient(socket).hello(quick.options().job_id, 0, 1).error().empty();
+        } catch (const std::exception&) {
+          return false;  // closed at once: still full
+        }
+      },
+      10));
+}
+
 // 40 Hellos of --slots 1024 once filled /dev/shm until the OOM killer ended the service. The rings
 // share a budget: a Hello beyond it is refused with what is in use and what to change, and a ring
 // that goes gives its bytes back.
@@ -293,33 +373,24 @@ TEST_F(DataServerTest, rings_beyond_the_memory_budget_are_refused_and_freed_byte
   shape.patch_rows = sampler_->options().patch_rows;
   shape.patch_cols = sampler_->options().patch_cols;
   shape.batch_capacity = sampler_->options().batch_size;
-  ServeOptions budgeted = options_;
-  budgeted.socket_path = (dir_.path() / "budget" / "data.sock").string();
-  budgeted.job_id = job_ + "-budget";
+  ServeOptions budgeted = own_server_options(
+      options_, (dir_.path() / "budget" / "data.sock").string(), job_ + "-budget");
   budgeted.ring_memory_bytes = 2 * ring_segment_bytes(shape) + 4096;  // two rings, not three
-  DataServer server(*sampler_, budgeted);
-  std::thread running([&] { server.run(); });
-  {
-    TestClient rank0(budgeted.socket_path);
-    TestClient rank1(budgeted.socket_path);
-    rank0.attach(budgeted.job_id, 0, 3);
-    rank1.attach(budgeted.job_id, 1, 3);
-    const std::string refusal =
-        TestClient(budgeted.socket_path).hello(budgeted.job_id, 2, 3).error();
-    EXPECT_NE(refusal.find("rank 2's ring needs"), std::string::npos) << refusal;
-    EXPECT_NE(refusal.find("2 ring(s) hold"), std::string::npos) << refusal;
-    EXPECT_NE(refusal.find("--ring-memory-mb"), std::string::npos) << refusal;
-    EXPECT_FALSE(shm_exists(ring_name(budgeted.job_id, 2)));
-    rank0.detach();
-    // A refused connection is closed: each try is a new one.
-    EXPECT_TRUE(eventually(
-        [&] {
-          return TestClient(budgeted.socket_path).hello(budgeted.job_id, 2, 3).error().empty();
-        },
-        5));
-  }
-  server.stop();
-  running.join();
+  const RunningServer server(*sampler_, budgeted);
+  TestClient rank0(budgeted.socket_path);
+  TestClient rank1(budgeted.socket_path);
+  rank0.attach(budgeted.job_id, 0, 3);
+  rank1.attach(budgeted.job_id, 1, 3);
+  const std::string refusal = TestClient(budgeted.socket_path).hello(budgeted.job_id, 2, 3).error();
+  EXPECT_NE(refusal.find("rank 2's ring needs"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("2 ring(s) hold"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("--ring-memory-mb"), std::string::npos) << refusal;
+  EXPECT_FALSE(shm_exists(ring_name(budgeted.job_id, 2)));
+  rank0.detach();
+  // A refused connection is closed: each try is a new one.
+  EXPECT_TRUE(eventually(
+      [&] { return TestClient(budgeted.socket_path).hello(budgeted.job_id, 2, 3).error().empty(); },
+      5));
 }
 
 TEST(RingBudget, by_default_half_of_the_smaller_of_shared_memory_and_available_memory) {

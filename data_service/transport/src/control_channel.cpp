@@ -140,6 +140,19 @@ void ControlChannel::send(const google::protobuf::MessageLite& message) {
   }
 }
 
+bool ControlChannel::readable_within(double timeout_seconds) {
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(std::max(timeout_seconds, 0.0)));
+  for (;;) {
+    pollfd readable{fd_, POLLIN, 0};
+    const int ready = poll(&readable, 1, poll_timeout_ms(&deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) throw ControlError(system_error("from " + peer_ + ": poll"));
+    return ready > 0;
+  }
+}
+
 bool ControlChannel::receive(google::protobuf::MessageLite& message, double timeout_seconds) {
   const Clock::time_point deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(

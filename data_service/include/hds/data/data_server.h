@@ -38,6 +38,10 @@ struct ServeOptions {
 
 class RankSession;
 
+// Connections that have not said Hello yet, at most (each holds a thread for up to the peer
+// timeout); more are closed at once.
+constexpr int kMaxConnectionsWaitingForHello = 64;
+
 // The rings' default budget: half of the smaller of /dev/shm's free space and the available
 // memory (both: a ring is a file in /dev/shm, held in memory), so that no combination of ranks
 // and slots can fill either.
@@ -78,6 +82,7 @@ class DataServer {
   std::vector<RingOccupancy> ring_occupancy();
   void record_connected_trainers();  // with mutex_ held
   void reap_finished_sessions();
+  int connections_waiting_for_hello();
 
   const PatchSampler& sampler_;
   ServeOptions options_;

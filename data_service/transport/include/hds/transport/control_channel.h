@@ -58,6 +58,9 @@ class ControlChannel {
   // unparsable message, or when nothing complete arrives within `timeout_seconds` (< 0: wait
   // for ever).
   bool receive(google::protobuf::MessageLite& message, double timeout_seconds = -1);
+  // True when receive() would not block now: a message (or its start) or the end of the stream
+  // arrived within `timeout_seconds`; false when nothing did. Throws ControlError when poll fails.
+  bool readable_within(double timeout_seconds);
   // Sends `request` and waits up to `timeout_seconds` for its reply. Throws ControlError when
   // the connection closes or the reply is late or malformed (a reply carrying an error is
   // returned as it is).

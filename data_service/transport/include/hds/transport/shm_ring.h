@@ -162,9 +162,11 @@ class RingProducer : public ShmRing {
   void wake_waiters();
   // Marks the ring closed: no more batches. Idempotent; the destructor calls it.
   void close();
+  // Throws RingPeerError when no trainer attached within the peer timeout of the ring's creation,
+  // or the one that did has detached, exited or gone silent. Thread-safe.
+  void check_peer() override;
 
  private:
-  void check_peer() override;
   std::chrono::steady_clock::time_point created_;
 };
 
