@@ -33,6 +33,12 @@ std::string text_of(DcmDataset& data, const DcmTagKey& tag) {
   return data.findAndGetOFString(tag, value).good() ? std::string(value.c_str()) : "";
 }
 
+// Every value of a multi-valued attribute, backslash-separated as stored ("A\\R").
+std::string text_of_all(DcmDataset& data, const DcmTagKey& tag) {
+  OFString value;
+  return data.findAndGetOFStringArray(tag, value).good() ? std::string(value.c_str()) : "";
+}
+
 std::string new_uid(const char* root) {
   char uid[100];
   return dcmGenerateUniqueIdentifier(uid, root);
@@ -64,8 +70,9 @@ void write_mass_segmentation(const std::string& source_path, const std::vector<u
 
   const IODGeneralEquipmentModule::EquipmentInfo equipment("HDS training service", "hds-trainer",
                                                            "-", algorithm.c_str());
+  // A person name in its components (family^given): a bare word reads as the retired form.
   const ContentIdentificationMacro content("1", "MASSES", "Masses found by the HDS U-ResNet",
-                                           "hds-trainer");
+                                           "HDS^Trainer");
   DcmSegmentation* created = nullptr;
   check(DcmSegmentation::createBinarySegmentation(created, static_cast<Uint16>(rows),
                                                   static_cast<Uint16>(cols), equipment, content),
@@ -73,9 +80,22 @@ void write_mass_segmentation(const std::string& source_path, const std::vector<u
   const std::unique_ptr<DcmSegmentation> segmentation(created);
   check(segmentation->importFromSourceImage(film), out_path,
         "taking patient and study from " + source_path);
-  // Projection films have no patient coordinates; the derivation reference places the frame.
+  // Projection films have no patient coordinates, so General Image needs Patient Orientation
+  // (Type 2C): the film's when it has one (MG films must), else present and empty.
+  const std::string orientation = text_of_all(film, DCM_PatientOrientation);
+  segmentation->getRules()->getByTag(DCM_PatientOrientation)->setType("2");
+  if (!orientation.empty()) {
+    check(segmentation->getGeneralImage().setPatientOrientation(orientation.c_str()), out_path,
+          "the patient orientation");
+  }
+  // The derivation reference places the frame.
   segmentation->getFrameOfReference().clearData();
   segmentation->getFrameOfReference().getRules()->getByTag(DCM_FrameOfReferenceUID)->setType("1C");
+  // Without a frame of reference its Position Reference Indicator does not belong either.
+  segmentation->getFrameOfReference()
+      .getRules()
+      ->getByTag(DCM_PositionReferenceIndicator)
+      ->setType("1C");
   check(segmentation->getSeries().setSeriesNumber("9001"), out_path, "the series number");
   check(segmentation->getSeries().setSeriesDescription("HDS U-ResNet masses"), out_path,
         "the series description");

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <vector>
 
 #include "hds/test/dicom_files.h"
@@ -178,6 +181,57 @@ TEST(DicomPipeline, a_value_that_is_not_a_finite_number_is_refused_naming_the_at
     const std::string path = dir + "/" + c.name;
     hds::test::write_dicom_fixture(path, fixture);
     expect_data_error([&] { read_dicom_film(path); }, {path, c.message, "must be a finite number"});
+  }
+}
+
+// The lines dciodvfy (dicom3tools) prints for `path`, stdout and stderr together.
+std::vector<std::string> dciodvfy_lines(const std::string& dciodvfy, const std::string& path) {
+  std::vector<std::string> lines;
+  FILE* pipe = popen((dciodvfy + " '" + path + "' 2>&1").c_str(), "r");
+  char line[4096];
+  while (pipe != nullptr && std::fgets(line, sizeof line, pipe) != nullptr) lines.push_back(line);
+  if (pipe != nullptr) pclose(pipe);
+  return lines;
+}
+
+// Every Segmentation written passes dciodvfy (Debian's dicom3tools) without errors: from a film
+// shaped like INbreast's (no Patient Orientation) and from a modern full-field one (with it).
+TEST(DicomSegmentation, what_infer_writes_passes_dciodvfy_without_errors) {
+  const std::string dciodvfy = hds::test::find_program("dciodvfy");
+  if (dciodvfy.empty()) GTEST_SKIP() << "dciodvfy (Debian package dicom3tools) not installed";
+  const std::string dir = hds::test::scratch_dir("dicom-seg-dciodvfy");
+  struct Film {
+    std::string name;
+    std::function<void(DcmDataset&)> tags;
+  };
+  const std::vector<Film> films = {
+      {"inbreast", [](DcmDataset& d) { d.putAndInsertString(DCM_PixelSpacing, "0.07\\0.07"); }},
+      {"ffdm", [](DcmDataset& d) {
+         d.putAndInsertString(DCM_PatientOrientation, "A\\R");
+         d.putAndInsertString(DCM_ImagerPixelSpacing, "0.085\\0.085");
+         d.putAndInsertString(DCM_ImageLaterality, "L");
+         d.putAndInsertString(DCM_ViewPosition, "MLO");
+         d.putAndInsertString(DCM_PatientName, "Doe^Jane");
+         d.putAndInsertString(DCM_WindowCenter, "2047");
+         d.putAndInsertString(DCM_WindowWidth, "4096");
+       }}};
+  for (const Film& film : films) {
+    DicomFixture fixture;
+    fixture.more_tags = film.tags;
+    const std::string source = dir + "/" + film.name + ".dcm";
+    hds::test::write_dicom_fixture(source, fixture);
+    std::vector<uint8_t> mask(static_cast<size_t>(fixture.rows) * fixture.cols, 0);
+    for (int r = 20; r < 30; ++r)
+      for (int c = 10; c < 25; ++c) mask[static_cast<size_t>(r) * fixture.cols + c] = 1;
+    const std::string seg = dir + "/" + film.name + ".seg.dcm";
+    write_mass_segmentation(source, mask, fixture.rows, fixture.cols, "HDS U-ResNet", seg);
+    const std::vector<std::string> lines = dciodvfy_lines(dciodvfy, seg);
+    ASSERT_FALSE(lines.empty()) << film.name;
+    EXPECT_NE(std::find(lines.begin(), lines.end(), "Segmentation\n"), lines.end())
+        << film.name << ": not checked as a Segmentation";
+    for (const std::string& line : lines) {
+      EXPECT_NE(line.rfind("Error", 0), 0u) << film.name << ": " << line;
+    }
   }
 }
 

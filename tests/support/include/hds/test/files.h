@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 
 namespace hds::test {
@@ -65,6 +67,19 @@ inline std::string read_text(const std::filesystem::path& path) {
 inline std::string shared_data(const std::string& relative) {
   const auto path = std::filesystem::path(HDS_SOURCE_DIR) / ".." / "shared" / "data" / relative;
   return std::filesystem::exists(path) ? path.string() : "";
+}
+
+// The full path of `program` in PATH (or the usual system folders), or "".
+inline std::string find_program(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string folders = std::string(path ? path : "") + ":/usr/local/bin:/usr/bin:/bin";
+  std::istringstream list(folders);
+  for (std::string folder; std::getline(list, folder, ':');) {
+    if (folder.empty()) continue;
+    const auto candidate = std::filesystem::path(folder) / program;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "";
 }
 
 }  // namespace hds::test

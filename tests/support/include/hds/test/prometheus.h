@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "hds/test/files.h"  // find_program
+
 namespace hds::test {
 
 // A TCP socket bound to 127.0.0.1:`port` (0: any free port); -1 when the port is taken.
@@ -140,19 +142,6 @@ inline std::optional<double> value_of(const std::vector<Sample>& samples, const 
     if (match) return sample.value;
   }
   return std::nullopt;
-}
-
-// The full path of `program` in PATH (or the usual system folders), or "".
-inline std::string find_program(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::string folders = std::string(path ? path : "") + ":/usr/local/bin:/usr/bin:/bin";
-  std::istringstream list(folders);
-  for (std::string folder; std::getline(list, folder, ':');) {
-    if (folder.empty()) continue;
-    const auto candidate = std::filesystem::path(folder) / program;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return "";
 }
 
 }  // namespace hds::test
