@@ -157,7 +157,7 @@ std::string reports_json(const std::vector<EvaluationReport>& reports) {
          {"masses", r.masses},
          {"patients", r.patients},
          {"bootstrap", {{"rounds", r.bootstrap_rounds}, {"unit", "patient"}, {"interval", 0.95}}},
-         {"operating_threshold", 0.5},
+         {"operating_threshold", kOperatingThreshold},
          {"model", estimates_json(r.model)},
          {"baselines",
           {{"empty_mask", figures_json(r.empty_mask)},
@@ -178,7 +178,8 @@ std::string report_markdown(const EvaluationReport& r) {
   md << "### Split `" << r.split << "`, head " << r.head << "\n\n"
      << r.films << " films (" << r.films_with_mass << " with masses, " << r.masses << " masses), "
      << r.patients << " patients. Model figures with 95 % bootstrap intervals over "
-     << "patients (" << r.bootstrap_rounds << " resamples); threshold 0.5.\n\n";
+     << "patients (" << r.bootstrap_rounds << " resamples); threshold " << kOperatingThreshold
+     << ".\n\n";
   if (r.films_left_out > 0 || r.masses_left_out > 0) {
     md << "**Left out while loading the dataset** (from any split): " << r.films_left_out
        << " films, " << r.masses_left_out << " masses.\n\n";

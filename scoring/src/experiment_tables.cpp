@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "figure_fields.h"
+#include "hds/scoring/scoring.h"
 
 namespace hds::scoring {
 
@@ -166,7 +167,8 @@ std::string cross_validation_markdown(const std::vector<EvaluatedRun>& folds) {
   md << "### Cross-validation: " << n << " folds\n\n"
      << "Each fold's test split (" << films << " films in all, " << with_mass
      << " with masses), head " << (folds.empty() ? 0 : folds.front().head)
-     << "; mean ± sample standard deviation over the folds, threshold 0.5.\n\n"
+     << "; mean ± sample standard deviation over the folds, threshold " << kOperatingThreshold
+     << ".\n\n"
      << "| protocol | figure | model | all-empty mask | all-negative | all-positive |\n"
      << "|---|---|---|---|---|---|\n";
   for (const FigureField& field : figure_fields()) {
@@ -195,7 +197,7 @@ std::string ablation_markdown(const std::vector<EvaluatedRun>& variants) {
     const EvaluatedRun& first = variants.front();
     md << "Split `" << first.split << "` (" << first.films << " films, " << first.films_with_mass
        << " with masses), each variant's last head; 95 % bootstrap intervals over patients, "
-       << "threshold 0.5.\n\n";
+       << "threshold " << kOperatingThreshold << ".\n\n";
   }
   md << "| variant |";
   for (const FigureField& field : figure_fields())

@@ -134,7 +134,7 @@ int operating_threshold_index() {
   static const int index = [] {
     const auto& thresholds = froc_thresholds();
     const auto at = std::find_if(thresholds.begin(), thresholds.end(),
-                                 [](double t) { return std::abs(t - 0.5) < 1e-9; });
+                                 [](double t) { return std::abs(t - kOperatingThreshold) < 1e-9; });
     return static_cast<int>(at - thresholds.begin());
   }();
   return index;

@@ -20,6 +20,7 @@
 #include "hds/data/png_io.h"
 #include "hds/data/preprocess.h"
 #include "hds/scoring/evaluation_report.h"
+#include "hds/scoring/scoring.h"
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/evaluation.h"
 #include "hds/trainer/export.h"
@@ -256,7 +257,9 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
     }
     std::vector<uint8_t> predicted(film.mask.size());
     const std::vector<float>& last = heads.back().foreground;
-    for (size_t i = 0; i < predicted.size(); ++i) predicted[i] = last[i] > 0.5f;
+    for (size_t i = 0; i < predicted.size(); ++i) {
+      predicted[i] = last[i] > hds::scoring::kOperatingThreshold;
+    }
     hds::data::write_rgb_png(
         (dir / "overlays" / (film.id + ".png")).string(), film.rows, film.cols,
         hds::scoring::overlay_rgb(display_grey(film, dataset.mean, dataset.std), film.mask.data(),
@@ -352,7 +355,7 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
 
   std::vector<uint8_t> mask(map.size()), grey(map.size()), shown(map.size());
   for (size_t i = 0; i < map.size(); ++i) {
-    mask[i] = map[i] > 0.5f;
+    mask[i] = map[i] > hds::scoring::kOperatingThreshold;
     shown[i] = mask[i] * 255;
     grey[i] = static_cast<uint8_t>(std::lround(255.0 * image.pixels[i] / image.max_level));
   }
@@ -367,15 +370,16 @@ void infer_film(const std::string& path, const std::string& name, HdsNet& model,
   }
   const hds::data::DicomFilm& dicom = file.dicom;
   const bool spaced = dicom.row_spacing_mm > 0 && dicom.col_spacing_mm > 0;
-  nlohmann::json report{{"input", path},
-                        {"kind", file.kind},
-                        {"rows", image.rows},
-                        {"cols", image.cols},
-                        {"mass_probability", prediction.mass_probability},
-                        {"positive", prediction.mass_probability > 0.5},
-                        {"threshold", 0.5},
-                        {"pixel_spacing_mm", nullptr},
-                        {"lesions", nlohmann::json::array()}};
+  nlohmann::json report{
+      {"input", path},
+      {"kind", file.kind},
+      {"rows", image.rows},
+      {"cols", image.cols},
+      {"mass_probability", prediction.mass_probability},
+      {"positive", prediction.mass_probability > hds::scoring::kOperatingThreshold},
+      {"threshold", hds::scoring::kOperatingThreshold},
+      {"pixel_spacing_mm", nullptr},
+      {"lesions", nlohmann::json::array()}};
   if (spaced) {
     report["pixel_spacing_mm"] = {dicom.row_spacing_mm, dicom.col_spacing_mm};
     report["pixel_spacing_tag"] = dicom.spacing_tag;

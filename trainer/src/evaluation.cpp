@@ -46,7 +46,7 @@ FilmPrediction predict_film(HdsNet& model, const hds::data::Film& film, const Lo
   const HdsOutput output = forward_film(model, film, device);
   const auto [foreground, probability] = head_prediction(output, output.seg.size() - 1, loss);
   FilmPrediction prediction;
-  prediction.mask = (foreground > 0.5).to(torch::kCPU, torch::kUInt8);
+  prediction.mask = (foreground > hds::scoring::kOperatingThreshold).to(torch::kCPU, torch::kUInt8);
   prediction.mass_probability = probability;
   return prediction;
 }
@@ -81,7 +81,7 @@ EvaluationResult evaluate(HdsNet& model, const std::vector<hds::data::Film>& fil
     (label ? dice_with_mass : dice_all).push_back(dice_score);
     scores.push_back(prediction.mass_probability);
     labels.push_back(label);
-    correct += (prediction.mass_probability > 0.5) == (label == 1);
+    correct += (prediction.mass_probability > hds::scoring::kOperatingThreshold) == (label == 1);
   }
   auto mean = [](const std::vector<double>& v) {
     return v.empty() ? std::numeric_limits<double>::quiet_NaN()

@@ -49,6 +49,11 @@ struct LesionCount {
 };
 LesionCount count_lesions(const uint8_t* predicted, const uint8_t* truth, int rows, int cols);
 
+// The operating threshold: a pixel is mass, and a film positive, when its probability exceeds it
+// (the paper's protocols). Every figure but the FROC sweep is taken there; eval and infer mark
+// masks and call films with it.
+constexpr double kOperatingThreshold = 0.5;
+
 // The mask thresholds of the FROC sweep: 0.05, 0.10, ..., 0.95 (0.5 among them).
 const std::vector<double>& froc_thresholds();
 // The index of 0.5 in froc_thresholds(): the operating point of every other figure.
@@ -79,7 +84,8 @@ struct ClassificationFigures {
   double recall = 0;
 };
 ClassificationFigures classify(const std::vector<double>& probabilities,
-                               const std::vector<int>& labels, double threshold = 0.5);
+                               const std::vector<int>& labels,
+                               double threshold = kOperatingThreshold);
 // Area under the ROC curve (Mann-Whitney; ties count one half); NaN with only one class.
 double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels);
 struct CurvePoint {
