@@ -87,55 +87,61 @@ void expect_all_removed(const JobFiles& files, const std::string& said) {
   }
 }
 
-TEST(JobLock, a_second_launch_of_a_live_id_is_refused_and_removes_nothing) {
-  const std::string job = unique_job("live");
-  const auto dir = hds::test::scratch_dir("lock-live");
-  const JobFiles files = make_job_files(dir, job);
-  std::ostringstream messages;
+// One test, its parts in turn: clean_abandoned_jobs acts on every abandoned lock of the machine,
+// so parts run side by side (ctest -j) would clean each other's dead holders.
+TEST(JobLock, one_live_holder_an_id_and_what_a_dead_one_recorded_is_removed_once) {
   {
-    JobLock live = JobLock::acquire(job, messages);
-    record_all(live, files);
-    try {
-      JobLock::acquire(job, messages);
-      ADD_FAILURE() << "a second lock of a held id";
-    } catch (const LaunchError& e) {
-      EXPECT_NE(
-          std::string(e.what()).find("job id " + job + " is in use by a running hds-launch (pid " +
-                                     std::to_string(getpid())),
-          std::string::npos)
-          << e.what();
+    SCOPED_TRACE("a second launch of a live id is refused and removes nothing");
+    const std::string job = unique_job("live");
+    const JobFiles files = make_job_files(hds::test::scratch_dir("lock-live"), job);
+    std::ostringstream messages;
+    {
+      JobLock live = JobLock::acquire(job, messages);
+      record_all(live, files);
+      try {
+        JobLock::acquire(job, messages);
+        ADD_FAILURE() << "a second lock of a held id";
+      } catch (const LaunchError& e) {
+        EXPECT_NE(std::string(e.what()).find("job id " + job +
+                                             " is in use by a running hds-launch (pid " +
+                                             std::to_string(getpid())),
+                  std::string::npos)
+            << e.what();
+      }
+      std::ostringstream cleaning;
+      clean_abandoned_jobs(cleaning);
+      EXPECT_EQ(cleaning.str().find(job), std::string::npos) << cleaning.str();
+      EXPECT_TRUE(fs::exists(job_lock_path(job)));
+      for (const std::string& path : files.all()) EXPECT_TRUE(fs::exists(path)) << path;
     }
-    std::ostringstream cleaning;
-    EXPECT_EQ(clean_abandoned_jobs(cleaning), 0) << cleaning.str();
-    for (const std::string& path : files.all()) EXPECT_TRUE(fs::exists(path)) << path;
+    EXPECT_FALSE(fs::exists(job_lock_path(job))) << "released with its file";
+    EXPECT_EQ(messages.str(), "");
+    for (const std::string& path : files.all()) fs::remove_all(path);
   }
-  EXPECT_FALSE(fs::exists(job_lock_path(job))) << "released with its file";
-  EXPECT_EQ(messages.str(), "");
-  for (const std::string& path : files.all()) fs::remove_all(path);
-}
-
-TEST(JobLock, clean_removes_what_a_killed_launch_recorded) {
-  const std::string job = unique_job("clean");
-  const JobFiles files = make_job_files(hds::test::scratch_dir("lock-clean"), job);
-  ASSERT_NO_FATAL_FAILURE(die_holding_the_lock(job, files));
-  std::ostringstream said;
-  EXPECT_GE(clean_abandoned_jobs(said), 1);
-  expect_all_removed(files, said.str());
-  EXPECT_FALSE(fs::exists(job_lock_path(job)));
-  EXPECT_NE(said.str().find("abandoned job " + job), std::string::npos) << said.str();
-}
-
-TEST(JobLock, the_next_holder_of_a_dead_launchs_id_removes_its_leftovers_first) {
-  const std::string job = unique_job("reuse");
-  const JobFiles files = make_job_files(hds::test::scratch_dir("lock-reuse"), job);
-  ASSERT_NO_FATAL_FAILURE(die_holding_the_lock(job, files));
-  std::ostringstream said;
   {
-    JobLock lock = JobLock::acquire(job, said);
+    SCOPED_TRACE("clean removes what a killed launch recorded");
+    const std::string job = unique_job("clean");
+    const JobFiles files = make_job_files(hds::test::scratch_dir("lock-clean"), job);
+    ASSERT_NO_FATAL_FAILURE(die_holding_the_lock(job, files));
+    std::ostringstream said;
+    EXPECT_GE(clean_abandoned_jobs(said), 1);
     expect_all_removed(files, said.str());
-    EXPECT_TRUE(fs::exists(job_lock_path(job)));
+    EXPECT_FALSE(fs::exists(job_lock_path(job)));
+    EXPECT_NE(said.str().find("abandoned job " + job), std::string::npos) << said.str();
   }
-  EXPECT_FALSE(fs::exists(job_lock_path(job)));
+  {
+    SCOPED_TRACE("the next holder of a dead launch's id removes its leftovers first");
+    const std::string job = unique_job("reuse");
+    const JobFiles files = make_job_files(hds::test::scratch_dir("lock-reuse"), job);
+    ASSERT_NO_FATAL_FAILURE(die_holding_the_lock(job, files));
+    std::ostringstream said;
+    {
+      JobLock lock = JobLock::acquire(job, said);
+      expect_all_removed(files, said.str());
+      EXPECT_TRUE(fs::exists(job_lock_path(job)));
+    }
+    EXPECT_FALSE(fs::exists(job_lock_path(job)));
+  }
 }
 
 }  // namespace
