@@ -236,19 +236,20 @@ bool Film::has_mass() const {
 }
 
 Dataset load_dataset(const hds::config::DataConfig& config) {
+  // Read once: every budget of this load is checked against the same figure.
+  const uint64_t available = hds::common::available_memory_bytes();
   const PreprocessOptions options = preprocess_options_for(config);
   if (config.source() == "phantom") {
     const hds::config::PhantomConfig& phantom = config.phantom();
-    check_dataset_fits_in_memory(static_cast<uint64_t>(phantom.train_count()) +
-                                     static_cast<uint64_t>(phantom.val_count()) +
-                                     static_cast<uint64_t>(phantom.test_count()),
-                                 config, hds::common::available_memory_bytes(),
-                                 "data.phantom.train_count + val_count + test_count");
+    check_dataset_fits_in_memory(
+        static_cast<uint64_t>(phantom.train_count()) + static_cast<uint64_t>(phantom.val_count()) +
+            static_cast<uint64_t>(phantom.test_count()),
+        config, available, "data.phantom.train_count + val_count + test_count");
   }
   const std::unique_ptr<FilmReader> reader = make_film_reader(config);
   const FilmList& films = reader->films();
   check_dataset_fits_in_memory(films.train.size() + films.val.size() + films.test.size(), config,
-                               hds::common::available_memory_bytes(), "the dataset's film count");
+                               available, "the dataset's film count");
   Dataset dataset;
   dataset.report.skipped_films = films.report.skipped_films;
   dataset.report.skipped_masses = films.report.skipped_masses;
@@ -263,10 +264,9 @@ Dataset load_dataset(const hds::config::DataConfig& config) {
   }
   const CacheUse cache_use{cache ? &*cache : nullptr, preprocessing_signature(config)};
   const auto policy = config.on_bad_sample();
-  const ReadPlan plan{
-      options, cache_use, policy,
-      films_decoded_at_once(hds::common::available_memory_bytes(), config.max_film_pixels(),
-                            std::max(1u, std::thread::hardware_concurrency()))};
+  const ReadPlan plan{options, cache_use, policy,
+                      films_decoded_at_once(available, config.max_film_pixels(),
+                                            std::max(1u, std::thread::hardware_concurrency()))};
   dataset.train = read_films(*reader, films.train, plan, dataset.report);
   dataset.val = read_films(*reader, films.val, plan, dataset.report);
   dataset.test = read_films(*reader, films.test, plan, dataset.report);
