@@ -8,7 +8,8 @@
 #   hds_data_client                                         transport, proto
 #   data service (hds_data, hds_data_server, the binary)    transport, monitoring, proto; never LibTorch
 #   hds_launch, hds-launch                                  proto, scoring; never LibTorch
-#   the trainer                                             anything but the launcher
+#   the trainer                                             anything but the launcher and the
+#                                                           data server (it is the server's client)
 #
 # tests/layers/ configures deliberately broken graphs against these rules and expects them refused.
 
@@ -34,6 +35,7 @@ set(HDS_LAYER_NO_TORCH hds_common hds_config hds_control hds_cli hds_monitoring 
     hds_transport hds_data_client hds_data hds_data_server hds-data-service hds_launch hds-launch
     hds_trainer_reporting hds_trainer_watchdog)
 set(HDS_LAYER_NO_LAUNCHER hds_trainer hds-trainer)
+set(HDS_LAYER_NO_DATA_SERVER hds_trainer hds-trainer hds_world hds_trainer_reporting)
 
 # Every library `target` links, transitively: target names (aliases resolved) and plain items.
 function(hds_link_closure target out)
@@ -110,6 +112,8 @@ function(hds_check_layers)
   endforeach()
   hds_forbid(HDS_LAYER_NO_TORCH "(^|/|lib)(torch|c10)([_.]|$)" "LibTorch, which it must run without")
   hds_forbid(HDS_LAYER_NO_LAUNCHER "^hds_launch$" "the launcher, which its layer may not use")
+  hds_forbid(HDS_LAYER_NO_DATA_SERVER "^hds_data_server$"
+             "the data server, whose client (hds_data_client) it uses instead")
   if(problems)
     list(JOIN problems "\n  " text)
     message(FATAL_ERROR "layer check (cmake/layers.cmake):\n  ${text}")

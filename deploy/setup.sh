@@ -21,6 +21,7 @@ packages=(
   python3-torch                        # the Python PyTorch baseline of tests/bench (same 1.13 build)
   chromium                             # headless browser: tests render the curves people look at
   dicom3tools                          # dciodvfy: every DICOM Segmentation written is validated
+  shellcheck                           # every shell script, the Slurm batch template among them
 )
 
 missing=()

@@ -1,4 +1,4 @@
-// hds-launch: local | sbatch | cv | ablation | targets | clean. Parses the command line and calls
+// hds-launch: local | sbatch | slurm-run | cv | ablation | clean. Parses the command line and calls
 // one function of hds/launch/commands.h per subcommand. Exit codes (hds/common/exit_codes.h): those
 // of the trainers (0 finished, 1 error, 2 bad configuration, 3 non-finite loss, 75 stopped with a
 // checkpoint), 1 when the launch itself fails, 2 for a bad command line or configuration,
@@ -105,6 +105,33 @@ CLI::App* add_sbatch_command(CLI::App& app, hds::launch::SbatchCommand& argument
   return sbatch;
 }
 
+// `slurm-run`: what the batch script `sbatch` wrote execs on the job's first node.
+CLI::App* add_slurm_run_command(CLI::App& app, hds::launch::SlurmRunOptions& options) {
+  CLI::App* command = app.add_subcommand(
+      "slurm-run",
+      "Run a Slurm job's current run (the batch script hds-launch sbatch writes execs it)");
+  command->add_option("--config", options.config_path, "The job's effective configuration")
+      ->required();
+  command->add_option("--ranks-per-node", options.ranks_per_node, "Trainer ranks per node")
+      ->required()
+      ->check(CLI::Range(1, 4096));
+  command->add_option("--data-service", options.data_service, "hds-data-service to run")
+      ->required();
+  command->add_option("--trainer", options.trainer, "hds-trainer to run")->required();
+  command
+      ->add_option("--ready-timeout", options.ready_timeout_seconds,
+                   "Seconds the data services may take to load the dataset")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-restarts", options.max_restarts,
+                   "Requeues after a failure a new start can mend, per Slurm job")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  add_init_from_option(*command, options.init_from);
+  return command;
+}
+
 // `cv` and `ablation`: several jobs of one configuration (experiments.h).
 CLI::App* add_experiment_command(CLI::App& app, const std::string& name,
                                  const std::string& description,
@@ -150,20 +177,8 @@ int main(int argc, char** argv) {
   CLI::App* ablation_command = add_experiment_command(
       app, "ablation", "Train and evaluate the four loss variants on one split, then Table 1",
       ablation.options);
-  hds::launch::TargetsCommand targets;
-  CLI::App* targets_command = app.add_subcommand(
-      "targets",
-      "Write a job's Prometheus file-SD targets (the Slurm script runs it); prints the "
-      "file");
-  hds::common::add_config_options(*targets_command, targets.config_path, targets.overrides);
-  targets_command->add_option("--job-id", targets.placement.job_id, "The job's id")->required();
-  targets_command->add_option("--nodes", targets.placement.nodes, "Its nodes, in rank order")
-      ->required();
-  targets_command
-      ->add_option("--ranks-per-node", targets.placement.ranks_per_node, "Trainer ranks per node")
-      ->required();
-  targets_command->add_option("--slurm-job-id", targets.placement.slurm_job_id,
-                              "Labels the targets slurm_job_id");
+  hds::launch::SlurmRunOptions slurm_run;
+  CLI::App* slurm_run_command = add_slurm_run_command(app, slurm_run);
   CLI::App* clean_command = app.add_subcommand(
       "clean",
       "Remove what jobs on this machine whose hds-launch died left behind (rings, sockets, "
@@ -174,7 +189,7 @@ int main(int argc, char** argv) {
   return hds::common::run_main(app, argc, argv, options, [&] {
     if (*local_command) return hds::launch::run_local_command(local, std::cout, std::cerr);
     if (*sbatch_command) hds::launch::run_sbatch_command(sbatch, std::cout);
-    if (*targets_command) hds::launch::run_targets_command(targets, std::cout);
+    if (*slurm_run_command) return hds::launch::run_slurm(slurm_run, std::cerr);
     if (*clean_command) hds::launch::run_clean_command(std::cout);
     if (*cv_command) return hds::launch::run_cv_command(cv, std::cout, std::cerr);
     if (*ablation_command) return hds::launch::run_ablation_command(ablation, std::cout, std::cerr);

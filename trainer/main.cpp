@@ -5,11 +5,11 @@
 #include <iostream>
 #include <memory>
 
+#include "commands.h"
+#include "cpu_allocator.h"
 #include "hds/common/command_line.h"
 #include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
-#include "hds/trainer/commands.h"
-#include "hds/trainer/cpu_allocator.h"
 
 namespace {
 

@@ -1,6 +1,7 @@
 #include "hds/data/film_reader.h"
 
 #include "film_readers.h"
+#include "hds/config/config.h"
 
 namespace hds::data {
 namespace {
@@ -15,18 +16,24 @@ std::string need_root(const hds::config::DataConfig& config) {
 }  // namespace
 
 std::unique_ptr<FilmReader> make_film_reader(const hds::config::DataConfig& config) {
-  const std::string& source = config.source();
-  if (source == "phantom") return detail::make_phantom_reader(config);
-  const uint64_t max_pixels = config.max_film_pixels();
-  if (source == "folder") return detail::make_folder_reader(need_root(config), max_pixels);
-  if (source == "mini-mias") {
-    return detail::make_mini_mias_reader(need_root(config), config.mias_other_abnormalities(),
-                                         max_pixels);
+  const hds::config::DataSource* source = hds::config::find_data_source(config.source());
+  if (source == nullptr) {
+    throw DataError("data.source = \"" + config.source() + "\": unknown source; this build reads " +
+                    hds::config::data_source_names());
   }
-  if (source == "inbreast") return detail::make_inbreast_reader(need_root(config), max_pixels);
-  throw DataError("data.source = \"" + source +
-                  "\": unknown source; this build reads \"phantom\", \"folder\", \"mini-mias\" "
-                  "and \"inbreast\"");
+  const uint64_t max_pixels = config.max_film_pixels();
+  switch (source->kind) {
+    case hds::config::DataSourceKind::phantom:
+      return detail::make_phantom_reader(config);
+    case hds::config::DataSourceKind::folder:
+      return detail::make_folder_reader(need_root(config), max_pixels);
+    case hds::config::DataSourceKind::mini_mias:
+      return detail::make_mini_mias_reader(need_root(config), config.mias_other_abnormalities(),
+                                           max_pixels);
+    case hds::config::DataSourceKind::inbreast:
+      return detail::make_inbreast_reader(need_root(config), max_pixels);
+  }
+  throw DataError("data.source = \"" + config.source() + "\": no reader");  // unreachable
 }
 
 }  // namespace hds::data

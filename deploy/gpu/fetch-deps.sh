@@ -23,5 +23,5 @@ packages=(
   libglx0 libglvnd0 libx11-6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0
 )
 apt-get download "${packages[@]}"
-ls -1 | wc -l | xargs echo "fetch-deps: packages in $PWD:"
+echo "fetch-deps: packages in $PWD: $(find . -maxdepth 1 -name '*.deb' | wc -l)"
 du -sh .

@@ -122,16 +122,6 @@ int run_local_command(LocalCommand command, std::ostream& out, std::ostream& mes
   return run_local(options, out, messages, out);
 }
 
-void run_targets_command(const TargetsCommand& command, std::ostream& out) {
-  check_job_id(command.placement.job_id);
-  if (command.placement.nodes.empty()) throw UsageError("--nodes: name at least one node");
-  if (command.placement.ranks_per_node < 1) throw UsageError("--ranks-per-node must be at least 1");
-  const hds::config::Config config =
-      hds::config::load_config(command.config_path, command.overrides);
-  const std::string path = write_targets_file(config.monitoring(), command.placement);
-  if (!path.empty()) out << path << "\n";
-}
-
 void run_clean_command(std::ostream& out) {
   const int cleaned = clean_abandoned_jobs(out);
   out << "hds-launch: "

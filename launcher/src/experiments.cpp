@@ -284,7 +284,7 @@ class ExperimentSet {
   std::vector<Slot> slots_;
   std::vector<size_t> pending_;
   std::vector<Active> active_;
-  SignalPipe signals_;
+  hds::common::CaughtSignals signals_ = catch_stop_signals();
   bool stopping_ = false;
   int first_failure_ = 0;
 };

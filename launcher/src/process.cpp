@@ -2,11 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -288,47 +290,45 @@ int kill_descendants_except(int number, pid_t spared, const std::vector<Process*
   return static_cast<int>(victims.size());
 }
 
-namespace {
-
-int signal_pipe_write_fd = -1;
-
-extern "C" void note_signal(int number) {
-  const unsigned char byte = static_cast<unsigned char>(number);
-  const int saved_errno = errno;
-  [[maybe_unused]] const ssize_t written = ::write(signal_pipe_write_fd, &byte, 1);
-  errno = saved_errno;
-}
-
-}  // namespace
-
-SignalPipe::SignalPipe() {
-  if (pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
-    throw LaunchError(std::string("pipe: ") + std::strerror(errno));
+CommandResult run_to_end(const std::vector<std::string>& argv, double seconds) {
+  SpawnOptions spawn;
+  spawn.pipe_output = true;
+  spawn.own_process_group = false;
+  Process process = Process::spawn(argv, spawn);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(seconds));
+  CommandResult result;
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd output{process.output_fd(), POLLIN, 0};
+    if (::poll(&output, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(process.output_fd(), buffer, sizeof buffer);
+    if (n > 0) result.output.append(buffer, static_cast<size_t>(n));
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
   }
-  signal_pipe_write_fd = fds_[1];
-  struct sigaction action {};
-  action.sa_handler = note_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &action, &previous_[i]);
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ignore, &previous_pipe_);
+  const double left =
+      std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+  result.finished = process.wait_for(std::max(0.0, left));
+  result.status = process.wait_status();
+  return result;  // Process's destructor kills and reaps what still runs
 }
 
-SignalPipe::~SignalPipe() {
-  for (size_t i = 0; i < kCaught.size(); ++i) sigaction(kCaught[i], &previous_[i], nullptr);
-  sigaction(SIGPIPE, &previous_pipe_, nullptr);
-  signal_pipe_write_fd = -1;
-  ::close(fds_[0]);
-  ::close(fds_[1]);
+std::string describe_rank_failure(int code) {
+  if (code == hds::common::kExitRankLost) return "a rank hung or was lost (exit 4)";
+  const int number = code - hds::common::kExitSignalBase;
+  if (number <= 0) return "";
+  return "a rank was killed by signal " + std::to_string(number) + " (" + strsignal(number) + ")";
 }
 
-std::vector<int> SignalPipe::take() {
-  std::vector<int> numbers;
-  unsigned char byte;
-  while (::read(fds_[0], &byte, 1) == 1) numbers.push_back(byte);
-  return numbers;
+std::string describe_launcher_end(const std::string& program, int status) {
+  const std::string ranks = WIFEXITED(status) ? describe_rank_failure(exit_code_of(status)) : "";
+  return program + " " + describe_wait_status(status) + (ranks.empty() ? "" : ": " + ranks);
+}
+
+hds::common::CaughtSignals catch_stop_signals() {
+  return hds::common::CaughtSignals({SIGINT, SIGTERM, SIGHUP, SIGUSR1}, nullptr,
+                                    /*ignore_sigpipe=*/true);
 }
 
 }  // namespace hds::launch

@@ -1,7 +1,5 @@
 #include "hds/launch/prometheus_targets.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -69,13 +67,6 @@ std::string write_targets_file(const hds::config::MonitoringConfig& monitoring,
     throw LaunchError(std::string(e.what()) + " (monitoring.targets_dir)");
   }
   return path;
-}
-
-std::string short_host_name() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  const std::string name(host);
-  return name.substr(0, name.find('.'));
 }
 
 }  // namespace hds::launch

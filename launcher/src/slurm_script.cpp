@@ -13,6 +13,7 @@
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
 #include "hds/launch/process.h"
+#include "hds/launch/sbatch_template.h"
 #include "hds/launch/tools.h"
 
 namespace hds::launch {
@@ -90,333 +91,75 @@ void check_words(const SbatchOptions& options) {
 
 std::string sbatch_line(const std::string& option) { return "#SBATCH " + option + "\n"; }
 
+// The #SBATCH lines: the job's shape, where it runs and writes, the signal before the time limit
+// and requeueing, then the user's own options.
+std::string sbatch_lines(const Plan& plan) {
+  const SbatchOptions& options = plan.options;
+  std::string lines = sbatch_line("--job-name=" + plan.job_name) +
+                      sbatch_line("--nodes=" + std::to_string(options.nodes)) +
+                      sbatch_line("--ntasks-per-node=" + std::to_string(plan.ranks_per_node));
+  if (options.gpus_per_node > 0) {
+    lines += sbatch_line("--gpus-per-node=" + std::to_string(options.gpus_per_node));
+  }
+  if (options.cpus_per_task > 0) {
+    lines += sbatch_line("--cpus-per-task=" + std::to_string(options.cpus_per_task));
+  }
+  if (!options.partition.empty()) lines += sbatch_line("--partition=" + options.partition);
+  if (!options.time.empty()) lines += sbatch_line("--time=" + options.time);
+  lines += sbatch_line("--chdir=" + plan.working_dir) +
+           sbatch_line("--output=" + plan.output_dir + "/slurm-%j.out") +
+           sbatch_line("--open-mode=append") +
+           sbatch_line("--signal=B:USR1@" + std::to_string(kSlurmWarningSeconds)) +
+           sbatch_line("--requeue");
+  for (const std::string& option : options.sbatch_options) lines += sbatch_line(option);
+  return lines;
+}
+
+// `hds-launch slurm-run`'s arguments, each quoted for the shell.
+std::string slurm_run_arguments(const Plan& plan) {
+  const SbatchOptions& options = plan.options;
+  std::vector<std::string> words = {
+      "--config",         plan.config_copy,
+      "--ranks-per-node", std::to_string(plan.ranks_per_node),
+      "--data-service",   options.data_service,
+      "--trainer",        options.trainer,
+      "--ready-timeout",  std::to_string(options.ready_timeout_seconds),
+      "--max-restarts",   std::to_string(options.max_restarts)};
+  if (!options.init_from.empty()) words.insert(words.end(), {"--init-from", options.init_from});
+  std::string text;
+  for (size_t i = 0; i < words.size(); i += 2) {
+    text += (i == 0 ? "" : " \\\n  ") + words[i] + " " + shell_quote(words[i + 1]);
+  }
+  return text;
+}
+
+// deploy/slurm/hds-job.sbatch.in with its @NAME@ fields filled.
 std::string script_text(const Plan& plan) {
   const SbatchOptions& options = plan.options;
-  const auto q = shell_quote;
   const std::time_t now = std::time(nullptr);
   char written[64];
   std::strftime(written, sizeof written, "%Y-%m-%d %H:%M", std::localtime(&now));
-  const std::string warning = std::to_string(kSlurmWarningSeconds);
-
-  std::ostringstream s;
-  s << "#!/bin/bash\n"
-    << "# HDS training written by hds-launch sbatch (" << written << "): " << options.nodes
-    << " node(s) x " << plan.ranks_per_node << " trainer rank(s)";
-  if (options.gpus_per_node > 0) s << ", " << options.gpus_per_node << " GPU(s) per node";
-  s << ".\n"
-    << "# Configuration: " << plan.config_copy << "\n"
-    << "#   (the effective one, --set options applied; a requeued run reads it again).\n"
-    << "# Submit: sbatch " << options.script_path << "\n"
-    << "# Stop with a checkpoint: Slurm sends USR1 to this script " << warning
-    << " s before the time limit, or\n"
-    << "# `scancel --signal=USR1 --batch JOB` at once. The script forwards it to the trainers, "
-       "which\n"
-    << "# agree on a step; rank 0 writes a checkpoint; they exit " << hds::common::kExitStopped
-    << "; the script stops the data\n"
-    << "# services and requeues the job, whose next run resumes from that checkpoint. A stop not "
-       "done\n"
-    << "# after " << plan.stop_grace_seconds
-    << " s (distributed.stop_grace_seconds) escalates: rank 0 is asked (USR2) for a checkpoint\n"
-    << "# of its last completed step, and " << plan.stop_checkpoint_seconds
-    << " s later (stop_checkpoint_seconds) the trainers are killed.\n";
-  s << sbatch_line("--job-name=" + plan.job_name)
-    << sbatch_line("--nodes=" + std::to_string(options.nodes))
-    << sbatch_line("--ntasks-per-node=" + std::to_string(plan.ranks_per_node));
+  std::string job = std::to_string(options.nodes) + " node(s) x " +
+                    std::to_string(plan.ranks_per_node) + " trainer rank(s)";
   if (options.gpus_per_node > 0) {
-    s << sbatch_line("--gpus-per-node=" + std::to_string(options.gpus_per_node));
+    job += ", " + std::to_string(options.gpus_per_node) + " GPU(s) per node";
   }
-  if (options.cpus_per_task > 0) {
-    s << sbatch_line("--cpus-per-task=" + std::to_string(options.cpus_per_task));
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"#@SBATCH_OPTIONS@\n", sbatch_lines(plan)},
+      {"@JOB@", job},
+      {"@WRITTEN@", written},
+      {"@SCRIPT@", options.script_path},
+      {"@CONFIG@", plan.config_copy},
+      {"@WARNING@", std::to_string(kSlurmWarningSeconds)},
+      {"@LAUNCHER@", shell_quote(options.launcher)},
+      {"@ARGUMENTS@", slurm_run_arguments(plan)}};
+  std::string text = kSbatchTemplate;
+  for (const auto& [field, value] : fields) {
+    const size_t at = text.find(field);
+    if (at == std::string::npos) throw LaunchError("the sbatch template lacks " + field);
+    text.replace(at, field.size(), value);
   }
-  if (!options.partition.empty()) s << sbatch_line("--partition=" + options.partition);
-  if (!options.time.empty()) s << sbatch_line("--time=" + options.time);
-  s << sbatch_line("--chdir=" + plan.working_dir)
-    << sbatch_line("--output=" + plan.output_dir + "/slurm-%j.out")
-    << sbatch_line("--open-mode=append") << sbatch_line("--signal=B:USR1@" + warning)
-    << sbatch_line("--requeue");
-  for (const std::string& option : options.sbatch_options) s << sbatch_line(option);
-
-  s << R"SH(set -u
-
-trainer=)SH"
-    << q(options.trainer) << R"SH(
-data_service=)SH"
-    << q(options.data_service) << R"SH(
-launcher=)SH"
-    << q(options.launcher) << R"SH(
-config=)SH"
-    << q(plan.config_copy) << R"SH(
-output_dir=)SH"
-    << q(plan.output_dir) << R"SH(
-ranks_per_node=)SH"
-    << plan.ranks_per_node << R"SH(
-ready_timeout=)SH"
-    << options.ready_timeout_seconds << R"SH(
-# hds-trainer's exit code for "stopped with a checkpoint" (hds/common/exit_codes.h); the job
-# exits with it too when it requeues itself.
-exit_stopped=)SH"
-    << hds::common::kExitStopped << R"SH(
-stop_grace=)SH"
-    << plan.stop_grace_seconds << R"SH(
-stop_checkpoint=)SH"
-    << plan.stop_checkpoint_seconds << R"SH(
-# Failures mended by a new start (hds::common::is_restartable: a rank lost or hung, a process
-# killed) requeue the job at most max_restarts times; the count survives requeues in a file.
-max_restarts=)SH"
-    << options.max_restarts << R"SH(
-restarts_file="$output_dir/.restarts-${SLURM_JOB_ID}"
-restartable() { [ "$1" -eq )SH"
-    << hds::common::kExitRankLost << R"SH( ] || [ "$1" -gt )SH" << hds::common::kExitSignalBase
-    << R"SH( ]; }
-
-# Each run of the job (a requeued one too) has its own job id (ring names) and socket directory.
-run=${SLURM_RESTART_COUNT:-0}
-job_id="slurm-${SLURM_JOB_ID}-${run}"
-socket="/tmp/hds-${SLURM_JOB_ID}-${run}/data.sock"
-service_log="$output_dir/data-service-${SLURM_JOB_ID}-${run}"
-# Open MPI's shared-memory segments and session files go to a folder of this run on every node,
-# removed at the end: a rank killed with SIGKILL leaves them behind, and /dev/shm is memory.
-segments="/dev/shm/hds-${SLURM_JOB_ID}-${run}"
-segments_made=""
-ranks=$((SLURM_NNODES * ranks_per_node))
-log() { echo "hds-job $(date '+%F %T'): $*"; }
-
-service_pid=""
-trainer_pid=""
-targets_file=""
-stop_signal=""
-stop_stage=0  # 1: stop asked for, 2: rank 0 asked for an overdue checkpoint, 3: trainers killed
-stop_timer=""
-
-# The step named $1 of this job ("JOBID.STEP"), or "".
-step_named() {
-  squeue --steps --jobs "$SLURM_JOB_ID" --noheader --format "%i %j" |
-    awk -v name="$1" '$2 == name { print $1; exit }'
-}
-
-# After $1 seconds this shell gets USR2: the next stage of a stop that is taking too long.
-start_stop_timer() {
-  (sleep "$1"; kill -USR2 $$) 2>/dev/null &
-  stop_timer=$!
-}
-
-# Slurm signals this shell alone (--signal=B:..., scancel --batch): pass the stop on to the
-# trainer step, whose srun forwards SIGUSR1 to every rank.
-request_stop() {
-  stop_signal=$1
-  log "SIG$1: asking the trainers to stop with a checkpoint"
-  if [ -n "$trainer_pid" ]; then kill -USR1 "$trainer_pid" 2>/dev/null; fi
-  if [ "$stop_stage" -eq 0 ]; then
-    stop_stage=1
-    start_stop_timer "$stop_grace"
-  fi
-}
-trap 'request_stop USR1' USR1
-trap 'request_stop TERM' TERM
-
-stop_overdue() {
-  if [ "$stop_stage" -eq 1 ]; then
-    stop_stage=2
-    log "the trainers have not stopped ${stop_grace} s after the request (distributed.stop_grace_seconds): asking rank 0 for a checkpoint of its last completed step"
-    if [ -n "$trainer_pid" ]; then kill -USR2 "$trainer_pid" 2>/dev/null; fi
-    start_stop_timer "$stop_checkpoint"
-  elif [ "$stop_stage" -eq 2 ]; then
-    stop_stage=3
-    log "the trainers still run ${stop_checkpoint} s later (distributed.stop_checkpoint_seconds): killing them"
-    local step
-    step=$(step_named hds-trainer)
-    if [ -n "$step" ]; then scancel --signal=KILL "$step"; fi
-    if [ -n "$trainer_pid" ]; then kill -KILL "$trainer_pid" 2>/dev/null; fi
-  fi
-}
-trap stop_overdue USR2
-
-# `wait` returns early when a trapped signal comes: wait until $1 has really ended; its exit
-# status goes to $status (bash keeps it for a second wait).
-wait_for() {
-  while kill -0 "$1" 2>/dev/null; do wait "$1"; done
-  wait "$1"
-  status=$?
-}
-
-# Each service removes its rings and socket on SIGTERM. srun would turn a SIGTERM into SIGKILL
-# for its tasks, so the signal goes to the services' step through Slurm instead.
-stop_services() {
-  if [ -n "$service_pid" ]; then
-    local step
-    step=$(step_named hds-data-service)
-    if [ -n "$step" ]; then scancel --signal=TERM "$step"; fi
-    for _ in $(seq 150); do kill -0 "$service_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$service_pid" 2>/dev/null
-    wait "$service_pid" 2>/dev/null
-    service_pid=""
-    rmdir "${socket%/*}" 2>/dev/null  # this node's, should it have been there before
-  fi
-}
-
-# With proctrack/linuxproc Slurm leaves this script's background children running: end them.
-# Runs "$@" once on every node of the job.
-on_every_node() {
-  srun --overlap --mpi=none --nodes="$SLURM_NNODES" --ntasks="$SLURM_NNODES" --ntasks-per-node=1 \
-    --job-name=hds-setup "$@"
-}
-
-remove_segments() {
-  if [ -n "$segments_made" ]; then
-    on_every_node rm -rf "$segments" 2>/dev/null
-    rm -rf "$segments"  # this node's at least, should srun no longer run
-    segments_made=""
-  fi
-}
-
-finish() {
-  # Slurm's TERM (a requeue, scancel) must not cut the clean-up short; KillWait bounds it.
-  trap '' USR1 TERM USR2
-  if [ -n "$targets_file" ]; then rm -f "$targets_file"; fi
-  if [ -n "$stop_timer" ]; then
-    pkill -P "$stop_timer" 2>/dev/null  # its sleep
-    kill "$stop_timer" 2>/dev/null
-  fi
-  if [ -n "$trainer_pid" ]; then
-    kill -KILL "$trainer_pid" 2>/dev/null
-    wait "$trainer_pid" 2>/dev/null
-  fi
-  stop_services
-  remove_segments
-}
-trap finish EXIT
-
-# Stopped and checkpointed (or stopped before the trainers began): come back as a new run.
-requeue() {
-  stop_services
-  # Slurm cancels this run as soon as it is requeued: what must go goes first.
-  if [ -n "$targets_file" ]; then rm -f "$targets_file"; fi
-  remove_segments
-  log "requeueing job $SLURM_JOB_ID; its next run resumes from $output_dir/checkpoints/latest"
-  scontrol requeue "$SLURM_JOB_ID"
-  exit "$exit_stopped"
-}
-
-# Requeues the job after failure $1 when restarts are left (and then does not return).
-restart_after() {
-  local done=0
-  [ -f "$restarts_file" ] && done=$(cat "$restarts_file")
-  if [ "$done" -ge "$max_restarts" ]; then
-    [ "$max_restarts" -gt 0 ] && log "no restart left (--max-restarts $max_restarts) after $1"
-    return 0
-  fi
-  echo $((done + 1)) >"$restarts_file"
-  log "restart $((done + 1))/$max_restarts after $1"
-  requeue
-}
-
-log "run $run of job $SLURM_JOB_ID on $SLURM_JOB_NODELIST: $SLURM_NNODES data service(s), log ${service_log}-<node>.log"
-services_started=0  # each service started in this run prints one "ready: socket" line
-start_services() {
-  srun --overlap --mpi=none --nodes="$SLURM_NNODES" --ntasks="$SLURM_NNODES" --ntasks-per-node=1 \
-    --job-name=hds-data-service --kill-on-bad-exit=0 --output="${service_log}-%N.log" \
-    --open-mode=append "$data_service" serve --config "$config" --socket "$socket" --job-id "$job_id" &
-  service_pid=$!
-  services_started=$((services_started + SLURM_NNODES))
-}
-
-# Until every service started so far is ready; 1 (with the reason logged) when one exited first
-# or --ready-timeout passed. A stop before the trainers started requeues the job.
-wait_for_services() {
-  local ready=0
-  for ((tick = 0; tick < ready_timeout * 5; tick++)); do
-    ready=$(cat "$service_log"-*.log 2>/dev/null | grep -c '^ready: socket ')
-    [ "$ready" -ge "$services_started" ] && return 0
-    if [ -n "$stop_signal" ] && [ -z "$trainer_pid" ]; then requeue; fi
-    if ! kill -0 "$service_pid" 2>/dev/null; then
-      log "error: a data service exited before it was ready; see ${service_log}-*.log"
-      return 1
-    fi
-    sleep 0.2
-  done
-  log "error: $((ready + SLURM_NNODES - services_started)) of $SLURM_NNODES data service(s) ready after ${ready_timeout} s; see ${service_log}-*.log"
-  return 1
-}
-
-# A service died while the trainers run: with a restart left, start the services again; the
-# ranks wait for them (data.service_reconnect_seconds) and go on from the batch due.
-restart_services_in_place() {
-  local done=0
-  [ -f "$restarts_file" ] && done=$(cat "$restarts_file")
-  [ "$done" -ge "$max_restarts" ] && return 0  # the ranks then fail, and the job with them
-  echo $((done + 1)) >"$restarts_file"
-  log "restart $((done + 1))/$max_restarts: a data service died while the trainers ran (see ${service_log}-*.log): starting the services again in place"
-  stop_services
-  start_services
-  wait_for_services && log "restart $((done + 1))/$max_restarts: the data services are ready again"
-}
-
-start_services
-# Prometheus finds this run's services and ranks from now on (monitoring.targets_dir).
-targets_file=$("$launcher" targets --config "$config" --job-id "$job_id" \
-  --ranks-per-node "$ranks_per_node" --slurm-job-id "$SLURM_JOB_ID" \
-  --nodes $(scontrol show hostnames "$SLURM_JOB_NODELIST")) ||
-  log "warning: could not write the Prometheus targets file (the job runs on without it)"
-[ -n "$targets_file" ] && log "Prometheus targets: $targets_file"
-
-# Every service prints "ready: socket PATH" once its dataset is loaded and it listens.
-wait_for_services || exit 1
-
-if on_every_node mkdir -p "$segments"; then
-  segments_made=1
-  export OMPI_MCA_btl_vader_backing_directory="$segments" OMPI_MCA_orte_tmpdir_base="$segments"
-else
-  log "warning: cannot create $segments on every node: Open MPI's segments go to its default"
-fi
-log "starting $ranks trainer rank(s)"
-srun --mpi=pmix --kill-on-bad-exit=1 --nodes="$SLURM_NNODES" --ntasks="$ranks" \
-  --ntasks-per-node="$ranks_per_node" --job-name=hds-trainer \
-  "$trainer" fit --config "$config" --set "data.service_socket=$socket" \
-  --set "data.service_job_id=$job_id" )SH"
-    << (options.max_restarts > 0
-            ? "--set " + q(service_reconnect_assignment(options.ready_timeout_seconds)) + " "
-            : std::string())
-    << (options.init_from.empty() ? std::string() : "--init-from " + q(options.init_from) + " ")
-    << R"SH(--resume auto &
-trainer_pid=$!
-# A stop that came while srun started.
-if [ -n "$stop_signal" ]; then kill -USR1 "$trainer_pid" 2>/dev/null; fi
-# Watch the services while the trainers run (`wait` on a sleep returns early for a trapped signal).
-while kill -0 "$trainer_pid" 2>/dev/null; do
-  if [ "$max_restarts" -gt 0 ] && [ "$stop_stage" -eq 0 ] && ! kill -0 "$service_pid" 2>/dev/null; then
-    restart_services_in_place
-  fi
-  sleep 1 &
-  wait $! 2>/dev/null
-done
-wait_for "$trainer_pid"
-trainers=$status
-trainer_pid=""
-remove_segments  # the ranks are gone, killed ones too
-# An escalated stop leaves the checkpoints intact (rank 0's last, if it could write one).
-if [ "$stop_stage" -ge 2 ]; then requeue; fi
-
-case $trainers in
-  0)
-    stop_services
-    log "finished; summary $output_dir/summary.json, checkpoints $output_dir/checkpoints"
-    exit 0 ;;
-  "$exit_stopped")
-    requeue ;;
-  *)
-    failure=""
-    if ! kill -0 "$service_pid" 2>/dev/null; then
-      failure="a data service died (see ${service_log}-*.log) and the trainers exited with status $trainers"
-    elif restartable "$trainers"; then
-      failure="the trainers exited with status $trainers"
-    fi
-    if [ -n "$failure" ]; then restart_after "$failure"; fi
-    stop_services
-    log "error: the trainers exited with status $trainers"
-    exit "$trainers" ;;
-esac
-)SH";
-  return s.str();
+  return text;
 }
 
 }  // namespace

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "hds/common/host_name.h"
 #include "hds/common/job_id.h"
 #include "hds/launch/process.h"
-#include "hds/launch/prometheus_targets.h"
 
 namespace hds::launch {
 
@@ -89,7 +89,7 @@ std::string find_system_program(const std::string& name, const std::string& expl
 }
 
 std::string default_job_id() {
-  const std::string short_host = short_host_name();
+  const std::string short_host = hds::common::short_host_name();
   const std::time_t now = std::time(nullptr);
   std::tm local{};
   localtime_r(&now, &local);

@@ -304,11 +304,9 @@ void Validator::check_optimizer() {
 
 void Validator::check_data() {
   const DataConfig& data = config_.data();
-  const bool reads_files =
-      data.source() == "folder" || data.source() == "mini-mias" || data.source() == "inbreast";
-  require(data.source() == "phantom" || reads_files, "data.source",
-          "must be \"phantom\", \"folder\", \"mini-mias\" or \"inbreast\"");
-  if (reads_files) {
+  const DataSource* source = find_data_source(data.source());
+  require(source != nullptr, "data.source", "must be " + data_source_names());
+  if (source && source->reads_files) {
     require_either(!data.root().empty(),
                    {"data.root", "must name the dataset folder for source " + data.source()},
                    {"data.source", "needs data.root (the dataset folder)"});
@@ -330,7 +328,7 @@ void Validator::check_data() {
   const double mass_free = data.phantom().mass_free_share();
   require(mass_free >= 0 && mass_free <= 1, "data.phantom.mass_free_share",
           "must be in [0, 1] (the share of films without a mass)");
-  if (data.source() == "phantom" && data.phantom().divide_into_folds()) {
+  if (source && source->kind == DataSourceKind::phantom && data.phantom().divide_into_folds()) {
     require(data.folds() > 0, "data.phantom.divide_into_folds",
             "needs data.folds >= 3 (the folds to divide the films into)");
   }
@@ -469,9 +467,40 @@ void validate_with_origin(const Config& config, const Origin* origin) {
 
 void validate(const Config& config) { detail::validate_with_origin(config, nullptr); }
 
+const std::vector<DataSource>& data_sources() {
+  static const std::vector<DataSource> sources = {
+      {DataSourceKind::phantom, "phantom", /*reads_files=*/false, /*patient_folds=*/false},
+      {DataSourceKind::folder, "folder", true, false},
+      {DataSourceKind::mini_mias, "mini-mias", true, true},
+      {DataSourceKind::inbreast, "inbreast", true, true}};
+  return sources;
+}
+
+const DataSource* find_data_source(const std::string& name) {
+  for (const DataSource& source : data_sources()) {
+    if (name == source.name) return &source;
+  }
+  return nullptr;
+}
+
+std::string data_source_names() {
+  const std::vector<DataSource>& sources = data_sources();
+  std::string names;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    names += (i == 0                    ? ""
+              : i + 1 == sources.size() ? " or "
+                                        : ", ") +
+             std::string("\"") + sources[i].name + "\"";
+  }
+  return names;
+}
+
 bool divides_into_folds(const DataConfig& data) {
-  return data.source() == "mini-mias" || data.source() == "inbreast" ||
-         (data.source() == "phantom" && data.phantom().divide_into_folds());
+  const DataSource* source = find_data_source(data.source());
+  if (source == nullptr) return false;
+  // Phantoms are dealt into fixed splits unless asked to stand in for a patient-fold source.
+  return source->patient_folds ||
+         (source->kind == DataSourceKind::phantom && data.phantom().divide_into_folds());
 }
 
 }  // namespace hds::config

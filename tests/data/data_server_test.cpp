@@ -1,7 +1,7 @@
 // `hds-data-service serve`: the protocol (Hello, StartEpoch, refusals), batches equal to
 // PatchSampler::batch computed in this process, rings removed when a rank goes away, and the real
 // binary end to end (ready line, SIGTERM, kill -9).
-#include "hds/data/data_server.h"
+#include "hds/data_server/data_server.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "hds/common/host_name.h"
 #include "hds/config/config.h"
 #include "hds/test/batch_expectations.h"
 #include "hds/test/child_process.h"
@@ -29,6 +30,11 @@ namespace hds::data {
 namespace {
 
 namespace fs = std::filesystem;
+using hds::data_server::DataServer;
+using hds::data_server::default_ring_budget;
+using hds::data_server::kMaxConnectionsWaitingForHello;
+using hds::data_server::ServeOptions;
+using hds::data_server::ServiceMetrics;
 using hds::test::ChildProcess;
 using hds::test::eventually;
 using hds::test::expect_same_batch;
@@ -534,8 +540,9 @@ class ServeProcess : public ::testing::Test {
     socket_ = (dir_.path() / "run" / "data.sock").string();
     config_file_ = dir_.file("tiny.pbtxt");
     std::ofstream(config_file_) << "# the paper's config; the test overrides it to a tiny job\n";
-    std::vector<std::string> arguments = {"serve", "--config", config_file_, "--socket",
-                                          socket_, "--job-id", job_};
+    std::vector<std::string> arguments = {"serve",    "--config",     config_file_,
+                                          "--socket", socket_,        "--job-id",
+                                          job_,       "--ready-file", dir_.file("ready/%h")};
     for (const std::string& override_text : kTinyOverrides) {
       arguments.push_back("--set");
       arguments.push_back(override_text);
@@ -584,6 +591,17 @@ TEST_F(ServeProcess, batches_equal_the_sampler_in_this_process_and_sigterm_clean
   EXPECT_FALSE(shm_exists(ring_name(job_, 0)));
   EXPECT_FALSE(fs::exists(socket_));
   EXPECT_FALSE(fs::exists(fs::path(socket_).parent_path()));
+}
+
+TEST_F(ServeProcess, writes_its_ready_file_once_listening_and_removes_it_when_stopped) {
+  // %h: one command line on every node of a job names a file per node.
+  const std::string ready = dir_.file("ready/" + hds::common::short_host_name());
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(ready); }, 10));
+  EXPECT_EQ(hds::test::read_text(ready),
+            "socket " + socket_ + "\npid " + std::to_string(service_->pid()) + "\n");
+  service_->signal(SIGTERM);
+  ASSERT_TRUE(service_->wait_exit(20).has_value()) << service_->output();
+  EXPECT_FALSE(std::filesystem::exists(ready)) << "a stopped service still says it is ready";
 }
 
 TEST_F(ServeProcess, kill_9_of_the_service_is_reported_to_the_reader_and_its_ring_removed) {

@@ -32,6 +32,8 @@ for target in "${targets[@]}"; do
   if "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$findings/" \
       "$corpus" "$root/tests/fuzz/corpus/$target" >"$log" 2>&1; then :; else status=1; fi
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  echo "$target: $runs executions in ${seconds}s, corpus $(ls "$corpus" | wc -l) inputs, findings $(ls "$findings" | wc -l) (log: $log)"
+  inputs=$(find "$corpus" -type f | wc -l)
+  found=$(find "$findings" -type f | wc -l)
+  echo "$target: $runs executions in ${seconds}s, corpus $inputs inputs, findings $found (log: $log)"
 done
 exit $status

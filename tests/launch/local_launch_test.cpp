@@ -217,7 +217,8 @@ TEST_F(LocalLaunch, sigterm_stops_with_one_checkpoint_and_auto_resume_finishes) 
   run_->signal(SIGTERM);
   ASSERT_EQ(run_->wait_exit(kStopSeconds), 75) << run_->output();
   const std::string output = run_->output();
-  EXPECT_NE(output.find("asking the trainers to stop at the next step"), std::string::npos)
+  EXPECT_NE(output.find("asking the trainers to stop with a checkpoint at the next step"),
+            std::string::npos)
       << output;
   EXPECT_NE(output.find("stopped with a checkpoint (exit 75)"), std::string::npos) << output;
   EXPECT_NE(output.find("resume with: hds-launch local"), std::string::npos) << output;
@@ -370,7 +371,10 @@ TEST_F(LocalLaunch,
 
   ASSERT_EQ(run_->wait_exit(kJobSeconds), 0) << run_->output();
   const std::string output = run_->output();
-  EXPECT_NE(output.find("restart 1/2 after a rank was killed by signal 9"), std::string::npos)
+  EXPECT_NE(
+      output.find(
+          "restart 1/2 after the trainers exited with status 137: a rank was killed by signal 9"),
+      std::string::npos)
       << output;
   EXPECT_NE(output.find("restart 2/2: the data service (pid " + std::to_string(service) +
                         ") was killed by signal 9 (Killed) while the trainers ran: starting it "
@@ -505,7 +509,9 @@ TEST(LocalLaunchStartup, service_that_cannot_start_is_reported_with_its_log) {
       dir + "/launch.log");
   ASSERT_EQ(run.wait_exit(kJobSeconds), 1) << run.output();
   const std::string output = run.output();
-  EXPECT_NE(output.find("the data service exited with status"), std::string::npos) << output;
+  EXPECT_TRUE(
+      std::regex_search(output, std::regex(R"(the data service \(pid \d+\) exited with status)")))
+      << output;
   EXPECT_NE(output.find("before it was ready; its log " + dir + "/run/data-service.log ends:"),
             std::string::npos)
       << output;

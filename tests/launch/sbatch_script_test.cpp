@@ -1,9 +1,10 @@
 // `hds-launch sbatch`: the batch script's content, the configuration copy, and the refusal of
-// arguments that cannot make a working job.
+// arguments that cannot make a working job; the steps `hds-launch slurm-run` starts.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include "hds/config/config.h"
+#include "hds/launch/slurm_run.h"
 #include "hds/launch/slurm_script.h"
 #include "hds/launch/tools.h"
 #include "launch_test_support.h"
@@ -52,29 +53,76 @@ TEST(SbatchScript, says_where_each_node_serves_its_ranks_metrics) {
             "9600 on every node");
 }
 
-TEST(SbatchScript, runs_one_service_per_node_and_the_trainers_under_pmix) {
+TEST(SbatchScript, execs_the_launchers_slurm_run_with_the_programs_and_the_config_copy) {
   const std::string dir = scratch_dir("sbatch-steps");
-  const SbatchJob job = prepare_sbatch_job(gpu_options(dir));
+  SbatchOptions options = gpu_options(dir);
+  options.launcher = "/opt/hds/bin/hds-launch";
+  const SbatchJob job = prepare_sbatch_job(options);
   const std::string& script = job.script_text;
-  // Absolute programs and the configuration copy, not the original file.
-  EXPECT_NE(script.find("trainer=/opt/hds/bin/hds-trainer\n"), std::string::npos);
-  EXPECT_NE(script.find("data_service=/opt/hds/bin/hds-data-service\n"), std::string::npos);
-  EXPECT_NE(script.find("config=" + dir + "/slurm/job.config.pbtxt\n"), std::string::npos);
-  // One service per node, overlapping the trainer step, node-local socket, a job id per run.
-  EXPECT_NE(script.find("srun --overlap --mpi=none --nodes=\"$SLURM_NNODES\" "
-                        "--ntasks=\"$SLURM_NNODES\" --ntasks-per-node=1"),
-            std::string::npos);
-  EXPECT_NE(script.find("socket=\"/tmp/hds-${SLURM_JOB_ID}-${run}/data.sock\""), std::string::npos);
-  EXPECT_NE(script.find("run=${SLURM_RESTART_COUNT:-0}"), std::string::npos);
-  EXPECT_NE(script.find("job_id=\"slurm-${SLURM_JOB_ID}-${run}\""), std::string::npos);
+  // The policy is hds-launch's: the script hands the batch shell over to it (exec), so Slurm's
+  // signals reach it. Absolute programs and the configuration copy, not the original file.
+  EXPECT_NE(script.find("\nexec /opt/hds/bin/hds-launch slurm-run --config " + dir +
+                        "/slurm/job.config.pbtxt \\\n  --ranks-per-node 4 \\\n  --data-service "
+                        "/opt/hds/bin/hds-data-service \\\n  --trainer /opt/hds/bin/hds-trainer"),
+            std::string::npos)
+      << script;
+  EXPECT_FALSE(std::regex_search(script, std::regex("@[A-Z_]+@"))) << "a field left unfilled";
+}
+
+TEST(SlurmRun, runs_one_service_per_node_and_the_trainers_under_pmix) {
+  SlurmRunOptions options;
+  options.config_path = "/jobs/a/job.config.pbtxt";
+  options.ranks_per_node = 4;
+  options.data_service = "/opt/hds/bin/hds-data-service";
+  options.trainer = "/opt/hds/bin/hds-trainer";
+  const SlurmAllocation allocation{"812", 1, {"gpu1", "gpu2"}};
+  // One service per node, overlapping the trainer step, node-local socket, a job id per run, a
+  // ready file per node in the shared folder.
+  EXPECT_EQ(slurm_service_command(options, allocation, "/usr/bin/srun", "/tmp/hds-812-1/data.sock",
+                                  "slurm-812-1", "/jobs/a/run/data-service-812-1",
+                                  "/jobs/a/run/.ready-slurm-812-1"),
+            (std::vector<std::string>{"/usr/bin/srun",
+                                      "--overlap",
+                                      "--mpi=none",
+                                      "--nodes=2",
+                                      "--ntasks=2",
+                                      "--ntasks-per-node=1",
+                                      "--job-name=hds-data-service",
+                                      "--kill-on-bad-exit=0",
+                                      "--output=/jobs/a/run/data-service-812-1-%N.log",
+                                      "--open-mode=append",
+                                      "/opt/hds/bin/hds-data-service",
+                                      "serve",
+                                      "--config",
+                                      "/jobs/a/job.config.pbtxt",
+                                      "--socket",
+                                      "/tmp/hds-812-1/data.sock",
+                                      "--job-id",
+                                      "slurm-812-1",
+                                      "--ready-file",
+                                      "/jobs/a/run/.ready-slurm-812-1/%h"}));
   // Trainers: pmix, the whole step dies with a rank, resume from the latest checkpoint.
-  EXPECT_NE(script.find("srun --mpi=pmix --kill-on-bad-exit=1"), std::string::npos);
-  EXPECT_NE(script.find("--resume auto &"), std::string::npos);
-  // Signals reach the trainer step; a checkpointed stop requeues; children are ended.
-  EXPECT_NE(script.find("trap 'request_stop USR1' USR1"), std::string::npos);
-  EXPECT_NE(script.find("kill -USR1 \"$trainer_pid\""), std::string::npos);
-  EXPECT_NE(script.find("scontrol requeue \"$SLURM_JOB_ID\""), std::string::npos);
-  EXPECT_NE(script.find("trap finish EXIT"), std::string::npos);
+  const std::vector<std::string> trainers =
+      slurm_trainer_command(options, allocation, "/usr/bin/srun", "/tmp/hds-812-1/data.sock",
+                            "slurm-812-1", "/dev/shm/hds-812-1");
+  EXPECT_EQ(std::vector<std::string>(trainers.begin(), trainers.begin() + 8),
+            (std::vector<std::string>{
+                "/usr/bin/srun", "--mpi=pmix", "--kill-on-bad-exit=1", "--nodes=2", "--ntasks=8",
+                "--ntasks-per-node=4", "--job-name=hds-trainer",
+                "--export=ALL,OMPI_MCA_btl_vader_backing_directory=/dev/shm/hds-812-1,"
+                "OMPI_MCA_orte_tmpdir_base=/dev/shm/hds-812-1"}));
+  EXPECT_EQ(std::vector<std::string>(trainers.end() - 2, trainers.end()),
+            (std::vector<std::string>{"--resume", "auto"}));
+  const std::string joined = ::testing::PrintToString(trainers);
+  EXPECT_NE(joined.find("\"data.service_socket=/tmp/hds-812-1/data.sock\""), std::string::npos);
+  EXPECT_NE(joined.find("\"data.service_job_id=slurm-812-1\""), std::string::npos);
+  EXPECT_EQ(joined.find("service_reconnect"), std::string::npos) << "no restarts, no waiting";
+  options.max_restarts = 2;
+  EXPECT_NE(
+      ::testing::PrintToString(slurm_trainer_command(options, allocation, "srun", "s", "j", ""))
+          .find("data.service_reconnect_seconds="),
+      std::string::npos)
+      << "with restarts the ranks wait for a service started again in place";
 }
 
 TEST(SbatchScript, a_fresh_run_starts_from_the_init_from_checkpoint_given_absolutely) {
@@ -84,10 +132,17 @@ TEST(SbatchScript, a_fresh_run_starts_from_the_init_from_checkpoint_given_absolu
   EXPECT_EQ(prepare_sbatch_job(options).script_text.find("--init-from"), std::string::npos);
   options.init_from = fs::relative(dir + "/base/checkpoints").string();
   const std::string script = prepare_sbatch_job(options).script_text;
-  // A requeued run finds its own checkpoint first (--resume auto): fit then ignores --init-from.
-  EXPECT_NE(script.find("--init-from " + shell_quote(dir + "/base/checkpoints") + " --resume auto"),
+  EXPECT_NE(script.find("--init-from " + shell_quote(dir + "/base/checkpoints") + "\n"),
             std::string::npos)
       << script;
+  // A requeued run finds its own checkpoint first (--resume auto): fit then ignores --init-from.
+  SlurmRunOptions run;
+  run.init_from = dir + "/base/checkpoints";
+  const std::vector<std::string> trainers =
+      slurm_trainer_command(run, {"1", 0, {"n1"}}, "srun", "s", "j", "");
+  EXPECT_EQ(
+      std::vector<std::string>(trainers.end() - 4, trainers.end()),
+      (std::vector<std::string>{"--init-from", dir + "/base/checkpoints", "--resume", "auto"}));
 }
 
 TEST(SbatchScript, writes_an_executable_script_that_bash_accepts) {
@@ -134,19 +189,27 @@ TEST(SbatchScript, cpu_job_runs_the_given_ranks_without_gpus) {
   EXPECT_EQ(script.find("--time"), std::string::npos);
 }
 
-TEST(SbatchScript, bakes_in_the_stop_deadlines_and_the_restart_budget) {
+TEST(SbatchScript, passes_the_restart_budget_and_ready_timeout_on) {
   const std::string dir = scratch_dir("sbatch-faults");
   SbatchOptions options = gpu_options(dir);
-  options.overrides.push_back("distributed.stop_grace_seconds=45");
-  options.overrides.push_back("distributed.stop_checkpoint_seconds=20");
   options.max_restarts = 3;
+  options.ready_timeout_seconds = 900;
   const std::string script = prepare_sbatch_job(options).script_text;
-  EXPECT_NE(script.find("\nstop_grace=45\n"), std::string::npos);
-  EXPECT_NE(script.find("\nstop_checkpoint=20\n"), std::string::npos);
-  EXPECT_NE(script.find("\nmax_restarts=3\n"), std::string::npos);
-  EXPECT_NE(script.find("restartable() { [ \"$1\" -eq 4 ] || [ \"$1\" -gt 128 ]; }"),
-            std::string::npos)
-      << "the rule of hds::common::is_restartable";
+  EXPECT_NE(script.find("--ready-timeout 900 \\\n  --max-restarts 3\n"), std::string::npos)
+      << script;
+}
+
+TEST(SbatchScript, the_written_script_and_its_template_pass_shellcheck) {
+  const std::string shellcheck = hds::test::find_program("shellcheck");
+  if (shellcheck.empty()) GTEST_SKIP() << "shellcheck (Debian package shellcheck) not installed";
+  const std::string dir = scratch_dir("sbatch-shellcheck");
+  SbatchOptions options = gpu_options(dir);
+  options.init_from = dir;
+  options.sbatch_options = {"--account=proj"};
+  const SbatchJob job = prepare_sbatch_job(options);
+  write_sbatch_job(job);
+  Command check({shellcheck, "--severity=info", job.script_path}, dir + "/shellcheck.log");
+  EXPECT_EQ(check.wait_exit(60), 0) << check.output() << "\n" << job.script_text;
 }
 
 // prepare_sbatch_job's UsageError for `options`, or "" when it accepted them.
@@ -280,7 +343,7 @@ TEST(LaunchCommandLine, sbatch_prints_the_script_and_config_it_wrote) {
   EXPECT_NE(run.output().find("script: " + dir + "/job.sbatch\n"), std::string::npos)
       << run.output();
   EXPECT_NE(run.output().find("config: " + dir + "/job.config.pbtxt\n"), std::string::npos);
-  EXPECT_NE(read_text(dir + "/job.sbatch").find("trainer=/bin/true\n"), std::string::npos);
+  EXPECT_NE(read_text(dir + "/job.sbatch").find("--trainer /bin/true"), std::string::npos);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@ rules=(
   "scoring|hds/scoring/|scoring works on plain masks and probabilities, nothing of ours"
   "data_service/transport|hds/(transport|common)/|the transport knows no dataset"
   "data_service/client|hds/(data_client|transport|common)/|the client sits on the transport alone"
-  "data_service|hds/(data|transport|common|config|monitoring)/|the data service has no trainer or launcher"
+  "data_service/server|hds/(data_server|data|transport|common|config|monitoring)/|the data service has no trainer or launcher"
+  "data_service/main.cpp|hds/(data_server|data|transport|common|config|monitoring)/|the data service has no trainer or launcher"
+  "data_service|hds/(data|transport|common|config|monitoring)/|the data library knows no server; the data service has no trainer or launcher"
   "trainer|hds/(trainer|scoring|data|data_client|common|config|monitoring)/|hds/transport/patch_batch.h|the trainer consumes the data client, not the ring internals"
   "launcher|hds/(launch|scoring|common|config)/|the launcher runs the other programs and tabulates their evaluations, it links none of them"
 )
@@ -24,7 +26,7 @@ while IFS= read -r -d '' file; do
   rule=""
   for candidate in "${rules[@]}"; do
     folder=${candidate%%|*}
-    case "$relative" in "$folder"/*) rule=$candidate; break ;; esac
+    case "$relative" in "$folder" | "$folder"/*) rule=$candidate; break ;; esac
   done
   [ -n "$rule" ] || continue
   why=${rule##*|}

@@ -64,8 +64,8 @@ TEST(TrainerMetrics, serves_what_the_steps_recorded_with_the_rank_labels) {
   const int port = free_ports();
   TrainerMetrics metrics(monitoring_on(port), RankIdentity{0, 0, 2});
   EXPECT_EQ(metrics.url(), "http://127.0.0.1:" + std::to_string(port) + "/metrics");
-  metrics.record_step(step(11, 2.0));
-  metrics.record_step(step(12, 1.5));
+  metrics.on_step(step(11, 2.0));
+  metrics.on_step(step(12, 1.5));
   const std::string text = scrape(metrics, port);
   const auto samples = parse_exposition(text);
   const std::map<std::string, std::string> rank{{"rank", "0"}, {"local_rank", "0"}};
@@ -119,8 +119,8 @@ TEST(TrainerMetrics, rank_0_alone_reports_validation_and_checkpoints) {
   best.set_epoch(8);
   best.set_dice(0.875);
   for (TrainerMetrics* metrics : {&root, &other}) {
-    metrics->record_validation(validation, best);
-    metrics->record_checkpoint(0.2);
+    metrics->on_validation(validation, best);
+    metrics->on_checkpoint(0.2);
   }
   const auto root_samples = parse_exposition(scrape(root, port));
   EXPECT_EQ(value_of(root_samples, "hds_validation_epoch"), 10);
@@ -157,8 +157,8 @@ TEST(TrainerMetrics, device_memory_and_a_non_finite_loss_are_exported) {
   hds::trainer::StepReport cuda_step = step(1, 2.0);
   cuda_step.device_allocated_bytes = 3 << 20;
   cuda_step.device_reserved_bytes = 5 << 20;
-  metrics.record_step(cuda_step);
-  metrics.record_nonfinite_loss(std::numeric_limits<double>::quiet_NaN());
+  metrics.on_step(cuda_step);
+  metrics.on_nonfinite_loss(std::numeric_limits<double>::quiet_NaN());
   const std::string text = scrape(metrics, port);
   const auto samples = parse_exposition(text);
   EXPECT_EQ(value_of(samples, "hds_train_device_memory_allocated_bytes"), 3 << 20) << text;
@@ -173,7 +173,7 @@ TEST(TrainerMetrics, lingers_until_one_more_scrape) {
   hds::config::MonitoringConfig monitoring = monitoring_on(port);
   monitoring.set_linger_seconds(30);
   auto metrics = std::make_unique<TrainerMetrics>(monitoring, RankIdentity{0, 0, 1});
-  metrics->record_step(step(7, 1.0));
+  metrics->on_step(step(7, 1.0));
   std::string final_text;
   std::thread scraper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -222,11 +222,11 @@ TEST(TrainerMetrics, promtool_accepts_the_exposition) {
   }
   const int port = free_ports();
   TrainerMetrics metrics(monitoring_on(port), RankIdentity{0, 0, 1});
-  metrics.record_step(step(1, 2.0));
+  metrics.on_step(step(1, 2.0));
   hds::checkpoint::ValidationResult validation;
   validation.set_epoch(1);
-  metrics.record_validation(validation, validation);
-  metrics.record_checkpoint(0.5);
+  metrics.on_validation(validation, validation);
+  metrics.on_checkpoint(0.5);
   const fs::path dir = fs::temp_directory_path() / "hds-test-promtool";
   fs::create_directories(dir);
   std::ofstream(dir / "metrics.txt") << scrape(metrics, port);

@@ -48,7 +48,7 @@ TEST(TrainingHistory, keeps_interval_means_per_head_and_validations_and_draws_th
     history.on_step(step(3, 1, 3, 4.0));
     history.on_step(step(4, 1, 4, 8.0));  // the epoch's end
     EXPECT_FALSE(fs::exists(dir + "/curves.svg")) << "drawn before any validation";
-    history.on_validation(validation(1, 0.25));
+    history.on_validation(validation(1, 0.25), validation(1, 0.25));
     EXPECT_TRUE(fs::exists(dir + "/curves.svg"));
     const auto& rows = history.rows();
     ASSERT_EQ(rows.size(), 3u);
@@ -77,7 +77,7 @@ TEST(TrainingHistory, a_resumed_run_drops_the_rows_it_redoes_and_ignores_a_cut_l
   {
     TrainingHistory history(dir, 1);
     for (int s = 1; s <= 6; ++s) history.on_step(step(s, (s - 1) / 4 + 1, (s - 1) % 4 + 1, s));
-    history.on_validation(validation(1, 0.5));
+    history.on_validation(validation(1, 0.5), validation(1, 0.5));
   }
   // A crash cut the last line short.
   std::ofstream(dir + "/history.jsonl", std::ios::app) << "{\"step\": 7, \"epo";

@@ -1,5 +1,5 @@
 // The caching CPU allocator: reuse, no aliasing of live blocks, correct data, the cache limit.
-#include "hds/trainer/cpu_allocator.h"
+#include "cpu_allocator.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -19,6 +19,16 @@
 
 namespace hds::trainer {
 namespace {
+
+// Gives each step a run reports to `f`.
+class OnEachStep : public hds::trainer::TrainingObserver {
+ public:
+  explicit OnEachStep(std::function<void(const hds::trainer::StepReport&)> f) : f_(std::move(f)) {}
+  void on_step(const hds::trainer::StepReport& report) override { f_(report); }
+
+ private:
+  std::function<void(const hds::trainer::StepReport&)> f_;
+};
 namespace fs = std::filesystem;
 using hds::test::ServiceProcess;
 
@@ -53,9 +63,9 @@ TEST(Fit, a_few_dozen_steps_on_phantoms_lower_the_full_resolution_loss) {
       dir, {"train.epochs=18", "train.validate_every=6", "train.validate_from=6"});
   std::vector<double> last_head_loss;  // head 5 never decays: its loss moves by learning alone
   FitOptions options;
-  options.on_step = [&](const StepReport& r) {
-    last_head_loss.push_back(r.seg.back() + r.cls.back());
-  };
+  OnEachStep on_each_step(
+      [&](const StepReport& r) { last_head_loss.push_back(r.seg.back() + r.cls.back()); });
+  options.observers = {&on_each_step};
   const auto result = quiet_fit(config, options);
   ASSERT_EQ(last_head_loss.size(), 36u);
   EXPECT_TRUE(result.finished);
@@ -77,7 +87,8 @@ TEST(Fit, a_lone_small_patch_at_an_epochs_end_sits_out_its_step) {
             "train.validate_every=2", "train.validate_from=2"});
   std::vector<int> patches_trained;
   FitOptions options;
-  options.on_step = [&](const StepReport& r) { patches_trained.push_back(r.patches); };
+  OnEachStep on_each_step([&](const StepReport& r) { patches_trained.push_back(r.patches); });
+  options.observers = {&on_each_step};
   std::ostringstream log;
   options.log = &log;
   const auto result = fit(config, options);
@@ -97,7 +108,8 @@ TEST(Fit, reports_the_norm_of_the_gradient_it_applied) {
   double reported = -1;
   FitOptions options;
   options.stop_at_step = 1;
-  options.on_step = [&](const StepReport& r) { reported = r.gradient_norm; };
+  OnEachStep on_each_step([&](const StepReport& r) { reported = r.gradient_norm; });
+  options.observers = {&on_each_step};
   quiet_fit(config, options);
   HdsNet stepped(config.model());
   load_checkpoint((fs::path(dir) / "checkpoints").string(), stepped, nullptr);
@@ -129,10 +141,11 @@ TEST(Fit, init_from_starts_a_new_schedule_from_another_runs_weights) {
   tune.stop_at_step = 1;
   double reported = -1;
   int first_epoch = 0;
-  tune.on_step = [&](const StepReport& r) {
+  OnEachStep on_each_tuned_step([&](const StepReport& r) {
     reported = r.gradient_norm;
     first_epoch = r.epoch;
-  };
+  });
+  tune.observers = {&on_each_tuned_step};
   const auto tuned = quiet_fit(tuned_config, tune);
   EXPECT_EQ(tuned.global_step, 1);  // a new schedule: step 1 of epoch 1, not step 4
   EXPECT_EQ(first_epoch, 1);
@@ -226,7 +239,8 @@ TEST(RealFilms, four_mini_mias_masses_are_learnt_within_a_bounded_number_of_step
        "train.output_dir=" + dir + "/run", "monitoring.metrics_port=0"});
   std::vector<double> last_head;  // the last head's segmentation term (CE + Dice), step by step
   FitOptions options;
-  options.on_step = [&](const StepReport& r) { last_head.push_back(r.seg.back()); };
+  OnEachStep on_each_step([&](const StepReport& r) { last_head.push_back(r.seg.back()); });
+  options.observers = {&on_each_step};
   const auto result = quiet_fit(config, options);
   ASSERT_EQ(last_head.size(), 150u);  // 4 films, batch 4: one step an epoch
   const double first = std::accumulate(last_head.begin(), last_head.begin() + 10, 0.0) / 10;
@@ -311,10 +325,11 @@ TEST(Fit, checkpoints_the_steps_done_when_the_data_service_dies) {
   options.log = &log;
   // After three steps the service is killed; the batches already in the ring still train.
   int64_t last_step = 0;
-  options.on_step = [&](const hds::trainer::StepReport& report) {
+  OnEachStep on_each_step([&](const hds::trainer::StepReport& report) {
     last_step = report.global_step;
     if (report.global_step == 3) service.process().kill_and_reap();
-  };
+  });
+  options.observers = {&on_each_step};
   EXPECT_THROW(fit(remote, options), hds::transport::RingPeerError) << log.str();
   ASSERT_GE(last_step, 3);
   // The checkpoint holds every step done: resuming from it loses nothing (2 steps an epoch).

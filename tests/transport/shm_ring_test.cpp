@@ -41,6 +41,9 @@ std::string unique_ring_name(const std::string& what) {
       "test-" + what + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++), 0);
 }
 
+// The paper's batches in the service's default rings: 4 slots of 8 patches of 512 x 384.
+RingShape paper_shape() { return RingShape{4, 512, 384, 8}; }
+
 RingShape small_shape(uint32_t slots = 4) {
   RingShape shape;
   shape.slot_count = slots;
@@ -114,7 +117,7 @@ TEST(RingShape, out_of_limits_is_refused_naming_the_field) {
 }
 
 TEST(RingLayout, slots_are_page_multiples_holding_every_array) {
-  const RingShape shape;  // 8 x 512 x 384
+  const RingShape shape = paper_shape();
   const uint64_t slot = ring_slot_bytes(shape);
   EXPECT_EQ(slot % 4096, 0u);
   EXPECT_GE(slot, 8ull * 512 * 384 * 5 + 8 * 13);
@@ -275,7 +278,7 @@ TEST(ShmRingProcesses, thousands_of_batches_arrive_intact_and_in_order) {
 }
 
 TEST(ShmRingProcesses, paper_sized_batches_arrive_intact) {
-  stream_between_processes(RingShape{}, 60);  // 4 slots of 8 patches of 512 x 384
+  stream_between_processes(paper_shape(), 60);
 }
 
 TEST(ShmRingProcesses, killed_producer_is_reported_at_once_once_reaped) {

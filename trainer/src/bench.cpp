@@ -1,4 +1,4 @@
-#include "hds/trainer/bench.h"
+#include "bench.h"
 
 #include <torch/torch.h>
 
@@ -60,16 +60,12 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   // One step; with `sync`, gradients are averaged over the ranks as in fit().
   auto step = [&](GradientSync* sync) {
     const auto start = std::chrono::steady_clock::now();
-    const auto terms =
-        forward_and_loss(model, images, masks, labels, config.loss(), seg_w, cls_w, compute);
-    if (sync) {
-      sync->begin_step(1.0 / world.size());
-    } else {
-      optimizer.zero_grad();
-    }
-    terms.total.backward();
-    if (sync) sync->finish_step();
-    optimizer.step();
+    StepPhases phases;
+    phases.forward_and_backward = [&] {
+      forward_and_loss(model, images, masks, labels, config.loss(), seg_w, cls_w, compute)
+          .total.backward();
+    };
+    run_optimisation_step(optimizer, sync, 1.0 / world.size(), phases);
     wait_for_device(device);
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
         .count();
@@ -148,6 +144,12 @@ std::string to_json_line(const BenchOptions& options, const BenchResult& result)
                  {"bus_gb_per_s", result.bus_gb_per_s}});
   }
   return json.dump();
+}
+
+void run_bench_command(const hds::config::Config& config, const BenchOptions& options,
+                       const World& world, std::ostream& out) {
+  const BenchResult result = bench_training_step(config, options, world);
+  if (world.is_root()) out << to_json_line(options, result) << std::endl;
 }
 
 }  // namespace hds::trainer

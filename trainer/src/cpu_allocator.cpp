@@ -1,4 +1,4 @@
-#include "hds/trainer/cpu_allocator.h"
+#include "cpu_allocator.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>

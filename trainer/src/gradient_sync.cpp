@@ -22,9 +22,9 @@ std::vector<std::vector<int>> plan_buckets(const std::vector<int64_t>& parameter
 }
 
 // Runs after autograd has accumulated a parameter's gradient for this backward pass.
-class GradientSync::AccumulatedHook : public torch::autograd::FunctionPostHook {
+class BucketedGradientSync::AccumulatedHook : public torch::autograd::FunctionPostHook {
  public:
-  AccumulatedHook(GradientSync& sync, int parameter) : sync_(sync), parameter_(parameter) {}
+  AccumulatedHook(BucketedGradientSync& sync, int parameter) : sync_(sync), parameter_(parameter) {}
   torch::autograd::variable_list operator()(
       const torch::autograd::variable_list& outputs,
       const torch::autograd::variable_list& /*inputs*/) override {
@@ -33,12 +33,13 @@ class GradientSync::AccumulatedHook : public torch::autograd::FunctionPostHook {
   }
 
  private:
-  GradientSync& sync_;
+  BucketedGradientSync& sync_;
   int parameter_;
 };
 
-GradientSync::GradientSync(const World& world, std::vector<torch::Tensor> parameters,
-                           int64_t bucket_bytes, const torch::Device& device)
+BucketedGradientSync::BucketedGradientSync(const World& world,
+                                           std::vector<torch::Tensor> parameters,
+                                           int64_t bucket_bytes, const torch::Device& device)
     : world_(world), parameters_(std::move(parameters)) {
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < parameters_.size(); ++i) {
@@ -83,19 +84,19 @@ GradientSync::GradientSync(const World& world, std::vector<torch::Tensor> parame
   }
 }
 
-GradientSync::~GradientSync() {
+BucketedGradientSync::~BucketedGradientSync() {
   for (size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
   // The optimizer's zero_grad detaches gradients in place, which views refuse: gradients of
   // their own from here on.
   for (auto& parameter : parameters_) parameter.mutable_grad().reset();
 }
 
-int64_t GradientSync::bucket_bytes(int bucket) const {
+int64_t BucketedGradientSync::bucket_bytes(int bucket) const {
   return buckets_.at(static_cast<size_t>(bucket)).flat.numel() *
          static_cast<int64_t>(sizeof(float));
 }
 
-void GradientSync::begin_step(double weight) {
+void BucketedGradientSync::begin_step(double weight) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (in_step_) throw std::logic_error("gradient sync: begin_step twice without finish_step");
   in_step_ = true;
@@ -113,7 +114,7 @@ void GradientSync::begin_step(double weight) {
   }
 }
 
-void GradientSync::on_accumulated(int parameter) {
+void BucketedGradientSync::on_accumulated(int parameter) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!in_step_) {
     throw std::logic_error("gradient sync: a backward pass ran outside begin_step/finish_step");
@@ -131,7 +132,7 @@ void GradientSync::on_accumulated(int parameter) {
   started_during_backward_ += static_cast<int>(next_to_start_ - before);
 }
 
-void GradientSync::start_ready_buckets() {
+void BucketedGradientSync::start_ready_buckets() {
   while (next_to_start_ < buckets_.size()) {
     Bucket& bucket = buckets_[next_to_start_];
     if (bucket.arrived_count < static_cast<int>(bucket.parameters.size())) return;
@@ -140,7 +141,7 @@ void GradientSync::start_ready_buckets() {
   }
 }
 
-void GradientSync::start_bucket(Bucket& bucket) {
+void BucketedGradientSync::start_bucket(Bucket& bucket) {
   for (size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
     const torch::Tensor& grad = parameters_[static_cast<size_t>(bucket.parameters[slot])].grad();
     if (!grad.defined() || !grad.is_same(bucket.views[slot])) {
@@ -156,7 +157,7 @@ void GradientSync::start_bucket(Bucket& bucket) {
   start_sum(bucket);
 }
 
-void GradientSync::finish_step() {
+void BucketedGradientSync::finish_step() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!in_step_) throw std::logic_error("gradient sync: finish_step without begin_step");
   in_step_ = false;

@@ -156,7 +156,7 @@ TrainerMetrics::~TrainerMetrics() {
 
 const std::string& TrainerMetrics::url() const { return state_->endpoint->url(); }
 
-void TrainerMetrics::record_step(const StepReport& report) {
+void TrainerMetrics::on_step(const StepReport& report) {
   State& s = *state_;
   s.steps->Increment();
   s.patches->Increment(report.patches);
@@ -202,12 +202,12 @@ void TrainerMetrics::record_step(const StepReport& report) {
   }
 }
 
-void TrainerMetrics::record_nonfinite_loss(double weighted_loss) {
+void TrainerMetrics::on_nonfinite_loss(double weighted_loss) {
   state_->weighted_loss->Set(weighted_loss);
 }
 
-void TrainerMetrics::record_validation(const hds::checkpoint::ValidationResult& validation,
-                                       const hds::checkpoint::ValidationResult& best_dice) {
+void TrainerMetrics::on_validation(const hds::checkpoint::ValidationResult& validation,
+                                   const hds::checkpoint::ValidationResult& best_dice) {
   State& s = *state_;
   if (!s.is_root) return;
   s.validation_best_dice->Set(best_dice.dice());
@@ -217,7 +217,7 @@ void TrainerMetrics::record_validation(const hds::checkpoint::ValidationResult& 
   s.validation_auc->Set(validation.auc());
 }
 
-void TrainerMetrics::record_checkpoint(double seconds) {
+void TrainerMetrics::on_checkpoint(double seconds) {
   State& s = *state_;
   if (s.is_root) s.checkpoint_seconds->Observe(seconds);
 }

@@ -16,10 +16,10 @@ namespace {
 
 // Sums buckets with MPI on a thread of its own, so that backward goes on meanwhile. Buckets are
 // summed in the order they were started.
-class MpiGradientSync final : public GradientSync {
+class MpiGradientSync final : public BucketedGradientSync {
  public:
   MpiGradientSync(const World& world, std::vector<torch::Tensor> parameters, int64_t bucket_bytes)
-      : GradientSync(world, std::move(parameters), bucket_bytes, torch::kCPU) {
+      : BucketedGradientSync(world, std::move(parameters), bucket_bytes, torch::kCPU) {
     for (int b = 0; b < bucket_count(); ++b) {
       labels_.push_back("bucket " + std::to_string(b + 1) + "/" + std::to_string(bucket_count()) +
                         " all-reduce");

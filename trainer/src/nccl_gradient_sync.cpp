@@ -20,11 +20,11 @@ void check(ncclResult_t result, const char* call) {
   throw WorldError(std::string(call) + " failed: " + ncclGetErrorString(result));
 }
 
-class NcclGradientSync final : public GradientSync {
+class NcclGradientSync final : public BucketedGradientSync {
  public:
   NcclGradientSync(const World& world, std::vector<torch::Tensor> parameters, int64_t bucket_bytes,
                    const torch::Device& device)
-      : GradientSync(world, std::move(parameters), bucket_bytes, device),
+      : BucketedGradientSync(world, std::move(parameters), bucket_bytes, device),
         device_(device),
         comm_stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device.index())) {
     ncclUniqueId id{};

@@ -133,4 +133,24 @@ LossTerms forward_and_loss(HdsNet& model, const torch::Tensor& images, const tor
   return hds_loss(output, model->heads(), masks, labels, loss, seg_weights, cls_weights);
 }
 
+void run_optimisation_step(torch::optim::Optimizer& optimizer, GradientSync* sync,
+                           double gradient_share, const StepPhases& phases) {
+  if (sync) {
+    sync->begin_step(gradient_share);
+  } else {
+    optimizer.zero_grad();
+  }
+  phases.forward_and_backward();
+  if (sync) {
+    const auto finish = [sync] { sync->finish_step(); };
+    if (phases.around_sync_wait) {
+      phases.around_sync_wait(finish);
+    } else {
+      finish();
+    }
+  }
+  if (phases.before_update) phases.before_update();
+  optimizer.step();
+}
+
 }  // namespace hds::trainer

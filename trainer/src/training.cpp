@@ -20,6 +20,7 @@
 #include "hds/trainer/optimizer.h"
 #include "hds/trainer/schedule.h"
 #include "hds/trainer/watchdog.h"
+#include "training_loop.h"
 
 namespace hds::trainer {
 namespace fs = std::filesystem;
@@ -368,7 +369,9 @@ std::string TrainingLoop::save_checkpoint(int completed_epochs, int step_in_epoc
   watchdog_->set_activity(RankActivity::checkpointing);
   const auto save_start = Clock::now();
   result_.last_checkpoint = store_->save(model_, *optimizer_, meta);
-  if (options_.on_checkpoint) options_.on_checkpoint(seconds_since(save_start));
+  for (TrainingObserver* observer : options_.observers) {
+    observer->on_checkpoint(seconds_since(save_start));
+  }
   store_->prune(config_.train().keep_checkpoints());
   log_ << "checkpoint " << result_.last_checkpoint << "\n";
   checkpointed_step_ = result_.global_step;
@@ -416,13 +419,11 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
   }
   std::unique_lock<std::timed_mutex> state(state_mutex_);
   if (world_.is_root()) remember_step_start(epoch, step);
-  if (sync_) {
-    // Zeroes the gradients, which are views into its buckets.
-    sync_->begin_step(static_cast<double>(batch.count) / static_cast<double>(step_patches));
-  } else {
-    optimizer_->zero_grad();
-  }
-  if (batch.count > 0) {
+  double sync_wait = 0;
+  double gradient_norm = 0;
+  StepPhases phases;
+  phases.forward_and_backward = [&] {
+    if (batch.count == 0) return;
     const auto tensors = to_tensors(batch, device_);
     terms = forward_and_loss(model_, tensors.images, tensors.masks, tensors.labels, config_.loss(),
                              schedule.seg_weights, schedule.cls_weights, compute_);
@@ -430,30 +431,34 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
         terms, epoch, step + 1, result_.global_step + 1, result_.last_checkpoint);
     if (!problem.empty()) {
       // Reported first, so that the metrics show the bad value before the run ends.
-      if (options_.on_nonfinite_loss) {
-        options_.on_nonfinite_loss(terms.seg_weighted_sum + terms.cls_weighted_sum);
+      for (TrainingObserver* observer : options_.observers) {
+        observer->on_nonfinite_loss(terms.seg_weighted_sum + terms.cls_weighted_sum);
       }
       throw NonFiniteLossError(problem);
     }
     terms.total.backward();
-  }
-  const auto sync_start = Clock::now();
-  if (sync_) {
+  };
+  phases.around_sync_wait = [&](const std::function<void()>& wait) {
+    const auto sync_start = Clock::now();
     state.unlock();  // waiting for the other ranks
-    sync_->finish_step();
+    wait();
     state.lock();
+    sync_wait = seconds_since(sync_start);
+  };
+  if (!options_.observers.empty()) {
+    // Only for reporting: one pass over the gradients and a device sync.
+    phases.before_update = [&] { gradient_norm = l2_norm_of_gradients(*model_); };
   }
-  const double sync_wait = seconds_since(sync_start);
-  // Only for reporting: one pass over the gradients and a device sync.
-  const double gradient_norm = options_.on_step ? l2_norm_of_gradients(*model_) : 0;
-  optimizer_->step();
+  run_optimisation_step(*optimizer_, sync_.get(),
+                        static_cast<double>(batch.count) / static_cast<double>(step_patches),
+                        phases);
   ++result_.global_step;
   result_.last_loss = terms.seg_weighted_sum + terms.cls_weighted_sum;
   position_ = {epoch - 1, step + 1};
   step_start_.under_way = false;
   state.unlock();
   watchdog_->step_finished();
-  if (options_.on_step) {
+  if (!options_.observers.empty()) {
     StepReport report;
     report.epoch = epoch;
     report.step = step + 1;
@@ -478,7 +483,7 @@ void TrainingLoop::train_step(int epoch, int step, const EpochSchedule& schedule
       report.device_allocated_bytes = memory->allocated_bytes;
       report.device_reserved_bytes = memory->reserved_bytes;
     }
-    options_.on_step(report);
+    for (TrainingObserver* observer : options_.observers) observer->on_step(report);
   }
 }
 
@@ -552,7 +557,9 @@ TrainingLoop::Improvement TrainingLoop::validate(int epoch) {
       !result_.best_accuracy.has_epoch() || evaluation.accuracy >= result_.best_accuracy.accuracy();
   if (improved.dice) result_.best_dice = result_.last_validation;
   if (improved.accuracy) result_.best_accuracy = result_.last_validation;
-  if (options_.on_validation) options_.on_validation(result_.last_validation, result_.best_dice);
+  for (TrainingObserver* observer : options_.observers) {
+    observer->on_validation(result_.last_validation, result_.best_dice);
+  }
   log_ << "validation epoch " << epoch << ": dice " << std::setprecision(4) << evaluation.dice
        << " accuracy " << evaluation.accuracy << " auc " << evaluation.auc << " ("
        << evaluation.films << " films, " << evaluation.films_with_mass << " with masses)"

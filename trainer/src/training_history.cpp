@@ -150,7 +150,8 @@ void TrainingHistory::flush_interval() {
   interval_ = empty_interval();
 }
 
-void TrainingHistory::on_validation(const hds::checkpoint::ValidationResult& validation) {
+void TrainingHistory::on_validation(const hds::checkpoint::ValidationResult& validation,
+                                    const hds::checkpoint::ValidationResult& /*best_dice*/) {
   flush_interval();
   HistoryRow row;
   row.validation = true;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "config.pb.h"
 #include "hds/data/dataset.h"
 #include "hds/transport/patch_batch.h"
 
@@ -18,13 +19,15 @@ namespace hds::data {
 // The sampler fills the transport's payload directly: what a ring slot carries.
 using hds::transport::PatchBatch;
 
+// Defaults: the configuration schema's (sampler_options_for fills them from a configuration).
 struct SamplerOptions {
-  int patch_rows = 512;
-  int patch_cols = 384;
-  int batch_size = 8;  // per rank
-  float flip_probability = 0.5f;
-  float mass_centre_probability = 0.5f;
-  uint64_t seed = 1;
+  int patch_rows = hds::config::DataConfig::default_instance().patch_rows();
+  int patch_cols = hds::config::DataConfig::default_instance().patch_cols();
+  int batch_size = hds::config::TrainConfig::default_instance().batch_size();  // per rank
+  float flip_probability = hds::config::DataConfig::default_instance().flip_probability();
+  float mass_centre_probability =
+      hds::config::DataConfig::default_instance().mass_centre_probability();
+  uint64_t seed = hds::config::TrainConfig::default_instance().seed();
 };
 
 // Where one patch comes from: the random choices of docs/design.md §4 for one film in one epoch.

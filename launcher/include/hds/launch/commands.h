@@ -9,7 +9,7 @@
 
 #include "hds/launch/experiments.h"
 #include "hds/launch/local_launch.h"
-#include "hds/launch/prometheus_targets.h"
+#include "hds/launch/slurm_run.h"
 #include "hds/launch/slurm_script.h"
 
 namespace hds::launch {
@@ -30,15 +30,6 @@ struct SbatchCommand {
   std::string sbatch;
 };
 void run_sbatch_command(SbatchCommand command, std::ostream& out);
-
-// `targets`: writes a job's Prometheus file-SD file (prometheus_targets.h) and prints its path,
-// or nothing when metrics or the file are off. The Slurm script's way to list its nodes.
-struct TargetsCommand {
-  std::string config_path;
-  std::vector<std::string> overrides;
-  JobPlacement placement;
-};
-void run_targets_command(const TargetsCommand& command, std::ostream& out);
 
 // `clean`: removes what abandoned jobs left (job_lock.h) and says what, or that there was nothing.
 void run_clean_command(std::ostream& out);

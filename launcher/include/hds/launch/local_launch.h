@@ -1,20 +1,14 @@
 // `hds-launch local`: one machine, N trainer ranks under mpirun, fed by one data service.
 //
-// The launcher starts `hds-data-service serve` (log: <output_dir>/data-service.log), waits for
-// its "ready: socket" line, then runs `mpirun -np N hds-trainer fit` with the service's socket and
-// job id (output: the terminal and <output_dir>/trainer.log, the latter without the progress
-// bar's redraws). Signals: the first SIGINT, SIGTERM or SIGHUP becomes a SIGUSR1 to mpirun, which
-// forwards it to every rank: the ranks agree on a step, rank 0 writes a checkpoint, and they exit
-// 75. A stop not done after distributed.stop_grace_seconds escalates: SIGUSR2 asks rank 0 for a
-// checkpoint of its last completed step (it can while its main thread waits for the other
-// ranks), and distributed.stop_checkpoint_seconds later every rank is killed; the job exits 75
-// (resume from the latest checkpoint). A second signal kills the ranks and mpirun at once. With
-// --max-restarts N a job whose rank died or hung, or whose data service died, is started again
-// (service and ranks, --resume auto) up to N times; the log says what failed, which restart it is,
-// and how many steps the restart redid (from the ranks' progress table).
-// Whatever ends the job, the launcher stops the service, removes its socket and any ring it
-// left, kills any process of the job still alive (it adopts orphaned ranks as their
-// subreaper), and prints where the checkpoints, the summary and the logs are.
+// The job's policy (readiness, stops and their escalation, restarts, clean-up) is the
+// supervisor's (supervisor.h); this is its local backend: `hds-data-service serve` as a child
+// (log: <output_dir>/data-service.log), `mpirun -np N hds-trainer fit` with the service's socket
+// and job id (output: the terminal and <output_dir>/trainer.log, the latter without the progress
+// bar's redraws). mpirun forwards the supervisor's SIGUSR1 and SIGUSR2 to every rank. The job id
+// is locked for the launch's life (job_lock.h); the socket folder, Open MPI's segment folder and
+// the Prometheus targets file are the launch's, removed at its end. The launcher adopts orphaned
+// ranks as their subreaper, so none outlives it, and prints where the checkpoints, the summary
+// and the logs are.
 #pragma once
 
 #include <iosfwd>

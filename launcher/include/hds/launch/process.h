@@ -6,10 +6,11 @@
 #include <signal.h>
 #include <sys/types.h>
 
-#include <array>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "hds/common/signals.h"
 
 namespace hds::launch {
 
@@ -78,10 +79,25 @@ class Process {
   int status_ = 0;
 };
 
+// A short command run to its end, with stdout and stderr captured.
+struct CommandResult {
+  bool finished = false;  // false: still running after the time given, then killed
+  int status = 0;         // the wait status once finished
+  std::string output;
+};
+// Runs argv (argv[0] a path) for at most `seconds`. Throws LaunchError when it cannot start.
+CommandResult run_to_end(const std::vector<std::string>& argv, double seconds);
+
 // "exited with status 3", "was killed by signal 9 (Killed)".
 std::string describe_wait_status(int status);
 // The exit code a shell reports for a wait status: the status, or 128 + the signal.
 int exit_code_of(int status);
+// What the exit code of the program that started the ranks (mpirun, srun: 128 + N when a rank
+// died of signal N) says of them: "a rank was killed by signal 9 (Killed)", "a rank hung or was
+// lost (exit 4)" (hds::common::kExitRankLost), or "".
+std::string describe_rank_failure(int code);
+// How that program ended: "mpirun exited with status 137: a rank was killed by signal 9 (Killed)".
+std::string describe_launcher_end(const std::string& program, int status);
 
 // Reaps every child that has exited (waitpid(-1), no blocking). The statuses of `known`
 // children are recorded on them; the others (orphans adopted by adopt_orphans) are dropped.
@@ -106,27 +122,9 @@ std::string command_line(pid_t pid);
 int kill_descendants_except(int number, pid_t spared, const std::vector<Process*>& known,
                             double seconds);
 
-// SIGINT, SIGTERM and SIGHUP while it lives: their handlers write the signal's number to a
-// self-pipe that a poll loop reads. SIGPIPE is ignored (a closed terminal must not kill the
-// launcher before it has cleaned up). The previous dispositions come back on destruction.
-// One at a time per process.
-class SignalPipe {
- public:
-  SignalPipe();  // throws LaunchError when the pipe cannot be made
-  ~SignalPipe();
-  SignalPipe(const SignalPipe&) = delete;
-  SignalPipe& operator=(const SignalPipe&) = delete;
-
-  // Readable when a signal came.
-  int fd() const { return fds_[0]; }
-  // The signals received since the last call, in order.
-  std::vector<int> take();
-
- private:
-  static constexpr std::array<int, 3> kCaught = {SIGINT, SIGTERM, SIGHUP};
-  int fds_[2] = {-1, -1};
-  std::array<struct sigaction, 3> previous_{};
-  struct sigaction previous_pipe_ {};
-};
+// What stops a launcher's job with a checkpoint: SIGINT, SIGTERM, SIGHUP, and SIGUSR1 (Slurm's
+// warning before the time limit), caught while the result lives; SIGPIPE is ignored meanwhile (a
+// closed terminal must not kill the launcher before it has cleaned up).
+hds::common::CaughtSignals catch_stop_signals();
 
 }  // namespace hds::launch

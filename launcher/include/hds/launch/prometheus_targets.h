@@ -52,7 +52,4 @@ std::string targets_file_path(const hds::config::MonitoringConfig& monitoring,
 std::string write_targets_file(const hds::config::MonitoringConfig& monitoring,
                                const JobPlacement& placement);
 
-// This machine's host name, up to the first dot.
-std::string short_host_name();
-
 }  // namespace hds::launch

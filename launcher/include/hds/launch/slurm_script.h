@@ -1,18 +1,10 @@
 // `hds-launch sbatch`: a Slurm batch script for a data-parallel job, and its submission.
 //
-// The script runs one data service per node (`srun --overlap`, node-local socket
-// /tmp/hds-<job>-<run>/data.sock, job id slurm-<job>-<run> with run = SLURM_RESTART_COUNT, so a
-// requeued run gets fresh rings), waits until every service is ready, then runs the trainers
-// with `srun --mpi=pmix --kill-on-bad-exit=1 hds-trainer fit --resume auto`. Slurm signals the
-// batch shell with USR1 120 s before the time limit (`--signal=B:USR1@120`); the script forwards
-// it to the trainer step (srun passes it to every rank), the ranks checkpoint and exit 75, and
-// the script stops the services and runs `scontrol requeue` (`--requeue`), so the next run
-// resumes from that checkpoint. It waits for or kills every background child: with
-// proctrack/linuxproc they would otherwise outlive it. Each run lists its nodes' ranks and
-// services for Prometheus (`hds-launch targets`, prometheus_targets.h, with the Slurm job id)
-// and removes the file when it ends. With max_restarts, a failed run that a new start can mend
-// requeues the job the same way, and a service step that dies while the trainers run is started
-// again in place (the ranks wait for it and reconnect).
+// The script is deploy/slurm/hds-job.sbatch.in (compiled in) with its fields filled: the #SBATCH
+// lines (nodes, ranks per node, GPUs, `--signal=B:USR1@120` so that a run can checkpoint before
+// its time limit, `--requeue`, `--open-mode=append`, the user's own options) and one
+// `exec hds-launch slurm-run ...` that runs the job's policy (slurm_run.h). This file checks the
+// options and writes; it decides nothing about how the job runs.
 #pragma once
 
 #include <string>

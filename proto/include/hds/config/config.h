@@ -43,6 +43,22 @@ Config load_config_or_paper(const std::string& path,
 // by parse_config; exposed for configs built in code.)
 void validate(const Config& config);
 
+// The data sources this build reads (data.source): the list the validation, the readers'
+// factory and `hds-launch cv` all go by.
+enum class DataSourceKind { phantom, folder, mini_mias, inbreast };
+struct DataSource {
+  DataSourceKind kind;
+  const char* name;    // as data.source spells it
+  bool reads_files;    // under data.root (phantoms are made in memory)
+  bool patient_folds;  // no split lists of its own: its films are divided into folds by patient
+};
+// Every source, in the order messages list them.
+const std::vector<DataSource>& data_sources();
+// The source named `name`, or null.
+const DataSource* find_data_source(const std::string& name);
+// "\"phantom\", \"folder\", \"mini-mias\" or \"inbreast\"", for messages.
+std::string data_source_names();
+
 // True when the source of `data` has no split lists of its own, so its films are divided into
 // data.folds folds by patient: mini-mias and inbreast, and phantom with
 // data.phantom.divide_into_folds (the readers and `hds-launch cv` ask this).

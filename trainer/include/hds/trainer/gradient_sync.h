@@ -17,7 +17,6 @@
 #include <torch/torch.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,6 +30,8 @@ namespace hds::trainer {
 std::vector<std::vector<int>> plan_buckets(const std::vector<int64_t>& parameter_bytes,
                                            int64_t bucket_bytes);
 
+// The gradient averaging a training step uses: a backend's buckets (src/gradient_sync_backends.h
+// holds the machinery common to the backends).
 class GradientSync {
  public:
   // The backend `config` asks for (AUTO: NCCL for a CUDA device, else MPI), hooked to
@@ -41,9 +42,7 @@ class GradientSync {
                                               std::vector<torch::Tensor> parameters,
                                               const hds::config::DistributedConfig& config,
                                               const torch::Device& device);
-  virtual ~GradientSync();
-  GradientSync(const GradientSync&) = delete;
-  GradientSync& operator=(const GradientSync&) = delete;
+  virtual ~GradientSync() = default;
 
   // Copies rank 0's values of `tensors` (any dtype, on the sync's device) into every rank.
   virtual void broadcast_from_root(const std::vector<torch::Tensor>& tensors) = 0;
@@ -58,57 +57,21 @@ class GradientSync {
   // It stands in for the optimizer's zero_grad, which must not be called while the sync lives
   // (LibTorch 1.13's detaches in place, which a view refuses; 2.x's drops the views). Call before
   // backward; a rank without patches calls it with 0 and skips backward.
-  void begin_step(double weight);
+  virtual void begin_step(double weight) = 0;
   // Starts the buckets not yet started (a parameter without a gradient contributes zeros) and waits
   // for all of them: the parameters' gradients then hold the weighted sums. Throws
   // std::logic_error when a gradient was replaced during the step (it would not be summed).
-  void finish_step();
+  virtual void finish_step() = 0;
 
-  int bucket_count() const { return static_cast<int>(buckets_.size()); }
-  int64_t bucket_bytes(int bucket) const;
+  virtual int bucket_count() const = 0;
+  virtual int64_t bucket_bytes(int bucket) const = 0;
   // How many buckets the last step started from gradient hooks, i.e. during backward.
-  int started_during_backward() const { return started_during_backward_; }
+  virtual int started_during_backward() const = 0;
 
  protected:
-  struct Bucket {
-    torch::Tensor flat;                // float32, on the device
-    std::vector<int> parameters;       // indices into parameters_
-    std::vector<torch::Tensor> views;  // each parameter's gradient: a view into `flat`
-    std::vector<bool> arrived;         // gradient accumulated in this step
-    int arrived_count = 0;
-  };
-
-  GradientSync(const World& world, std::vector<torch::Tensor> parameters, int64_t bucket_bytes,
-               const torch::Device& device);
-
-  // Starts the in-place sum over ranks of bucket.flat. Called in bucket order, from a gradient
-  // hook (autograd's thread, with the accumulation queued on the current stream) or from
-  // finish_step, never concurrently.
-  virtual void start_sum(Bucket& bucket) = 0;
-  // Returns when every started sum is done and visible to the current stream.
-  virtual void wait_for_sums() = 0;
-
-  const World& world_;
-  std::vector<Bucket> buckets_;
-
- private:
-  class AccumulatedHook;
-  void on_accumulated(int parameter);
-  // Starts, in order, the buckets whose parameters have all arrived (weighting them first).
-  void start_ready_buckets();
-  void start_bucket(Bucket& bucket);
-
-  std::vector<torch::Tensor> parameters_;
-  std::vector<std::pair<int, int>> location_;  // parameter -> (bucket, slot)
-  // Autograd's accumulator of each parameter, held so that it (and the hook on it) stays the
-  // one every backward pass uses, and the hook's key on it.
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
-  std::vector<uintptr_t> hook_keys_;
-  std::mutex mutex_;
-  bool in_step_ = false;
-  double weight_ = 1;
-  size_t next_to_start_ = 0;
-  int started_during_backward_ = 0;
+  GradientSync() = default;
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
 };
 
 }  // namespace hds::trainer

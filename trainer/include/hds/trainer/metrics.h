@@ -49,7 +49,7 @@ struct RankIdentity {
   int world_size = 1;
 };
 
-class TrainerMetrics {
+class TrainerMetrics final : public TrainingObserver {
  public:
   // Starts serving at metrics_address:(metrics_port + local_rank). Throws
   // hds::monitoring::MetricsError (hds/monitoring/metrics_endpoint.h), naming
@@ -57,20 +57,20 @@ class TrainerMetrics {
   // not be 0 (export off: construct nothing).
   // The destructor first waits up to monitoring.linger_seconds for one more scrape.
   TrainerMetrics(const hds::config::MonitoringConfig& monitoring, const RankIdentity& identity);
-  ~TrainerMetrics();
+  ~TrainerMetrics() override;
   TrainerMetrics(const TrainerMetrics&) = delete;
   TrainerMetrics& operator=(const TrainerMetrics&) = delete;
 
   // "http://127.0.0.1:9400/metrics"
   const std::string& url() const;
 
-  void record_step(const StepReport& report);
+  void on_step(const StepReport& report) override;
   // The NaN or infinite total loss of the step that ends the run.
-  void record_nonfinite_loss(double weighted_loss);
+  void on_nonfinite_loss(double weighted_loss) override;
   // Rank 0 only (ignored elsewhere).
-  void record_validation(const hds::checkpoint::ValidationResult& validation,
-                         const hds::checkpoint::ValidationResult& best_dice);
-  void record_checkpoint(double seconds);
+  void on_validation(const hds::checkpoint::ValidationResult& validation,
+                     const hds::checkpoint::ValidationResult& best_dice) override;
+  void on_checkpoint(double seconds) override;
 
  private:
   struct State;

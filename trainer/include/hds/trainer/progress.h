@@ -24,18 +24,18 @@ ProgressStyle choose_progress_style(const std::string& choice, int fd);
 // "1h02m05s", "3m07s", "42s"; "?" for a negative or non-finite time.
 std::string format_duration(double seconds);
 
-class ProgressDisplay {
+class ProgressDisplay final : public TrainingObserver {
  public:
   // Writes to `out` (which must outlive the display); `epochs` of the run for the ETA.
   ProgressDisplay(std::ostream& out, ProgressStyle style, int epochs, int log_every_steps);
   // Ends the bar's line, so that what follows starts on a line of its own.
-  ~ProgressDisplay();
+  ~ProgressDisplay() override;
   ProgressDisplay(const ProgressDisplay&) = delete;
   ProgressDisplay& operator=(const ProgressDisplay&) = delete;
 
   // The run's other lines (FitOptions::log): written above the bar, which is then drawn again.
   std::ostream& stream();
-  void on_step(const StepReport& report);
+  void on_step(const StepReport& report) override;
 
  private:
   class LineBuffer;

@@ -1,15 +1,18 @@
 // How a training step computes on its device (train.precision, train.channels_last,
 // train.cudnn_autotune; docs/design.md §9): the memory format of the model and its input, the
 // autocast region of the forward pass, and the losses in float32 whatever the forward's precision.
-// fit() and `hds-trainer bench` both run their forward pass through here, so that the bench times
-// what training runs. Stateless apart from LibTorch's process-wide cuDNN flag.
+// fit() and `hds-trainer bench` both run their steps through here (run_optimisation_step), so
+// that the bench times exactly what training runs. Stateless apart from LibTorch's process-wide
+// cuDNN flag.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "config.pb.h"
+#include "hds/trainer/gradient_sync.h"
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
 
@@ -41,5 +44,22 @@ LossTerms forward_and_loss(HdsNet& model, const torch::Tensor& images, const tor
                            const torch::Tensor& labels, const hds::config::LossConfig& loss,
                            const std::vector<double>& seg_weights,
                            const std::vector<double>& cls_weights, const StepCompute& compute);
+
+// What a step does between the fixed points of run_optimisation_step.
+struct StepPhases {
+  // The forward pass, the loss and backward (a rank without patches may do nothing).
+  std::function<void()> forward_and_backward;
+  // Optional: runs `wait` (the gradient sync waiting for the other ranks); fit releases its
+  // training-state lock around it and times it.
+  std::function<void(const std::function<void()>& wait)> around_sync_wait;
+  // Optional: after the sync, before the update (fit reads the gradient norm here).
+  std::function<void()> before_update;
+};
+
+// One optimisation step in training's order: the gradients zeroed (by `sync` when there is one:
+// they are views into its buckets, weighed by this rank's `gradient_share` of the step's
+// patches), forward and backward, the sync's finish, the optimizer's step.
+void run_optimisation_step(torch::optim::Optimizer& optimizer, GradientSync* sync,
+                           double gradient_share, const StepPhases& phases);
 
 }  // namespace hds::trainer

@@ -1,10 +1,12 @@
-// What one training step did (training.h's fit reports it after every step), for progress lines
-// and metrics. Plain data without LibTorch, so that code which only reports (metrics.h) needs no
-// LibTorch headers.
+// What a training run reports as it goes (training.h's fit): what each step did, and the
+// observer interface every reporter (metrics.h, progress.h, training_history.h) implements. Plain
+// data without LibTorch, so that code which only reports needs no LibTorch headers.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "checkpoint.pb.h"
 
 namespace hds::trainer {
 
@@ -31,6 +33,22 @@ struct StepReport {
   // The rank's GPU memory after the step (CUDA allocator); -1 on the CPU.
   int64_t device_allocated_bytes = -1;
   int64_t device_reserved_bytes = -1;
+};
+
+// What a training run tells as it goes, on its training thread: every rank its steps (and a
+// non-finite loss just before that ends the run); rank 0 its validations and checkpoints. Each
+// method does nothing unless overridden.
+class TrainingObserver {
+ public:
+  virtual ~TrainingObserver() = default;
+  virtual void on_step(const StepReport& /*report*/) {}
+  // The total weighted loss of a step whose loss is NaN or infinite.
+  virtual void on_nonfinite_loss(double /*weighted_loss*/) {}
+  // The validation just done and the best-Dice one so far (it included).
+  virtual void on_validation(const hds::checkpoint::ValidationResult& /*last*/,
+                             const hds::checkpoint::ValidationResult& /*best_dice*/) {}
+  // A checkpoint was written in `seconds`.
+  virtual void on_checkpoint(double /*seconds*/) {}
 };
 
 }  // namespace hds::trainer

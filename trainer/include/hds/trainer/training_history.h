@@ -33,20 +33,21 @@ struct HistoryRow {
   double auc = 0;
 };
 
-class TrainingHistory {
+class TrainingHistory final : public TrainingObserver {
  public:
   // Reads the rows an earlier run of `output_dir` left (a line that does not parse, e.g. one cut
   // by a crash, ends what is read). Throws std::runtime_error naming the file when it cannot be
   // written.
   TrainingHistory(const std::string& output_dir, int log_every_steps);
   // Writes the last partial interval and curves.svg.
-  ~TrainingHistory();
+  ~TrainingHistory() override;
   TrainingHistory(const TrainingHistory&) = delete;
   TrainingHistory& operator=(const TrainingHistory&) = delete;
 
-  void on_step(const StepReport& report);
+  void on_step(const StepReport& report) override;
   // Appends the validation and redraws curves.svg.
-  void on_validation(const hds::checkpoint::ValidationResult& validation);
+  void on_validation(const hds::checkpoint::ValidationResult& validation,
+                     const hds::checkpoint::ValidationResult& best_dice) override;
 
   const std::vector<HistoryRow>& rows() const { return rows_; }
   const std::string& curves_path() const { return curves_path_; }

@@ -49,12 +49,13 @@ class RingPeerError : public RingError {
   bool silent_;
 };
 
-// What a ring carries: slot_count slots, each one batch of up to batch_capacity patches.
+// What a ring carries: slot_count slots, each one batch of up to batch_capacity patches. No
+// defaults: the server's options and the job's configuration decide (check_ring_shape refuses 0).
 struct RingShape {
-  uint32_t slot_count = 4;
-  int32_t patch_rows = 512;
-  int32_t patch_cols = 384;
-  int32_t batch_capacity = 8;
+  uint32_t slot_count = 0;
+  int32_t patch_rows = 0;
+  int32_t patch_cols = 0;
+  int32_t batch_capacity = 0;
 };
 
 // Throws RingError naming the field when `shape` is outside the limits of shm_ring_layout.h.

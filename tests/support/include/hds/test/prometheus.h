@@ -9,8 +9,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -40,15 +42,28 @@ inline int port_of(int fd) {
   return ntohs(address.sin_port);
 }
 
-// The first of `count` consecutive loopback ports that were free a moment ago (the kernel picks
-// the first; the others are checked). Tests run side by side: each asks for ports of its own.
+// The lowest port the kernel hands out to outgoing connections (ip_local_port_range), or 32768.
+inline int first_ephemeral_port() {
+  int low = 0;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
+  return low > 0 ? low : 32768;
+}
+
+// The first of `count` consecutive loopback ports that were free a moment ago, below the
+// ephemeral range: a port the kernel may give any outgoing connection (an srun talking to
+// slurmd, a rank to PMIx) could be taken by one before the test's server binds it. Tests run side
+// by side: each asks for ports of its own, from a random start.
 inline int free_ports(int count = 1) {
+  static std::mt19937 random(static_cast<unsigned>(getpid()) ^ std::random_device{}());
+  constexpr int kLowest = 10000;
+  const int highest = first_ephemeral_port() - count;
+  if (highest <= kLowest) return -1;
+  std::uniform_int_distribution<int> start(kLowest, highest);
   for (int attempt = 0; attempt < 100; ++attempt) {
-    const int first_fd = bind_loopback(0);
-    const int first = port_of(first_fd);
-    std::vector<int> held{first_fd};
-    bool all_free = first + count - 1 <= 65535;
-    for (int k = 1; k < count && all_free; ++k) {
+    const int first = start(random);
+    std::vector<int> held;
+    bool all_free = true;
+    for (int k = 0; k < count && all_free; ++k) {
       const int fd = bind_loopback(first + k);
       all_free = fd >= 0;
       if (fd >= 0) held.push_back(fd);

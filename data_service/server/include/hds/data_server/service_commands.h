@@ -9,9 +9,10 @@
 #include <vector>
 
 #include "config.pb.h"
-#include "hds/data/produce_bench.h"
+#include "hds/data_server/data_server.h"
+#include "hds/data_server/produce_bench.h"
 
-namespace hds::data {
+namespace hds::data_server {
 
 // `phantom`: synthetic mammograms in the folder layout (phantom.h).
 struct PhantomCommand {
@@ -31,13 +32,18 @@ struct JobConfigArguments {
 };
 
 // `serve`: streams training batches to trainer ranks until SIGTERM or SIGINT (data_server.h);
-// prints "ready: socket PATH" once listening.
+// prints "ready: socket PATH" once listening, and then writes the ready file (whole, at once) if
+// asked: "socket PATH\npid PID\n", removed again when the service stops. A launcher waits for
+// that file: on a cluster, in a folder every node shares.
 struct ServeCommand {
   JobConfigArguments job;
   std::string socket_path;  // "" = data.service_socket
   std::string job_id;       // "" = data.service_job_id
-  uint32_t slots = 4;
-  int workers = 2;
+  // "": none. "%h" in it stands for this machine's short host name, so that one command line
+  // run on every node of a job names a file per node.
+  std::string ready_file;
+  uint32_t slots = kDefaultSlotsPerRank;
+  int workers = kDefaultWorkersPerRank;
   uint64_t ring_memory_mb = 0;  // 0: default_ring_budget
 };
 void run_serve_command(const ServeCommand& command, std::ostream& out);
@@ -64,4 +70,4 @@ void run_export_command(const ExportCommand& command, std::ostream& out);
 void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,
                                std::ostream& out);
 
-}  // namespace hds::data
+}  // namespace hds::data_server

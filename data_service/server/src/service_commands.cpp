@@ -1,20 +1,39 @@
-#include "hds/data/service_commands.h"
+#include "hds/data_server/service_commands.h"
+
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <ostream>
+#include <utility>
 
+#include "hds/common/host_name.h"
+#include "hds/common/read_file.h"
 #include "hds/config/config.h"
-#include "hds/data/data_server.h"
 #include "hds/data/dataset.h"
 #include "hds/data/film_reader.h"
 #include "hds/data/folder_writer.h"
 #include "hds/data/inspect.h"
 #include "hds/data/phantom.h"
-#include "hds/data/service_metrics.h"
+#include "hds/data_server/data_server.h"
+#include "hds/data_server/service_metrics.h"
 
-namespace hds::data {
+namespace hds::data_server {
+
+using hds::data::DataError;
+using hds::data::Dataset;
+using hds::data::describe_dataset;
+using hds::data::Film;
+using hds::data::FilmList;
+using hds::data::FilmReader;
+using hds::data::FolderDatasetWriter;
+using hds::data::load_dataset;
+using hds::data::make_film_reader;
+using hds::data::phantom_split;
+using hds::data::RawFilm;
+using hds::data::write_phantom_folder;
 
 namespace {
 
@@ -52,6 +71,33 @@ std::vector<std::pair<std::string, std::string>> films_to_export(
   return films;
 }
 
+// serve's ready file: written once the service listens, removed when it ends.
+class ReadyFile {
+ public:
+  explicit ReadyFile(std::string pattern) : path_(std::move(pattern)) {
+    for (size_t at; (at = path_.find("%h")) != std::string::npos;) {
+      path_.replace(at, 2, hds::common::short_host_name());
+    }
+  }
+  ~ReadyFile() {
+    if (written_) ::unlink(path_.c_str());
+  }
+  ReadyFile(const ReadyFile&) = delete;
+  ReadyFile& operator=(const ReadyFile&) = delete;
+
+  void write(const std::string& text) {
+    if (path_.empty()) return;
+    std::error_code error;  // a launcher names a folder of the job's; a failure to write says why
+    std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), error);
+    hds::common::replace_file(path_, text);
+    written_ = true;
+  }
+
+ private:
+  std::string path_;
+  bool written_ = false;
+};
+
 }  // namespace
 
 void run_phantom_command(const PhantomCommand& command, std::ostream& out) {
@@ -87,7 +133,11 @@ void run_serve_command(const ServeCommand& command, std::ostream& out) {
     options.metrics = metrics.get();
     out << "metrics: " << metrics->url() << std::endl;
   }
-  serve(config, options, [&] { out << "ready: socket " << options.socket_path << std::endl; });
+  ReadyFile ready_file(command.ready_file);
+  serve(config, options, [&] {
+    out << "ready: socket " << options.socket_path << std::endl;
+    ready_file.write("socket " + options.socket_path + "\npid " + std::to_string(getpid()) + "\n");
+  });
 }
 
 void run_inspect_command(const JobConfigArguments& job, std::ostream& out) {
@@ -119,4 +169,4 @@ void run_produce_bench_command(const JobConfigArguments& job, const ProduceBench
   out << run_produce_benchmark(load(job), options).json() << std::endl;
 }
 
-}  // namespace hds::data
+}  // namespace hds::data_server

@@ -1,5 +1,6 @@
-// The subcommands of hds-trainer, one function each, so that main.cpp only parses the command
-// line. Reports go to `out`; errors are thrown (hds::config::ConfigError, NonFiniteLossError,
+// The subcommands of hds-trainer, one function each (each in its own <name>_command.cpp; bench's
+// in bench.cpp), so that main.cpp only parses the command line. The binary's, not the library's
+// API. Reports go to `out`; errors are thrown (hds::config::ConfigError, NonFiniteLossError,
 // CheckpointError, ...) and become exit codes in main (hds/common/exit_codes.h).
 #pragma once
 
@@ -9,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "bench.h"
 #include "config.pb.h"
 #include "hds/common/main_options.h"
-#include "hds/trainer/bench.h"
 #include "hds/trainer/world.h"
 
 namespace hds::trainer {

@@ -1,4 +1,4 @@
-#include "hds/data/service_metrics.h"
+#include "hds/data_server/service_metrics.h"
 
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
@@ -12,7 +12,7 @@
 #include "hds/config/config.h"
 #include "hds/monitoring/metrics_endpoint.h"
 
-namespace hds::data {
+namespace hds::data_server {
 
 namespace pm = prometheus;
 
@@ -143,4 +143,4 @@ void ServiceMetrics::set_ring_occupancy_source(std::function<std::vector<RingOcc
   state_->rings->set_source(std::move(source));
 }
 
-}  // namespace hds::data
+}  // namespace hds::data_server

@@ -1,5 +1,5 @@
 // The data server: the accept loop, per-rank sessions and their producer threads.
-#include "hds/data/data_server.h"
+#include "hds/data_server/data_server.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -18,9 +18,16 @@
 #include <vector>
 
 #include "hds/common/machine_memory.h"
+#include "hds/common/signals.h"
 #include "hds/transport/shm_ring.h"
 
-namespace hds::data {
+namespace hds::data_server {
+
+using hds::data::Dataset;
+using hds::data::load_dataset;
+using hds::data::PatchSampler;
+using hds::data::sampler_options_for;
+using hds::transport::PatchBatch;
 
 using hds::control::Reply;
 using hds::control::Request;
@@ -555,37 +562,12 @@ void DataServer::log_line(const std::string& line) {
 
 namespace {
 
+// The server serve() runs, for the signal hook (which may read nothing but atomics).
 std::atomic<DataServer*> signalled_server{nullptr};
 
 extern "C" void stop_signalled_server(int) {
   if (DataServer* server = signalled_server.load()) server->stop();
 }
-
-// While alive, SIGTERM and SIGINT stop `server` (its run() returns and cleans up); the previous
-// handlers come back afterwards.
-class StopOnSignals {
- public:
-  explicit StopOnSignals(DataServer& server) {
-    signalled_server = &server;
-    struct sigaction action {};
-    action.sa_handler = stop_signalled_server;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &action, &previous_term_);
-    sigaction(SIGINT, &action, &previous_int_);
-  }
-  ~StopOnSignals() {
-    sigaction(SIGTERM, &previous_term_, nullptr);
-    sigaction(SIGINT, &previous_int_, nullptr);
-    signalled_server = nullptr;
-  }
-  StopOnSignals(const StopOnSignals&) = delete;
-  StopOnSignals& operator=(const StopOnSignals&) = delete;
-
- private:
-  struct sigaction previous_term_ {};
-  struct sigaction previous_int_ {};
-};
 
 }  // namespace
 
@@ -603,9 +585,11 @@ void serve(const hds::config::Config& config, const ServeOptions& options,
                   (options.ring_memory_bytes > 0
                        ? ")"
                        : ": half of /dev/shm's free space or of the available memory)"));
-  const StopOnSignals stop_on_signals(server);
+  // SIGTERM and SIGINT stop the server: its run() returns and cleans up.
+  signalled_server = &server;
+  const hds::common::CaughtSignals stop_signals({SIGTERM, SIGINT}, stop_signalled_server);
   if (on_ready) on_ready();
   server.run();
 }
 
-}  // namespace hds::data
+}  // namespace hds::data_server

@@ -18,17 +18,21 @@
 
 #include "config.pb.h"
 #include "hds/data/patch_sampler.h"
-#include "hds/data/service_metrics.h"
+#include "hds/data_server/service_metrics.h"
 #include "hds/transport/control_channel.h"
 
-namespace hds::data {
+namespace hds::data_server {
+
+// What `serve` gives each rank unless told otherwise (--slots, --workers).
+constexpr uint32_t kDefaultSlotsPerRank = 4;
+constexpr int kDefaultWorkersPerRank = 2;
 
 struct ServeOptions {
   std::string socket_path;
-  std::string job_id;                // ring names are derived from it; Hello must carry the same
-  uint32_t slot_count = 4;           // per rank
-  int workers_per_rank = 2;          // threads filling each rank's ring
-  double peer_timeout_seconds = 10;  // a trainer silent this long is dropped
+  std::string job_id;  // ring names are derived from it; Hello must carry the same
+  uint32_t slot_count = kDefaultSlotsPerRank;
+  int workers_per_rank = kDefaultWorkersPerRank;  // threads filling each rank's ring
+  double peer_timeout_seconds = 10;               // a trainer silent this long is dropped
   // Bytes all rings together may take in /dev/shm (memory); 0: default_ring_budget of what the
   // machine has when the server starts. A Hello whose ring would exceed it is refused.
   uint64_t ring_memory_bytes = 0;
@@ -52,7 +56,7 @@ class DataServer {
  public:
   // Listens on options.socket_path (see ControlListener). `sampler` must outlive the server.
   // Throws hds::transport::ControlError or RingError.
-  DataServer(const PatchSampler& sampler, ServeOptions options);
+  DataServer(const hds::data::PatchSampler& sampler, ServeOptions options);
   // Ends every session: rings, the socket and its directory are removed.
   ~DataServer();
   DataServer(const DataServer&) = delete;
@@ -84,7 +88,7 @@ class DataServer {
   void reap_finished_sessions();
   int connections_waiting_for_hello();
 
-  const PatchSampler& sampler_;
+  const hds::data::PatchSampler& sampler_;
   ServeOptions options_;
   hds::transport::ControlListener listener_;
   int wake_fd_ = -1;
@@ -108,4 +112,4 @@ class DataServer {
 void serve(const hds::config::Config& config, const ServeOptions& options,
            const std::function<void()>& on_ready);
 
-}  // namespace hds::data
+}  // namespace hds::data_server

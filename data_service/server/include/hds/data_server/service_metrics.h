@@ -27,7 +27,7 @@
 
 #include "config.pb.h"
 
-namespace hds::data {
+namespace hds::data_server {
 
 // A rank's ring as a scrape sees it.
 struct RingOccupancy {
@@ -61,4 +61,4 @@ class ServiceMetrics {
   std::unique_ptr<State> state_;
 };
 
-}  // namespace hds::data
+}  // namespace hds::data_server

@@ -1,5 +1,5 @@
 // The ring throughput benchmark.
-#include "hds/data/ring_bench.h"
+#include "hds/data_server/ring_bench.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 
 #include "hds/transport/shm_ring.h"
 
-namespace hds::data {
+namespace hds::data_server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -190,4 +190,4 @@ std::string RingBenchResult::json() const {
   return line;
 }
 
-}  // namespace hds::data
+}  // namespace hds::data_server

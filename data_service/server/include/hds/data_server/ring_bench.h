@@ -8,14 +8,18 @@
 #include <cstdint>
 #include <string>
 
-namespace hds::data {
+#include "config.pb.h"
+#include "hds/data_server/data_server.h"
 
+namespace hds::data_server {
+
+// Defaults: the paper's batches (the configuration schema's) in `serve`'s rings.
 struct RingBenchOptions {
   int batches = 400;  // timed batches, after warm-up
-  int patches = 8;    // per batch
-  int rows = 512;
-  int cols = 384;
-  uint32_t slots = 4;
+  int patches = hds::config::TrainConfig::default_instance().batch_size();  // per batch
+  int rows = hds::config::DataConfig::default_instance().patch_rows();
+  int cols = hds::config::DataConfig::default_instance().patch_cols();
+  uint32_t slots = kDefaultSlotsPerRank;
 };
 
 struct RingBenchResult {
@@ -33,4 +37,4 @@ struct RingBenchResult {
 // Throws hds::transport::RingError when the ring fails or the consumer sees a wrong batch.
 RingBenchResult run_ring_benchmark(const RingBenchOptions& options);
 
-}  // namespace hds::data
+}  // namespace hds::data_server

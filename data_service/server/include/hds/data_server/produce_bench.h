@@ -11,7 +11,7 @@
 
 #include "config.pb.h"
 
-namespace hds::data {
+namespace hds::data_server {
 
 struct ProduceBenchOptions {
   int threads = 1;    // producing threads, 1 .. kMaxProduceBenchThreads
@@ -46,4 +46,4 @@ struct ProduceBenchResult {
 ProduceBenchResult run_produce_benchmark(const hds::config::Config& config,
                                          const ProduceBenchOptions& options);
 
-}  // namespace hds::data
+}  // namespace hds::data_server

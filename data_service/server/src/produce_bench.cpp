@@ -1,5 +1,5 @@
 // The patch production benchmark.
-#include "hds/data/produce_bench.h"
+#include "hds/data_server/produce_bench.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,7 +12,12 @@
 #include "hds/data/dataset.h"
 #include "hds/data/patch_sampler.h"
 
-namespace hds::data {
+namespace hds::data_server {
+
+using hds::data::Dataset;
+using hds::data::load_dataset;
+using hds::data::PatchSampler;
+using hds::data::sampler_options_for;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -138,4 +143,4 @@ std::string ProduceBenchResult::json() const {
   return line;
 }
 
-}  // namespace hds::data
+}  // namespace hds::data_server

@@ -1,0 +1,172 @@
+// `hds-trainer infer` (commands.h): a checkpoint's model (inference.h) on mammogram files: read,
+// preprocess, predict, back to the film's geometry, lesions, and the outputs (PNGs, JSON, and a
+// DICOM Segmentation for DICOM films).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+
+#include "commands.h"
+#include "hds/common/read_file.h"
+#include "hds/data/dicom.h"
+#include "hds/data/film_file.h"
+#include "hds/data/png_io.h"
+#include "hds/data/preprocess.h"
+#include "hds/scoring/scoring.h"
+#include "hds/trainer/checkpoint.h"
+#include "inference.h"
+
+namespace hds::trainer {
+
+using hds::scoring::Component;
+using hds::scoring::Components;
+
+namespace {
+
+// What infer writes for a film named `name`: <name><suffix> under --out.
+constexpr const char* kMaskSuffix = ".mask.png";
+constexpr const char* kOverlaySuffix = ".overlay.png";
+constexpr const char* kReportSuffix = ".json";
+constexpr const char* kSegmentationSuffix = ".seg.dcm";  // DICOM films only
+constexpr std::array<const char*, 4> kInferSuffixes = {kMaskSuffix, kOverlaySuffix, kReportSuffix,
+                                                       kSegmentationSuffix};
+
+// The names of the inputs' outputs under `dir`: each file's stem, numbered (-2, -3, ...) when an
+// earlier input took it or when one of its outputs would be an input file: infer never writes
+// over an input (e.g. `infer --out d d/a.png d/a.mask.png`: a.png's outputs become d/a-2.*).
+std::vector<std::string> infer_output_names(const std::vector<std::string>& inputs,
+                                            const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::set<std::string> input_files;
+  for (const std::string& input : inputs) input_files.insert(fs::weakly_canonical(input).string());
+  std::set<std::string> taken;
+  const auto usable = [&](const std::string& name) {
+    if (taken.count(name) != 0) return false;
+    return std::none_of(kInferSuffixes.begin(), kInferSuffixes.end(), [&](const char* suffix) {
+      return input_files.count(fs::weakly_canonical(dir / (name + suffix)).string()) != 0;
+    });
+  };
+  std::vector<std::string> names;
+  for (const std::string& input : inputs) {
+    const std::string stem = fs::path(input).stem().string();
+    std::string name = stem;
+    for (int n = 2; !usable(name); ++n) name = stem + "-" + std::to_string(n);
+    taken.insert(name);
+    names.push_back(name);
+  }
+  return names;
+}
+
+// One film through the model; writes its outputs under `dir` named `name` (for DICOM films also
+// a DICOM Segmentation).
+void infer_film(const std::string& path, const std::string& name, TrainedModel& trained,
+                const std::filesystem::path& dir, std::ostream& out) {
+  const hds::config::Config& config = trained.config();
+  const hds::data::FilmFile file = hds::data::read_film_file(path, config.data().max_film_pixels());
+  const hds::data::GreyImage& image = file.image;
+  const hds::data::PreprocessOptions options = hds::data::preprocess_options_for(config.data());
+  std::vector<hds::data::Film> films = {hds::data::preprocess_film(
+      image, std::vector<uint8_t>(image.pixels.size(), 0), options, name, file.dicom.patient_id)};
+  hds::data::normalise_films(films, trained.normalisation()->mean, trained.normalisation()->std);
+  const HeadPrediction prediction = trained.predict(films[0]).back();
+  const std::vector<float> map = hds::data::restore_film_geometry(
+      prediction.foreground, options.rows, options.cols, hds::data::kept_columns(image, options),
+      image.rows, image.cols);
+
+  const std::vector<uint8_t> mask = operating_mask(map);
+  std::vector<uint8_t> grey(map.size()), shown(map.size());
+  for (size_t i = 0; i < map.size(); ++i) {
+    shown[i] = mask[i] * 255;
+    grey[i] = static_cast<uint8_t>(std::lround(255.0 * image.pixels[i] / image.max_level));
+  }
+  const Components lesions =
+      hds::scoring::connected_components(mask.data(), image.rows, image.cols);
+  std::vector<double> peaks(lesions.components.size(), 0);
+  for (size_t i = 0; i < map.size(); ++i) {
+    if (lesions.labels[i] > 0) {
+      double& peak = peaks[static_cast<size_t>(lesions.labels[i] - 1)];
+      peak = std::max(peak, static_cast<double>(map[i]));
+    }
+  }
+  const hds::data::DicomFilm& dicom = file.dicom;
+  const bool spaced = dicom.row_spacing_mm > 0 && dicom.col_spacing_mm > 0;
+  nlohmann::json report{
+      {"input", path},
+      {"kind", file.kind},
+      {"rows", image.rows},
+      {"cols", image.cols},
+      {"mass_probability", prediction.mass_probability},
+      {"positive", prediction.mass_probability > hds::scoring::kOperatingThreshold},
+      {"threshold", hds::scoring::kOperatingThreshold},
+      {"pixel_spacing_mm", nullptr},
+      {"lesions", nlohmann::json::array()}};
+  if (spaced) {
+    report["pixel_spacing_mm"] = {dicom.row_spacing_mm, dicom.col_spacing_mm};
+    report["pixel_spacing_tag"] = dicom.spacing_tag;
+  }
+  if (file.kind == "dicom") {
+    report["laterality"] =
+        dicom.laterality.empty() ? nlohmann::json() : nlohmann::json(dicom.laterality);
+    report["view"] = dicom.view.empty() ? nlohmann::json() : nlohmann::json(dicom.view);
+    report["dicom_pipeline"] = dicom.pipeline;
+  }
+  for (size_t k = 0; k < lesions.components.size(); ++k) {
+    const Component& c = lesions.components[k];
+    report["lesions"].push_back(
+        {{"top", c.top},
+         {"left", c.left},
+         {"bottom", c.bottom},
+         {"right", c.right},
+         {"area_pixels", c.pixels},
+         {"area_mm2", spaced
+                          ? nlohmann::json(c.pixels * dicom.row_spacing_mm * dicom.col_spacing_mm)
+                          : nlohmann::json()},
+         {"peak_probability", peaks[k]}});
+  }
+  const auto output = [&](const char* suffix) { return (dir / (name + suffix)).string(); };
+  std::string outputs = output(kMaskSuffix) + ", " + output(kOverlaySuffix) + ", ";
+  if (file.kind == "dicom") {
+    // For PACS viewers: the mask as a DICOM Segmentation referencing the film.
+    const std::string seg = output(kSegmentationSuffix);
+    hds::data::write_mass_segmentation(path, mask, image.rows, image.cols, "HDS U-ResNet", seg);
+    report["segmentation"] = seg;
+    outputs += seg + ", ";
+  }
+  hds::data::write_grey_png(output(kMaskSuffix), image.rows, image.cols, shown);
+  write_overlay_png(output(kOverlaySuffix), image.rows, image.cols, grey, nullptr, mask.data());
+  hds::common::replace_file(output(kReportSuffix), report.dump(2) + "\n");
+  out << path << ": mass probability " << prediction.mass_probability << ", "
+      << lesions.components.size() << " lesion(s); " << outputs << output(kReportSuffix) << "\n";
+}
+
+}  // namespace
+
+int run_infer_command(const InferCommand& command, std::ostream& out, std::ostream& errors) {
+  TrainedModel trained(command.checkpoint, {});
+  if (!trained.normalisation()) {
+    throw CheckpointError(command.checkpoint +
+                          ": holds no training normalisation (written before checkpoints "
+                          "recorded it); continue the run for a step to write a new checkpoint");
+  }
+  const std::filesystem::path dir(command.out);
+  std::filesystem::create_directories(dir);
+  const std::vector<std::string> names = infer_output_names(command.inputs, dir);
+  int failed = 0;
+  for (size_t i = 0; i < command.inputs.size(); ++i) {
+    const std::string& path = command.inputs[i];
+    try {
+      infer_film(path, names[i], trained, dir, out);
+    } catch (const std::exception& error) {
+      ++failed;
+      errors << "infer: " << path << ": failed: " << error.what() << "\n";
+    }
+  }
+  out << "infer: " << command.inputs.size() - failed << " of " << command.inputs.size()
+      << " films done" << (failed > 0 ? ", " + std::to_string(failed) + " failed" : "") << "\n";
+  return std::min(failed, 100);
+}
+
+}  // namespace hds::trainer

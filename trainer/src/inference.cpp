@@ -1,0 +1,45 @@
+#include "inference.h"
+
+#include "hds/data/png_io.h"
+#include "hds/scoring/evaluation_report.h"
+#include "hds/scoring/scoring.h"
+#include "hds/trainer/checkpoint.h"
+#include "hds/trainer/training.h"
+
+namespace hds::trainer {
+
+TrainedModel::TrainedModel(const std::string& checkpoint, const std::vector<std::string>& overrides,
+                           const std::string& device) {
+  const hds::checkpoint::CheckpointMeta meta = read_checkpoint_meta(checkpoint);
+  config_ = saved_config(meta, checkpoint, overrides);
+  if (meta.has_data_mean() && meta.has_data_std()) {
+    normalisation_ = Normalisation{meta.data_mean(), meta.data_std()};
+  }
+  model_ = HdsNet(config_.model());
+  load_checkpoint(checkpoint, model_, nullptr);
+  device_ = resolve_device(device.empty() ? config_.train().device() : device);
+  model_->to(device_);
+}
+
+std::vector<HeadPrediction> TrainedModel::predict(const hds::data::Film& film) {
+  return predict_heads(model_, film, config_.loss(), device_);
+}
+
+std::vector<uint8_t> operating_mask(const std::vector<float>& probability) {
+  std::vector<uint8_t> mask(probability.size());
+  for (size_t i = 0; i < mask.size(); ++i) {
+    mask[i] = probability[i] > hds::scoring::kOperatingThreshold;
+  }
+  return mask;
+}
+
+void write_overlay_png(const std::string& path, int rows, int cols,
+                       const std::vector<uint8_t>& grey, const uint8_t* truth,
+                       const uint8_t* predicted) {
+  const std::vector<uint8_t> none(truth ? 0 : grey.size(), 0);
+  hds::data::write_rgb_png(
+      path, rows, cols,
+      hds::scoring::overlay_rgb(grey, truth ? truth : none.data(), predicted, rows, cols));
+}
+
+}  // namespace hds::trainer
