@@ -43,6 +43,16 @@ int run_main(CLI::App& app, int argc, char** argv, const MainOptions& options,
   }
 }
 
+int run_subcommands(CLI::App& app, int argc, char** argv, const MainOptions& options,
+                    const std::vector<Subcommand>& subcommands) {
+  return run_main(app, argc, argv, options, [&subcommands] {
+    for (const Subcommand& subcommand : subcommands) {
+      if (subcommand.command->parsed()) return subcommand.run();
+    }
+    return kExitFinished;
+  });
+}
+
 void add_config_options(CLI::App& command, std::string& config_path,
                         std::vector<std::string>& overrides, bool required) {
   CLI::Option* config = command.add_option("--config", config_path, "Job configuration (.pbtxt)");

@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "commands.h"
+#include "hds/common/exit_codes.h"
+#include "hds/config/config.h"
 #include "hds/trainer/gradient_sync.h"
 #include "hds/trainer/losses.h"
 #include "hds/trainer/model.h"
@@ -150,6 +153,45 @@ void run_bench_command(const hds::config::Config& config, const BenchOptions& op
                        const World& world, std::ostream& out) {
   const BenchResult result = bench_training_step(config, options, world);
   if (world.is_root()) out << to_json_line(options, result) << std::endl;
+}
+
+namespace {
+
+CLI::App* add_bench_options(CLI::App& app, std::string& config_path,
+                            std::vector<std::string>& overrides, BenchOptions& bench) {
+  CLI::App* command = app.add_subcommand("bench", "time a full training step");
+  hds::common::add_config_options(*command, config_path, overrides, false);
+  command->add_option("--batch", bench.batch, "patches per step");
+  command->add_option("--height", bench.height, "patch rows (multiple of 128)");
+  command->add_option("--width", bench.width, "patch cols (multiple of 128)");
+  command->add_option("--steps", bench.steps, "timed steps");
+  command->add_option("--warmup", bench.warmup, "untimed steps first");
+  command->add_option("--threads", bench.threads, "intra-op threads (0: LibTorch's choice)");
+  command->add_flag("--sync", bench.sync,
+                    "also time the gradient sync over the MPI ranks (run under mpirun)");
+  command->add_option("--device", bench.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  return command;
+}
+
+}  // namespace
+
+hds::common::Subcommand add_bench_command(CLI::App& app, std::unique_ptr<World>& world,
+                                          std::ostream& out) {
+  struct State {
+    std::string config_path;
+    std::vector<std::string> overrides;
+    BenchOptions bench;
+  };
+  auto state = std::make_shared<State>();
+  return {add_bench_options(app, state->config_path, state->overrides, state->bench),
+          [state, &world, &out] {
+            const hds::config::Config config =
+                hds::config::load_config_or_paper(state->config_path, state->overrides);
+            world = World::from_environment();
+            run_bench_command(config, state->bench, *world, out);
+            return hds::common::kExitFinished;
+          }};
 }
 
 }  // namespace hds::trainer

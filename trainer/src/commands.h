@@ -12,6 +12,7 @@
 
 #include "bench.h"
 #include "config.pb.h"
+#include "hds/common/command_line.h"
 #include "hds/common/main_options.h"
 #include "hds/trainer/world.h"
 
@@ -90,5 +91,16 @@ int run_infer_command(const InferCommand& command, std::ostream& out, std::ostre
 // `bench`: one JSON line (rank 0) with the median training step (bench.h).
 void run_bench_command(const hds::config::Config& config, const BenchOptions& options,
                        const World& world, std::ostream& out);
+
+// Registration of each subcommand and its options on `app`, beside its code; main.cpp lists
+// them. fit and bench start the ranks into `world` (trainer_main_options reads it).
+hds::common::Subcommand add_describe_command(CLI::App& app, std::ostream& out);
+hds::common::Subcommand add_fit_command(CLI::App& app, std::unique_ptr<World>& world,
+                                        std::ostream& out);
+hds::common::Subcommand add_export_command(CLI::App& app, std::ostream& out);
+hds::common::Subcommand add_eval_command(CLI::App& app, std::ostream& out);
+hds::common::Subcommand add_infer_command(CLI::App& app, std::ostream& out, std::ostream& errors);
+hds::common::Subcommand add_bench_command(CLI::App& app, std::unique_ptr<World>& world,
+                                          std::ostream& out);
 
 }  // namespace hds::trainer

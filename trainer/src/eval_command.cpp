@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <ostream>
 
 #include "commands.h"
+#include "hds/common/exit_codes.h"
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
 #include "hds/data/dataset.h"
@@ -123,6 +125,32 @@ void run_eval_command(const EvalCommand& command, std::ostream& out) {
   out << hds::scoring::report_markdown(last) << "wrote " << (dir / "metrics.json").string()
       << ", metrics.md, films.csv, roc.svg, froc.svg and " << films.size() << " overlays in "
       << (dir / "overlays").string() << "\n";
+}
+
+namespace {
+
+CLI::App* add_eval_options(CLI::App& app, EvalCommand& eval) {
+  CLI::App* command =
+      app.add_subcommand("eval", "score a checkpoint on a split, as the paper does");
+  command->add_option("--checkpoint", eval.checkpoint, "checkpoint directory")->required();
+  hds::common::add_config_options(*command, eval.config_path, eval.overrides, false);
+  command->add_option("--split", eval.split, "val, test or all")
+      ->check(CLI::IsMember({"val", "test", "all"}));
+  command->add_option("--heads", eval.heads, "last or all")->check(CLI::IsMember({"last", "all"}));
+  command->add_option("--out", eval.out, "output folder")->required();
+  command->add_option("--bootstrap", eval.bootstrap_rounds, "bootstrap resamples")
+      ->check(CLI::Range(1, 100000));
+  return command;
+}
+
+}  // namespace
+
+hds::common::Subcommand add_eval_command(CLI::App& app, std::ostream& out) {
+  auto command = std::make_shared<EvalCommand>();
+  return {add_eval_options(app, *command), [command, &out] {
+            run_eval_command(*command, out);
+            return hds::common::kExitFinished;
+          }};
 }
 
 }  // namespace hds::trainer

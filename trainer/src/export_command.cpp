@@ -1,7 +1,9 @@
 // `hds-trainer export` (commands.h).
+#include <memory>
 #include <ostream>
 
 #include "commands.h"
+#include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/export.h"
@@ -27,6 +29,34 @@ void run_export_command(const ExportCommand& command, std::ostream& out) {
   export_model(model, config, command.out, layout, command.probe);
   out << "wrote " << command.out << " (" << command.layout << " layout"
       << (command.probe ? ", with probe" : "") << ")\n";
+}
+
+namespace {
+
+CLI::App* add_export_options(CLI::App& app, ExportCommand& export_command) {
+  CLI::App* command = app.add_subcommand("export", "write the weights for Python's torch.load");
+  CLI::Option* checkpoint =
+      command->add_option("--checkpoint", export_command.checkpoint, "checkpoint directory");
+  command->add_flag("--init", export_command.init, "a freshly initialised model of --config")
+      ->excludes(checkpoint);
+  hds::common::add_config_options(*command, export_command.config_path, export_command.overrides,
+                                  false);
+  command->add_option("--out", export_command.out, "output file")->required();
+  command->add_option("--layout", export_command.layout, "native or reference")
+      ->check(CLI::IsMember({"native", "reference"}));
+  command->add_flag("--probe", export_command.probe,
+                    "add a probe input and the heads' logits for it");
+  return command;
+}
+
+}  // namespace
+
+hds::common::Subcommand add_export_command(CLI::App& app, std::ostream& out) {
+  auto command = std::make_shared<ExportCommand>();
+  return {add_export_options(app, *command), [command, &out] {
+            run_export_command(*command, out);
+            return hds::common::kExitFinished;
+          }};
 }
 
 }  // namespace hds::trainer

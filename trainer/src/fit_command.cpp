@@ -119,4 +119,47 @@ int run_fit_command(const hds::config::Config& config, const FitCommand& command
   return result.finished ? hds::common::kExitFinished : hds::common::kExitStopped;
 }
 
+namespace {
+
+CLI::App* add_fit_options(CLI::App& app, std::string& config_path,
+                          std::vector<std::string>& overrides, FitCommand& fit) {
+  CLI::App* command = app.add_subcommand("fit", "train");
+  hds::common::add_config_options(*command, config_path, overrides);
+  command->add_option("--resume", fit.resume,
+                      "checkpoint directory, run checkpoints root, or auto (the run's latest "
+                      "checkpoint when there is one)");
+  command->add_option("--init-from", fit.init_from,
+                      "start a new schedule (epoch 1, fresh optimizer) from the weights of this "
+                      "checkpoint (directory or a run's checkpoints root); unused when --resume "
+                      "continues this run");
+  command
+      ->add_option("--progress", fit.progress,
+                   "Step progress: bar (one line redrawn in place), lines (a line every "
+                   "train.log_every_steps steps), or auto (bar on a terminal)")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}))
+      ->capture_default_str();
+  command->add_option("--stop-at-step", fit.stop_at_step,
+                      "write a checkpoint and stop after this global step");
+  return command;
+}
+
+}  // namespace
+
+hds::common::Subcommand add_fit_command(CLI::App& app, std::unique_ptr<World>& world,
+                                        std::ostream& out) {
+  struct State {
+    std::string config_path;
+    std::vector<std::string> overrides;
+    FitCommand fit;
+  };
+  auto state = std::make_shared<State>();
+  return {add_fit_options(app, state->config_path, state->overrides, state->fit),
+          [state, &world, &out] {
+            const hds::config::Config config =
+                hds::config::load_config_or_paper(state->config_path, state->overrides);
+            world = World::from_environment();
+            return run_fit_command(config, state->fit, *world, out);
+          }};
+}
+
 }  // namespace hds::trainer

@@ -5,12 +5,15 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
 
 #include "commands.h"
+#include "hds/common/exit_codes.h"
 #include "hds/common/read_file.h"
+#include "hds/config/config.h"
 #include "hds/data/dicom.h"
 #include "hds/data/film_file.h"
 #include "hds/data/png_io.h"
@@ -167,6 +170,25 @@ int run_infer_command(const InferCommand& command, std::ostream& out, std::ostre
   out << "infer: " << command.inputs.size() - failed << " of " << command.inputs.size()
       << " films done" << (failed > 0 ? ", " + std::to_string(failed) + " failed" : "") << "\n";
   return std::min(failed, 100);
+}
+
+namespace {
+
+CLI::App* add_infer_options(CLI::App& app, InferCommand& infer) {
+  CLI::App* command = app.add_subcommand(
+      "infer", "run a checkpoint on mammograms (PNG, PGM, DICOM); exit code: how many failed");
+  command->add_option("--checkpoint", infer.checkpoint, "checkpoint directory")->required();
+  command->add_option("--out", infer.out, "output folder")->required();
+  command->add_option("inputs", infer.inputs, "film files")->required();
+  return command;
+}
+
+}  // namespace
+
+hds::common::Subcommand add_infer_command(CLI::App& app, std::ostream& out, std::ostream& errors) {
+  auto command = std::make_shared<InferCommand>();
+  return {add_infer_options(app, *command),
+          [command, &out, &errors] { return run_infer_command(*command, out, errors); }};
 }
 
 }  // namespace hds::trainer

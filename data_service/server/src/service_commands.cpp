@@ -9,6 +9,7 @@
 #include <ostream>
 #include <utility>
 
+#include "hds/common/exit_codes.h"
 #include "hds/common/host_name.h"
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
@@ -18,6 +19,7 @@
 #include "hds/data/inspect.h"
 #include "hds/data/phantom.h"
 #include "hds/data_server/data_server.h"
+#include "hds/data_server/ring_bench.h"
 #include "hds/data_server/service_metrics.h"
 
 namespace hds::data_server {
@@ -167,6 +169,155 @@ void run_export_command(const ExportCommand& command, std::ostream& out) {
 void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,
                                std::ostream& out) {
   out << run_produce_benchmark(load(job), options).json() << std::endl;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line of each subcommand.
+
+namespace {
+
+using hds::common::add_config_options;
+
+// An option with a range check that shows its default in --help.
+template <class T>
+void add_ranged(CLI::App& command, const std::string& name, T& value, const std::string& help,
+                T low, T high) {
+  command.add_option(name, value, help)->check(CLI::Range(low, high))->capture_default_str();
+}
+
+CLI::App* add_phantom_options(CLI::App& app, PhantomCommand& phantom) {
+  CLI::App* command =
+      app.add_subcommand("phantom", "Write synthetic mammograms as img/, label/ and split/");
+  command->add_option("--out", phantom.out_dir, "Folder to write (created if missing)")->required();
+  command->add_option("--count", phantom.count, "Number of films")
+      ->required()
+      ->check(CLI::Range(1, 1000000));
+  command->add_option("--seed", phantom.seed, "Seed of the phantom family")
+      ->required()
+      ->check(hds::common::non_negative_integer());
+  add_ranged(*command, "--rows", phantom.rows, "Film rows", 64, 1 << 15);
+  add_ranged(*command, "--cols", phantom.cols, "Film columns", 64, 1 << 15);
+  command->add_option("--mass-free-share", phantom.mass_free_share, "Share of films without a mass")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  return command;
+}
+
+CLI::App* add_export_options(CLI::App& app, ExportCommand& command_options) {
+  CLI::App* command = app.add_subcommand(
+      "export",
+      "Write a job's films as read (before preprocessing) with their masks as img/, label/ and "
+      "split/, each in its split");
+  add_config_options(*command, command_options.job.config_path, command_options.job.overrides);
+  command->add_option("--out", command_options.out_dir, "Folder to write (created if missing)")
+      ->required();
+  command
+      ->add_option("--films", command_options.films,
+                   "Only these film ids, all as training films (comma-separated)")
+      ->delimiter(',');
+  command->add_flag("--validate-on-copies", command_options.validate_on_copies,
+                    "The validation split is copies of the training films (<id>-copy): an "
+                    "overfit check");
+  return command;
+}
+
+CLI::App* add_serve_options(CLI::App& app, ServeCommand& serve) {
+  CLI::App* command = app.add_subcommand(
+      "serve", "Stream training batches to trainer ranks; prints \"ready: socket PATH\"");
+  add_config_options(*command, serve.job.config_path, serve.job.overrides);
+  command->add_option(
+      "--socket", serve.socket_path,
+      "Control socket (default: data.service_socket); its directory is created 0700");
+  command->add_option("--job-id", serve.job_id,
+                      "Job id naming the rings (default: data.service_job_id)");
+  command->add_option("--ready-file", serve.ready_file,
+                      "Written (\"socket PATH\", \"pid PID\") once listening, removed on stopping; "
+                      "%h stands for the short host name");
+  add_ranged<uint32_t>(*command, "--slots", serve.slots, "Ring slots per rank", 1, 1024);
+  add_ranged(*command, "--workers", serve.workers, "Producer threads per rank", 1, 64);
+  add_ranged<uint64_t>(*command, "--ring-memory-mb", serve.ring_memory_mb,
+                       "MiB all rings together may take in /dev/shm (0: half of the smaller of "
+                       "its free space and the available memory)",
+                       0, uint64_t{1} << 30);
+  return command;
+}
+
+CLI::App* add_ring_bench_options(CLI::App& bench, RingBenchOptions& ring) {
+  CLI::App* command = bench.add_subcommand(
+      "ring", "Ring throughput between two processes, as a ratio to memcpy (target >= 0.7)");
+  add_ranged(*command, "--batches", ring.batches, "Timed batches", 1, 1000000);
+  add_ranged<uint32_t>(*command, "--slots", ring.slots, "Ring slots", 1, 1024);
+  add_ranged(*command, "--patches", ring.patches, "Patches per batch", 1, 4096);
+  add_ranged(*command, "--rows", ring.rows, "Patch rows", 1, 1 << 15);
+  add_ranged(*command, "--cols", ring.cols, "Patch columns", 1, 1 << 15);
+  return command;
+}
+
+CLI::App* add_produce_bench_options(CLI::App& bench, JobConfigArguments& job,
+                                    ProduceBenchOptions& produce) {
+  CLI::App* command = bench.add_subcommand(
+      "produce",
+      "Augmented patches per second per worker thread from the job's preprocessed films "
+      "(target >= 2000 at 512x384)");
+  add_config_options(*command, job.config_path, job.overrides);
+  add_ranged(*command, "--threads", produce.threads, "Producing threads", 1,
+             kMaxProduceBenchThreads);
+  add_ranged(*command, "--batches", produce.batches, "Timed batches per thread", 1, 1000000);
+  return command;
+}
+
+}  // namespace
+
+hds::common::Subcommand add_phantom_command(CLI::App& app, std::ostream& out) {
+  auto command = std::make_shared<PhantomCommand>();
+  return {add_phantom_options(app, *command), [command, &out] {
+            run_phantom_command(*command, out);
+            return hds::common::kExitFinished;
+          }};
+}
+
+hds::common::Subcommand add_inspect_command(CLI::App& app, std::ostream& out) {
+  auto job = std::make_shared<JobConfigArguments>();
+  CLI::App* node = app.add_subcommand(
+      "inspect", "Load a configuration's dataset and print films, patients, masses and folds");
+  add_config_options(*node, job->config_path, job->overrides);
+  return {node, [job, &out] {
+            run_inspect_command(*job, out);
+            return hds::common::kExitFinished;
+          }};
+}
+
+hds::common::Subcommand add_serve_command(CLI::App& app, std::ostream& out) {
+  auto command = std::make_shared<ServeCommand>();
+  return {add_serve_options(app, *command), [command, &out] {
+            run_serve_command(*command, out);
+            return hds::common::kExitFinished;
+          }};
+}
+
+hds::common::Subcommand add_export_command(CLI::App& app, std::ostream& out) {
+  auto command = std::make_shared<ExportCommand>();
+  return {add_export_options(app, *command), [command, &out] {
+            run_export_command(*command, out);
+            return hds::common::kExitFinished;
+          }};
+}
+
+std::vector<hds::common::Subcommand> add_bench_commands(CLI::App& app, std::ostream& out) {
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks; one JSON line each");
+  bench->require_subcommand(1);
+  auto ring = std::make_shared<RingBenchOptions>();
+  auto job = std::make_shared<JobConfigArguments>();
+  auto produce = std::make_shared<ProduceBenchOptions>();
+  return {{add_ring_bench_options(*bench, *ring),
+           [ring, &out] {
+             out << run_ring_benchmark(*ring).json() << std::endl;
+             return hds::common::kExitFinished;
+           }},
+          {add_produce_bench_options(*bench, *job, *produce), [job, produce, &out] {
+             run_produce_bench_command(*job, *produce, out);
+             return hds::common::kExitFinished;
+           }}};
 }
 
 }  // namespace hds::data_server

@@ -1,5 +1,6 @@
-// The subcommands of hds-launch, one function each, so that main.cpp only parses the command
-// line. They find the programs they run (tools.h), then run or write the job. Throw
+// The subcommands of hds-launch: each add_*_command registers the subcommand and its options on
+// the command line and returns what runs it (main.cpp only lists them); the run_*_command
+// functions find the programs they run (tools.h), then run or write the job. They throw
 // hds::config::ConfigError, UsageError or LaunchError (process.h).
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hds/common/command_line.h"
 #include "hds/launch/experiments.h"
 #include "hds/launch/local_launch.h"
 #include "hds/launch/slurm_run.h"
@@ -54,5 +56,14 @@ struct AblationCommand {
   ExperimentOptions options;
 };
 int run_ablation_command(AblationCommand command, std::ostream& out, std::ostream& messages);
+
+// Registration on `app`, with where each writes its report (`out`) and its progress (`messages`).
+hds::common::Subcommand add_local_command(CLI::App& app, std::ostream& out, std::ostream& messages);
+hds::common::Subcommand add_sbatch_command(CLI::App& app, std::ostream& out);
+hds::common::Subcommand add_slurm_run_command(CLI::App& app, std::ostream& messages);
+hds::common::Subcommand add_cv_command(CLI::App& app, std::ostream& out, std::ostream& messages);
+hds::common::Subcommand add_ablation_command(CLI::App& app, std::ostream& out,
+                                             std::ostream& messages);
+hds::common::Subcommand add_clean_command(CLI::App& app, std::ostream& out);
 
 }  // namespace hds::launch

@@ -1,7 +1,7 @@
 // The skeleton the three programs' mains share (hds-trainer, hds-data-service, hds-launch):
 // CLI11 parsing with a subcommand required, then one call per subcommand whose exceptions become
-// the exit codes of exit_codes.h and one message on stderr. A main defines its options and says
-// which library function each subcommand calls; nothing else.
+// the exit codes of exit_codes.h and one message on stderr. Each subcommand registers its own
+// options beside its code (a Subcommand); a main lists them and calls run_subcommands.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -19,6 +19,18 @@ namespace hds::common {
 // "<program>: <context><label><what()>" to stderr.
 int run_main(CLI::App& app, int argc, char** argv, const MainOptions& options,
              const std::function<int()>& run);
+
+// A subcommand: its node on the command line (whose options write into state `run` holds) and
+// what it does once chosen; `run` returns the exit code.
+struct Subcommand {
+  CLI::App* command = nullptr;
+  std::function<int()> run;
+};
+
+// run_main with the run of whichever of `subcommands` the command line chose (kExitFinished when
+// none: a group such as `bench` given without one of its own subcommands).
+int run_subcommands(CLI::App& app, int argc, char** argv, const MainOptions& options,
+                    const std::vector<Subcommand>& subcommands);
 
 // `--config FILE` and `--set a.b=v` (repeatable) on `command`, the options every job command has.
 void add_config_options(CLI::App& command, std::string& config_path,

@@ -1,6 +1,7 @@
-// The subcommands of hds-data-service, one function each, so that main.cpp only parses the
-// command line. Each writes its report to `out` and throws what its parts throw
-// (hds::config::ConfigError for a bad configuration, DataError, ControlError, RingError).
+// The subcommands of hds-data-service, one function each, and their registration on the command
+// line (add_*_command), so that main.cpp only lists them. Each writes its report to `out` and
+// throws what its parts throw (hds::config::ConfigError for a bad configuration, DataError,
+// ControlError, RingError).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "config.pb.h"
+#include "hds/common/command_line.h"
 #include "hds/data_server/data_server.h"
 #include "hds/data_server/produce_bench.h"
 
@@ -69,5 +71,13 @@ void run_export_command(const ExportCommand& command, std::ostream& out);
 // `bench produce`: one JSON line of augmented patches per second per worker thread.
 void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,
                                std::ostream& out);
+
+// Registration on `app` of each subcommand above and its options; reports go to `out`.
+hds::common::Subcommand add_phantom_command(CLI::App& app, std::ostream& out);
+hds::common::Subcommand add_inspect_command(CLI::App& app, std::ostream& out);
+hds::common::Subcommand add_serve_command(CLI::App& app, std::ostream& out);
+hds::common::Subcommand add_export_command(CLI::App& app, std::ostream& out);
+// `bench ring` (ring_bench.h) and `bench produce`.
+std::vector<hds::common::Subcommand> add_bench_commands(CLI::App& app, std::ostream& out);
 
 }  // namespace hds::data_server
