@@ -1,7 +1,7 @@
 # The layers of docs/design.md §2, checked on the link graph at configure time: a component that
 # links (directly or through others) a library it may not fails the configuration, naming both.
 #
-#   proto (hds_common, hds_config, hds_control, hds_cli)   nothing of ours
+#   common, proto (hds_common, hds_cli, hds_config, ...)   nothing of ours
 #   hds_monitoring                                          nothing of ours (prometheus-cpp only)
 #   hds_scoring                                             nothing of ours; never LibTorch
 #   hds_transport                                           proto

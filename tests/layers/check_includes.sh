@@ -8,7 +8,8 @@ root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 # folder (relative to ROOT) | allowed include prefixes (extended regex) | why
 rules=(
-  "proto|hds/(common|config)/|proto depends on nothing of ours"
+  "common|hds/(common|config)/|the common rules depend on nothing of ours (the mains' skeleton reads configuration errors)"
+  "proto|hds/(common|config)/|the schemas and their loader use the common rules alone"
   "monitoring|hds/monitoring/|monitoring links prometheus-cpp and nothing of ours"
   "scoring|hds/scoring/|scoring works on plain masks and probabilities, nothing of ours"
   "data_service/transport|hds/(transport|common)/|the transport knows no dataset"
@@ -45,6 +46,6 @@ while IFS= read -r -d '' file; do
         status=1 ;;
     esac
   done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<](hds|torch)/' "$file" || true)
-done < <(find "$root/proto" "$root/monitoring" "$root/scoring" "$root/data_service" "$root/trainer" "$root/launcher" \
+done < <(find "$root/common" "$root/proto" "$root/monitoring" "$root/scoring" "$root/data_service" "$root/trainer" "$root/launcher" \
            \( -name '*.h' -o -name '*.cpp' \) -print0 2>/dev/null)
 exit $status
