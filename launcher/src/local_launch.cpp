@@ -32,9 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Stray processes get this long to die on SIGKILL.
-constexpr double kKillSeconds = 5;
-
 std::string now_text() {
   const std::time_t now = std::time(nullptr);
   char text[64];

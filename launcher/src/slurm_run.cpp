@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <signal.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <ostream>
 #include <sstream>
@@ -23,12 +22,6 @@ namespace {
 
 // How long a Slurm command (squeue, scancel, scontrol, a one-task srun) may take.
 constexpr double kSlurmCommandSeconds = 60;
-constexpr double kKillSeconds = 5;
-
-std::string environment(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? value : "";
-}
 
 // The programs of Slurm the backend drives, found on PATH once.
 struct SlurmPrograms {

@@ -24,9 +24,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // How long the data services may take to stop on SIGTERM (they end their sessions and remove
-// their rings), and processes to die after SIGKILL.
+// their rings).
 constexpr double kServiceStopSeconds = 30;
-constexpr double kKillSeconds = 5;
 // After a service dies the ranks notice within data.service_timeout_seconds and exit; past that
 // and this margin the supervisor kills them.
 constexpr double kServiceLossMarginSeconds = 20;
@@ -250,6 +249,7 @@ class Supervisor {
   // Watches the ranks until they end; returns the exit code their outcome calls for.
   int watch_attempt() {
     phase_ = Phase::training;
+    phase_deadline_ = Clock::time_point::max();
     escalated_ = false;
     while (backend_.ranks_running()) {
       backend_.wait(signals_.fd(), kPollMilliseconds);

@@ -24,11 +24,6 @@ bool is_executable_file(const fs::path& path) {
   return fs::is_regular_file(path, error) && ::access(path.c_str(), X_OK) == 0;
 }
 
-std::string environment(const std::string& name) {
-  const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
-  return value == nullptr ? "" : value;
-}
-
 // The explicit path, else the environment variable's: checked, made absolute. "" when neither.
 std::string given_program(const std::string& name, const std::string& explicit_path,
                           const std::string& environment_variable) {
@@ -46,6 +41,11 @@ std::string given_program(const std::string& name, const std::string& explicit_p
 }
 
 }  // namespace
+
+std::string environment(const std::string& name) {
+  const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+  return value == nullptr ? "" : value;
+}
 
 std::string own_directory() {
   std::error_code error;

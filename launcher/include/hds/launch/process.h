@@ -79,6 +79,9 @@ class Process {
   int status_ = 0;
 };
 
+// How long the launcher waits for a process to die after SIGKILL (and to be reaped).
+constexpr double kKillSeconds = 5;
+
 // A short command run to its end, with stdout and stderr captured.
 struct CommandResult {
   bool finished = false;  // false: still running after the time given, then killed

@@ -9,6 +9,9 @@
 
 namespace hds::launch {
 
+// The value of the environment variable `name`, or "" when it is unset (or `name` is "").
+std::string environment(const std::string& name);
+
 // The directory holding this executable (readlink /proc/self/exe).
 std::string own_directory();
 
