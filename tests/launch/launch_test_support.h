@@ -219,4 +219,12 @@ inline std::optional<std::string> why_jobs_cannot_run() {
   return std::nullopt;
 }
 
+// What rank 0 says when the launcher escalates an overdue stop. Two outcomes are right: it
+// checkpoints the last completed step, or that step is checkpointed already - when the frozen
+// rank had sent its vote before it froze, rank 0 still agreed on the stop and saved it, and what
+// is overdue is only the ranks leaving together.
+inline std::string overdue_stop_checkpointed() {
+  return R"(the stop is overdue \(SIGUSR2\): (checkpoint of the last completed step \(global step \d+\): |the last completed step \(global step \d+\) is checkpointed already: ))";
+}
+
 }  // namespace hds::launch::testing
