@@ -16,6 +16,7 @@ packages=(
   libgtest-dev libgmock-dev            # tests
   openmpi-bin libopenmpi-dev           # data-parallel trainer ranks (mpirun, MPI all-reduce)
   slurm-wlm                            # hds-launch sbatch; the tests run a one-node Slurm
+  iproute2                             # ip: the multi-node tests' nodes (network namespaces)
   prometheus-cpp-dev                   # every trainer rank serves Prometheus metrics
   prometheus                           # the server and promtool: the metrics tests scrape for real
   python3-torch                        # the Python PyTorch baseline of tests/bench (same 1.13 build)

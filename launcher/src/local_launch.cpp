@@ -130,10 +130,16 @@ class LocalBackend final : public JobBackend {
   LocalBackend(const LocalBackend&) = delete;
   LocalBackend& operator=(const LocalBackend&) = delete;
 
-  std::string services_name() const override { return "the data service"; }
+  // How messages name the one service.
+  static std::string service_name() { return "the data service"; }
   int service_count() const override { return 1; }
 
-  void start_services(const std::string& ready_dir) override {
+  std::vector<std::string> start_services(const std::string& ready_dir) override {
+    if (service_.running()) return {};
+    const std::string ready_file = ready_dir + "/" + hds::common::short_host_name();
+    std::error_code error;
+    fs::remove(ready_file, error);
+    remove_service_leftovers();  // of one that was killed
     {
       std::ofstream log(service_log_, std::ios::app);
       log << "==== hds-launch " << now_text() << ": job " << job_id_ << ", socket "
@@ -145,7 +151,7 @@ class LocalBackend final : public JobBackend {
       command.insert(command.end(), {"--set", assignment});
     }
     command.insert(command.end(), {"--socket", files_.socket_path(), "--job-id", job_id_,
-                                   "--ready-file", ready_dir + "/%h"});
+                                   "--ready-file", ready_file});
     SpawnOptions spawn;
     spawn.output_file = service_log_;
     spawn.parent_death_signal = SIGTERM;  // a killed launcher still gets its rings removed
@@ -160,6 +166,7 @@ class LocalBackend final : public JobBackend {
       files_.set_targets_file(targets);
       if (!targets.empty()) say("Prometheus targets: " + targets);
     }
+    return {service_name()};
   }
 
   bool services_running() override {
@@ -177,6 +184,11 @@ class LocalBackend final : public JobBackend {
   }
 
   void kill_services() override { service_.signal(SIGKILL); }
+
+  std::string kill_service_of(int /*rank: every rank has this one*/) override {
+    kill_services();
+    return service_name();
+  }
 
   bool stop_services(double seconds) override {
     bool clean = true;
@@ -401,11 +413,27 @@ std::vector<std::string> mpirun_command(const LocalLaunchOptions& options,
   return command;
 }
 
+static void check_one_machine(const std::vector<std::string>& mpirun_arguments) {
+  for (const std::string& argument : mpirun_arguments) {
+    const std::string option = argument.substr(0, argument.find('='));
+    for (const std::string hosts : {"-H", "-host", "--host", "-hostfile", "--hostfile",
+                                    "-machinefile", "--machinefile", "--default-hostfile"}) {
+      if (option != hosts) continue;
+      // Ranks on another machine would find no data service there.
+      throw UsageError("--mpirun-arg " + argument +
+                       ": hds-launch local runs a job on this machine (one data service, here); "
+                       "for several machines use hds-launch sbatch (Slurm) or "
+                       "deploy/mpirun/hds-mpirun-job.sh (a data service per host)");
+    }
+  }
+}
+
 int run_local(const LocalLaunchOptions& options, std::ostream& trainer_output,
               std::ostream& messages, std::ostream& report) {
   const hds::config::Config config =
       hds::config::load_config(options.config_path, options.overrides);
   if (options.ranks < 1) throw UsageError("--np must be at least 1");
+  check_one_machine(options.mpirun_arguments);
   const std::string job_id = options.job_id.empty() ? default_job_id() : options.job_id;
   check_job_id(job_id);
   if (!options.resume.empty() && options.resume != "auto") {

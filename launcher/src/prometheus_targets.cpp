@@ -15,11 +15,9 @@ std::vector<ScrapeTarget> job_targets(const hds::config::MonitoringConfig& monit
                                       const JobPlacement& placement) {
   std::vector<ScrapeTarget> targets;
   if (monitoring.metrics_port() == 0) return targets;
-  const std::string& address = monitoring.metrics_address();
-  const bool wildcard = address == "0.0.0.0" || address == "::" || address == "[::]";
   for (size_t node = 0; node < placement.nodes.size(); ++node) {
     const std::string& name = placement.nodes[node];
-    const std::string host = wildcard ? name : address;
+    const std::string host = hds::config::metrics_host(monitoring, name);
     std::map<std::string, std::string> labels{{"hds_job", placement.job_id}, {"node", name}};
     if (!placement.slurm_job_id.empty()) labels["slurm_job_id"] = placement.slurm_job_id;
     labels["role"] = "data_service";

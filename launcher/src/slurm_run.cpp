@@ -3,7 +3,10 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -22,6 +25,13 @@ namespace {
 
 // How long a Slurm command (squeue, scancel, scontrol, a one-task srun) may take.
 constexpr double kSlurmCommandSeconds = 60;
+
+// The name of the step that runs node `node`'s data service.
+std::string service_step_name(const std::string& node) { return "hds-data-service-" + node; }
+// Its log: <prefix>-<node>.log.
+std::string service_log_path(const std::string& prefix, const std::string& node) {
+  return prefix + "-" + node + ".log";
+}
 
 // The programs of Slurm the backend drives, found on PATH once.
 struct SlurmPrograms {
@@ -45,7 +55,8 @@ class SlurmBackend final : public JobBackend {
         output_dir_(absolute_output_dir(config)),
         socket_("/tmp/hds-" + run_name_ + "/data.sock"),
         segments_("/dev/shm/hds-" + run_name_),
-        service_log_prefix_(output_dir_ + "/data-service-" + run_name_) {}
+        service_log_prefix_(output_dir_ + "/data-service-" + run_name_),
+        services_(allocation_.nodes.size()) {}
 
   ~SlurmBackend() override {
     end_attempt();
@@ -57,14 +68,22 @@ class SlurmBackend final : public JobBackend {
   const std::string& job_id() const { return job_id_; }
   std::string service_log_pattern() const { return service_log_prefix_ + "-<node>.log"; }
 
-  std::string services_name() const override { return "the data services"; }
   int service_count() const override { return static_cast<int>(allocation_.nodes.size()); }
 
-  void start_services(const std::string& ready_dir) override {
+  std::vector<std::string> start_services(const std::string& ready_dir) override {
     attempt_started_ = true;
-    services_ = Process::spawn(slurm_service_command(options_, allocation_, programs_.srun, socket_,
-                                                     job_id_, service_log_prefix_, ready_dir),
-                               SpawnOptions{});
+    std::vector<std::string> started;
+    for (size_t node = 0; node < services_.size(); ++node) {
+      if (services_[node].running()) continue;
+      const std::string& name = allocation_.nodes[node];
+      std::error_code error;
+      fs::remove(fs::path(ready_dir) / name, error);
+      services_[node] =
+          Process::spawn(slurm_service_command(options_, programs_.srun, socket_, job_id_,
+                                               service_log_prefix_, ready_dir, name),
+                         SpawnOptions{});
+      started.push_back(service_name(node));
+    }
     if (!targets_written_) {
       targets_written_ = true;
       // Prometheus finds this run's services and ranks from now on (monitoring.targets_dir).
@@ -78,49 +97,86 @@ class SlurmBackend final : public JobBackend {
             error.what());
       }
     }
+    return started;
   }
 
   bool services_running() override {
-    reap_children({&services_, &ranks_});
-    return services_.running();
+    reap();
+    for (const Process& service : services_) {
+      if (!service.running()) return false;
+    }
+    return true;
   }
 
-  std::string describe_services_end() const override { return "a data service died"; }
+  std::string describe_services_end() const override {
+    std::vector<std::string> ended;
+    for (size_t node = 0; node < services_.size(); ++node) {
+      if (services_[node].started() && !services_[node].running()) {
+        ended.push_back(service_name(node) + " ended (its srun " +
+                        describe_wait_status(services_[node].wait_status()) + ")");
+      }
+    }
+    return ended.empty() ? "a data service ended" : join(ended, "; ");
+  }
 
   std::string service_logs(int lines) const override {
-    // The newest log is the one that just ended, most likely.
-    std::string newest;
-    fs::file_time_type newest_time;
-    std::error_code error;
-    for (const auto& entry : fs::directory_iterator(output_dir_, error)) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind(fs::path(service_log_prefix_).filename().string() + "-", 0) != 0) continue;
-      const auto time = entry.last_write_time(error);
-      if (newest.empty() || time > newest_time) newest = entry.path().string(), newest_time = time;
+    // The ended services' logs; while none has ended (a slow load), the newest one's.
+    std::vector<std::string> shown;
+    for (size_t node = 0; node < services_.size(); ++node) {
+      if (services_[node].started() && !services_[node].running()) shown.push_back(log_of(node));
     }
-    if (newest.empty()) return "their logs: " + service_log_pattern();
-    return "their logs: " + service_log_pattern() + "; " + newest + " ends:\n" +
-           last_lines(newest, lines);
+    if (shown.empty()) {
+      std::optional<fs::file_time_type> newest;
+      for (size_t node = 0; node < services_.size(); ++node) {
+        std::error_code error;
+        const auto time = fs::last_write_time(log_of(node), error);
+        if (!error && (!newest || time > *newest)) newest = time, shown = {log_of(node)};
+      }
+    }
+    std::string text = "their logs: " + service_log_pattern();
+    for (const std::string& log : shown) {
+      text += "; " + log + " ends:\n" + last_lines(log, lines);
+    }
+    return text;
   }
 
-  void kill_services() override { cancel_step("hds-data-service", SIGKILL, services_); }
+  void kill_services() override {
+    for (size_t node = 0; node < services_.size(); ++node) kill_service(node);
+  }
+
+  std::string kill_service_of(int rank) override {
+    // srun places the ranks in blocks: node i holds ranks i * ranks_per_node onwards.
+    const size_t node = static_cast<size_t>(rank / options_.ranks_per_node);
+    kill_service(node);
+    return service_name(node);
+  }
 
   bool stop_services(double seconds) override {
-    if (!services_.running()) return true;  // an end noticed before is said already
-    // srun would turn a SIGTERM into SIGKILL for its tasks: the signal goes through Slurm.
-    cancel_step("hds-data-service", SIGTERM, services_);
-    if (!services_.wait_for(seconds)) {
-      say("the data services did not stop within " + std::to_string(static_cast<int>(seconds)) +
-          " s of SIGTERM: killed");
-      cancel_step("hds-data-service", SIGKILL, services_);
-      services_.signal(SIGKILL);
-      services_.wait_for(kKillSeconds);
-      return false;
+    // srun would turn a SIGTERM into SIGKILL for its tasks: the signal goes through Slurm. An
+    // end noticed before is said already.
+    for (size_t node = 0; node < services_.size(); ++node) {
+      if (services_[node].running()) cancel_step(step_name(node), SIGTERM, services_[node]);
     }
-    if (services_.wait_status() == 0) return true;
-    say("the data services' step " + describe_wait_status(services_.wait_status()) +
-        " on stopping; see " + service_log_pattern());
-    return false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    bool clean = true;
+    for (size_t node = 0; node < services_.size(); ++node) {
+      Process& service = services_[node];
+      if (!service.running()) continue;
+      const double left =
+          std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+      if (!service.wait_for(std::max(0.0, left))) {
+        say(service_name(node) + " did not stop within " +
+            std::to_string(static_cast<int>(seconds)) + " s of SIGTERM: killed");
+        kill_service(node);
+        service.wait_for(kKillSeconds);
+        clean = false;
+      } else if (service.wait_status() != 0) {
+        say(service_name(node) + "'s step " + describe_wait_status(service.wait_status()) +
+            " on stopping; see " + service_log_pattern());
+        clean = false;
+      }
+    }
+    return clean;
   }
 
   void start_ranks(
@@ -138,7 +194,7 @@ class SlurmBackend final : public JobBackend {
   }
 
   bool ranks_running() override {
-    reap_children({&services_, &ranks_});
+    reap();
     return ranks_.running();
   }
 
@@ -167,7 +223,7 @@ class SlurmBackend final : public JobBackend {
   void end_attempt() override {
     if (!attempt_started_) return;
     attempt_started_ = false;
-    for (Process* process : {&ranks_, &services_}) {
+    for (Process* process : children()) {
       if (process->running()) {
         process->signal(SIGKILL);
         process->wait_for(kKillSeconds);
@@ -201,6 +257,28 @@ class SlurmBackend final : public JobBackend {
 
  private:
   void say(const std::string& line) { messages_.say(line); }
+
+  // "the data service on node2".
+  std::string service_name(size_t node) const {
+    return "the data service on " + allocation_.nodes[node];
+  }
+  std::string step_name(size_t node) const { return service_step_name(allocation_.nodes[node]); }
+  std::string log_of(size_t node) const {
+    return service_log_path(service_log_prefix_, allocation_.nodes[node]);
+  }
+
+  void kill_service(size_t node) {
+    if (services_[node].running()) cancel_step(step_name(node), SIGKILL, services_[node]);
+  }
+
+  // The sruns this backend started: the services' steps and the ranks'.
+  std::vector<Process*> children() {
+    std::vector<Process*> all = {&ranks_};
+    for (Process& service : services_) all.push_back(&service);
+    return all;
+  }
+
+  void reap() { reap_children(children()); }
 
   int ranks() const { return static_cast<int>(allocation_.nodes.size()) * options_.ranks_per_node; }
 
@@ -250,9 +328,9 @@ class SlurmBackend final : public JobBackend {
   const std::string service_log_prefix_;
   bool targets_written_ = false;
   std::string targets_file_;
-  bool attempt_started_ = false;  // something to end and remove
-  Process services_;              // srun of the services' step
-  Process ranks_;                 // srun of the trainers' step
+  bool attempt_started_ = false;   // something to end and remove
+  std::vector<Process> services_;  // srun of each node's service step, in node order
+  Process ranks_;                  // srun of the trainers' step
 };
 
 }  // namespace
@@ -279,21 +357,19 @@ SlurmAllocation current_allocation(const std::string& scontrol) {
 }
 
 std::vector<std::string> slurm_service_command(const SlurmRunOptions& options,
-                                               const SlurmAllocation& allocation,
                                                const std::string& srun, const std::string& socket,
                                                const std::string& job_id,
                                                const std::string& service_log_prefix,
-                                               const std::string& ready_dir) {
-  const std::string nodes = std::to_string(allocation.nodes.size());
+                                               const std::string& ready_dir,
+                                               const std::string& node) {
   return {srun,
           "--overlap",
           "--mpi=none",
-          "--nodes=" + nodes,
-          "--ntasks=" + nodes,
-          "--ntasks-per-node=1",
-          "--job-name=hds-data-service",
-          "--kill-on-bad-exit=0",
-          "--output=" + service_log_prefix + "-%N.log",
+          "--nodes=1",
+          "--ntasks=1",
+          "--nodelist=" + node,
+          "--job-name=" + service_step_name(node),
+          "--output=" + service_log_path(service_log_prefix, node),
           "--open-mode=append",
           options.data_service,
           "serve",
@@ -304,7 +380,7 @@ std::vector<std::string> slurm_service_command(const SlurmRunOptions& options,
           "--job-id",
           job_id,
           "--ready-file",
-          ready_dir + "/%h"};
+          ready_dir + "/" + node};
 }
 
 std::vector<std::string> slurm_trainer_command(const SlurmRunOptions& options,

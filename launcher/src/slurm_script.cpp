@@ -75,6 +75,20 @@ void check_counts(const SbatchOptions& options, const std::string& device) {
   }
 }
 
+// A Prometheus on one machine scrapes every node's ranks (the targets file names each node):
+// ranks that listen on loopback could be reached by their own node only.
+void check_metrics_reach(const SbatchOptions& options,
+                         const hds::config::MonitoringConfig& monitoring) {
+  if (options.nodes > 1 && monitoring.metrics_port() != 0 &&
+      hds::config::metrics_on_loopback(monitoring)) {
+    throw UsageError("monitoring.metrics_address is " + monitoring.metrics_address() +
+                     " with --nodes " + std::to_string(options.nodes) +
+                     ": the other nodes' ranks could not be scraped; add --set "
+                     "monitoring.metrics_address=0.0.0.0 (or turn metrics off with --set "
+                     "monitoring.metrics_port=0)");
+  }
+}
+
 void check_words(const SbatchOptions& options) {
   if (!options.time.empty() && !std::regex_match(options.time, kTimeLimit)) {
     throw UsageError("--time \"" + options.time + "\": use minutes, HH:MM:SS or D-HH:MM:SS");
@@ -167,6 +181,7 @@ std::string script_text(const Plan& plan) {
 SbatchJob prepare_sbatch_job(const SbatchOptions& options) {
   hds::config::Config config = hds::config::load_config(options.config_path, options.overrides);
   check_counts(options, config.train().device());
+  check_metrics_reach(options, config.monitoring());
   check_words(options);
   SbatchJob job;
   job.output_dir = absolute_output_dir(config);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <ostream>
+#include <set>
 #include <sstream>
 
 #include "hds/common/exit_codes.h"
@@ -115,12 +116,6 @@ class Supervisor {
  private:
   void say(const std::string& line) { messages_.say(line); }
 
-  bool plural_services() const { return backend_.services_name().back() == 's'; }
-  // "the data service is", "the data services are".
-  std::string services_are() const {
-    return backend_.services_name() + (plural_services() ? " are" : " is");
-  }
-
   // ---- restarts
 
   int restarts_done() const {
@@ -192,11 +187,13 @@ class Supervisor {
     backend_.start_ranks(resume_auto);
   }
 
+  // Every service of a new attempt.
   void start_services() {
     std::error_code error;
     fs::remove_all(ready_dir_, error);
     fs::create_directories(ready_dir_, error);
     if (error) throw LaunchError("cannot create " + ready_dir_ + ": " + error.message());
+    announced_ready_.clear();
     backend_.start_services(ready_dir_);
     services_started_at_ = hds::common::unix_seconds();
   }
@@ -229,7 +226,10 @@ class Supervisor {
       for (const fs::path& file : ready) {
         std::string key, socket;
         std::ifstream(file) >> key >> socket;
-        say("data service ready: socket " + socket + " on " + file.filename().string());
+        // Said once per service: a restart in place leaves the others' files.
+        if (announced_ready_.insert(file.string() + " " + socket).second) {
+          say("data service ready: socket " + socket + " on " + file.filename().string());
+        }
       }
       return true;
     }
@@ -343,13 +343,13 @@ class Supervisor {
   void watch_services_loading() {
     try {
       if (services_ready(service_ready_deadline_)) {
-        say(restart_text_ + ": " + services_are() + " ready again");
+        say(restart_text_ + ": " + restarted_services_ + " ready again");
         services_ = Services::up;
         awaiting_resume_ = true;
       }
     } catch (const LaunchError& failure) {
       say(failure.what());
-      backend_.kill_services();  // a timeout leaves it running: dead, it is restarted or fatal
+      backend_.kill_services();  // a timeout leaves one running: dead, it is restarted or fatal
       services_ = Services::up;
     }
   }
@@ -370,27 +370,28 @@ class Supervisor {
       // Lost since these services started: not a loss of the ones they replaced.
       if (record && record->activity == hds::common::RankActivity::reconnecting &&
           record->written_at - record->activity_seconds > services_started_at_) {
-        say("rank " + std::to_string(rank) + " has lost its data service, which still runs: " +
-            services_are() + " hung; killing " + (plural_services() ? "them" : "it"));
-        backend_.kill_services();
+        const std::string service = backend_.kill_service_of(rank);
+        say("rank " + std::to_string(rank) + " has lost " + service +
+            ", which still runs: it is hung; killed");
         return;
       }
     }
   }
 
-  // The services died while the ranks run: start new ones on the same sockets; the ranks wait
-  // for them (data.service_reconnect_seconds) and ask for the batch due.
+  // Services died while the ranks run: new ones start on the same sockets (the others go on
+  // serving); the ranks wait for them (data.service_reconnect_seconds) and ask for the batch due.
   void restart_services_in_place() {
     count_restart();
     say(restart_text_ + ": " + backend_.describe_services_end() +
-        " while the trainers ran: starting " + (plural_services() ? "them" : "it") +
-        " again in place (the ranks wait and go on from the batch due); " +
+        " while the trainers ran: restarting in place (the ranks wait and go on from the batch "
+        "due); " +
         backend_.service_logs(10));
-    backend_.stop_services(kServiceStopSeconds);  // the rest of them, and what they left
     restart_began_ = Clock::now();
     steps_before_restart_ = steps_done_since(attempt_started_at_);
     restarted_in_place_ = true;
-    start_services();
+    const std::vector<std::string> started = backend_.start_services(ready_dir_);
+    restarted_services_ = join(started, " and ") + (started.size() > 1 ? " are" : " is");
+    services_started_at_ = hds::common::unix_seconds();
     service_ready_deadline_ = after(policy_.ready_timeout_seconds);
     services_ = Services::loading;
   }
@@ -458,6 +459,8 @@ class Supervisor {
   int64_t steps_before_restart_ = 0;  // steps the failed attempt had done
   bool awaiting_resume_ = false;      // the last restart's report is still to come
   bool restarted_in_place_ = false;   // the last restart was the services' alone
+  std::string restarted_services_;    // "the data service on node2 is": what restarted in place
+  std::set<std::string> announced_ready_;  // ready files (and sockets) said this attempt
 };
 
 }  // namespace

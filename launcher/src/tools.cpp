@@ -123,6 +123,12 @@ std::vector<std::string> leftover_rings(const std::string& job_id) {
   return found;
 }
 
+std::string join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string joined;
+  for (const std::string& part : parts) joined += (joined.empty() ? "" : separator) + part;
+  return joined;
+}
+
 std::string shell_quote(const std::string& text) {
   const bool safe = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) ||

@@ -125,11 +125,23 @@ double collective_timeout_seconds(const Config& config) {
   return config.train().device() == "cuda" ? 10 : 60;
 }
 
+std::string metrics_host(const MonitoringConfig& monitoring, const std::string& node) {
+  const std::string& address = monitoring.metrics_address();
+  const bool wildcard = address == "0.0.0.0" || address == "::" || address == "[::]";
+  return wildcard ? node : address;
+}
+
+bool metrics_on_loopback(const MonitoringConfig& monitoring) {
+  const std::string& address = monitoring.metrics_address();
+  return address == "localhost" || address == "::1" || address == "[::1]" ||
+         address.rfind("127.", 0) == 0;
+}
+
 std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int local_ranks) {
   if (monitoring.metrics_port() == 0) return "off (monitoring.metrics_port = 0)";
   const int first = metrics_port(monitoring, 0);
   std::string text =
-      "http://" + monitoring.metrics_address() + ":" + std::to_string(first) + "/metrics";
+      "http://" + metrics_host(monitoring, "<host>") + ":" + std::to_string(first) + "/metrics";
   if (local_ranks > 1) {
     text += " (local ranks 0-" + std::to_string(local_ranks - 1) + ": ports " +
             std::to_string(first) + "-" +

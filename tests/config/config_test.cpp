@@ -487,8 +487,18 @@ TEST(Monitoring, endpoints_are_described_per_local_rank) {
   EXPECT_EQ(metrics_port(monitoring, 3), 9503);
   EXPECT_EQ(data_service_metrics_port(monitoring), 9510);
   EXPECT_EQ(describe_metrics_endpoints(monitoring, 4),
-            "http://0.0.0.0:9500/metrics (local ranks 0-3: ports 9500-9503), data service port "
+            "http://<host>:9500/metrics (local ranks 0-3: ports 9500-9503), data service port "
             "9510");
+  EXPECT_EQ(metrics_host(monitoring, "node2"), "node2");
+  EXPECT_FALSE(metrics_on_loopback(monitoring));
+  for (const std::string loopback : {"127.0.0.1", "127.0.1.1", "::1", "localhost"}) {
+    monitoring.set_metrics_address(loopback);
+    EXPECT_TRUE(metrics_on_loopback(monitoring)) << loopback;
+    EXPECT_EQ(metrics_host(monitoring, "node2"), loopback);
+  }
+  monitoring.set_metrics_address("10.0.0.5");
+  EXPECT_FALSE(metrics_on_loopback(monitoring));
+  EXPECT_EQ(metrics_host(monitoring, "node2"), "10.0.0.5");
   monitoring.set_metrics_port(0);
   EXPECT_EQ(metrics_port(monitoring, 3), 0);
   EXPECT_EQ(data_service_metrics_port(monitoring), 0);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <set>
@@ -64,6 +65,17 @@ train {
 monitoring { metrics_port: 0 }
 )");
   return path;
+}
+
+// The summary.json of the tiny job in `dir`.
+inline nlohmann::json read_summary(const std::string& dir) {
+  return nlohmann::json::parse(read_text(dir + "/run/summary.json"));
+}
+
+// The weights of the latest checkpoint of the tiny job in `dir`, as the bytes LibTorch wrote (the
+// same weights give the same bytes).
+inline std::string latest_weights(const std::string& dir) {
+  return read_text(dir + "/run/checkpoints/latest/model.pt");
 }
 
 // A program run in the background with stdout and stderr in `log_path`.
@@ -173,15 +185,21 @@ inline std::vector<pid_t> trainer_ranks_of(pid_t launcher) {
   return ranks;
 }
 
-// The MPI rank of trainer process `pid` (OMPI_COMM_WORLD_RANK under mpirun, PMIX_RANK under
-// srun, in its environment), or -1.
-inline int mpi_rank_of(pid_t pid) {
+// The value of variable `name` in the environment process `pid` started with, or "".
+inline std::string environment_of(pid_t pid, const std::string& name) {
   std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
   std::string entry;
   while (std::getline(environ, entry, '\0')) {
-    for (const std::string prefix : {"OMPI_COMM_WORLD_RANK=", "PMIX_RANK="}) {
-      if (entry.rfind(prefix, 0) == 0) return std::stoi(entry.substr(prefix.size()));
-    }
+    if (entry.rfind(name + "=", 0) == 0) return entry.substr(name.size() + 1);
+  }
+  return "";
+}
+
+// The MPI rank of trainer process `pid` (OMPI_COMM_WORLD_RANK under mpirun, PMIX_RANK under
+// srun, in its environment), or -1.
+inline int mpi_rank_of(pid_t pid) {
+  for (const std::string name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK"}) {
+    if (const std::string rank = environment_of(pid, name); !rank.empty()) return std::stoi(rank);
   }
   return -1;
 }
@@ -192,6 +210,19 @@ inline pid_t trainer_rank(pid_t launcher, int rank) {
     if (mpi_rank_of(pid) == rank) return pid;
   }
   return -1;
+}
+
+// The path of an installed program (on PATH, or in /usr/sbin or /sbin where daemons and
+// administration tools live when sbin is off PATH), or "".
+inline std::string installed_program(const std::string& name) {
+  try {
+    return find_system_program(name, "", "");
+  } catch (const LaunchError&) {
+  }
+  for (const std::string folder : {"/usr/sbin", "/sbin"}) {
+    if (::access((folder + "/" + name).c_str(), X_OK) == 0) return folder + "/" + name;
+  }
+  return "";
 }
 
 inline std::string launch_binary() { return HDS_LAUNCH_BINARY; }

@@ -24,10 +24,6 @@ constexpr double kStopSeconds = 90;
 // A progress line of the running job ("epoch 3/300 step 1/2 ...").
 const std::string kProgress = R"(epoch \d+/\d+ step \d+/\d+)";
 
-nlohmann::json read_summary(const std::string& dir) {
-  return nlohmann::json::parse(read_text(dir + "/run/summary.json"));
-}
-
 int count_checkpoints(const std::string& dir) {
   int count = 0;
   for (const auto& entry : fs::directory_iterator(dir + "/run/checkpoints")) {
@@ -290,12 +286,6 @@ TEST_F(LocalLaunch, a_stopped_rank_is_named_by_the_watchdog_and_the_job_ends_wit
   testing::expect_nothing_left(job_);
 }
 
-// The weights of a run's latest checkpoint, as the bytes LibTorch wrote (the same weights give
-// the same bytes).
-std::string latest_weights(const std::string& dir) {
-  return read_text(dir + "/run/checkpoints/latest/model.pt");
-}
-
 TEST_F(LocalLaunch, an_overdue_stop_checkpoints_the_last_step_and_resuming_matches_a_clean_run) {
   constexpr int kEpochs = 60;
   const std::string clean_dir = scratch_dir("local-overdue-clean");
@@ -376,8 +366,8 @@ TEST_F(LocalLaunch,
       std::string::npos)
       << output;
   EXPECT_NE(output.find("restart 2/2: the data service (pid " + std::to_string(service) +
-                        ") was killed by signal 9 (Killed) while the trainers ran: starting it "
-                        "again in place"),
+                        ") was killed by signal 9 (Killed) while the trainers ran: restarting in "
+                        "place"),
             std::string::npos)
       << output;
   EXPECT_NE(output.find("reconnected to the data service"), std::string::npos) << output;

@@ -48,8 +48,9 @@ TEST(SbatchScript, says_where_each_node_serves_its_ranks_metrics) {
   const std::string dir = scratch_dir("sbatch-metrics");
   SbatchOptions options = gpu_options(dir);
   options.overrides.push_back("monitoring.metrics_port=9500");
+  options.overrides.push_back("monitoring.metrics_address=0.0.0.0");
   EXPECT_EQ(prepare_sbatch_job(options).metrics,
-            "http://127.0.0.1:9500/metrics (local ranks 0-3: ports 9500-9503), data service port "
+            "http://<host>:9500/metrics (local ranks 0-3: ports 9500-9503), data service port "
             "9600 on every node");
 }
 
@@ -76,31 +77,18 @@ TEST(SlurmRun, runs_one_service_per_node_and_the_trainers_under_pmix) {
   options.data_service = "/opt/hds/bin/hds-data-service";
   options.trainer = "/opt/hds/bin/hds-trainer";
   const SlurmAllocation allocation{"812", 1, {"gpu1", "gpu2"}};
-  // One service per node, overlapping the trainer step, node-local socket, a job id per run, a
-  // ready file per node in the shared folder.
-  EXPECT_EQ(slurm_service_command(options, allocation, "/usr/bin/srun", "/tmp/hds-812-1/data.sock",
-                                  "slurm-812-1", "/jobs/a/run/data-service-812-1",
-                                  "/jobs/a/run/.ready-slurm-812-1"),
-            (std::vector<std::string>{"/usr/bin/srun",
-                                      "--overlap",
-                                      "--mpi=none",
-                                      "--nodes=2",
-                                      "--ntasks=2",
-                                      "--ntasks-per-node=1",
-                                      "--job-name=hds-data-service",
-                                      "--kill-on-bad-exit=0",
-                                      "--output=/jobs/a/run/data-service-812-1-%N.log",
-                                      "--open-mode=append",
-                                      "/opt/hds/bin/hds-data-service",
-                                      "serve",
-                                      "--config",
-                                      "/jobs/a/job.config.pbtxt",
-                                      "--socket",
-                                      "/tmp/hds-812-1/data.sock",
-                                      "--job-id",
-                                      "slurm-812-1",
-                                      "--ready-file",
-                                      "/jobs/a/run/.ready-slurm-812-1/%h"}));
+  // A step per node's service (restarted alone), overlapping the trainer step, node-local socket,
+  // a job id per run, the node's ready file in the shared folder.
+  EXPECT_EQ(
+      slurm_service_command(options, "/usr/bin/srun", "/tmp/hds-812-1/data.sock", "slurm-812-1",
+                            "/jobs/a/run/data-service-812-1", "/jobs/a/run/.ready-slurm-812-1",
+                            "gpu2"),
+      (std::vector<std::string>{
+          "/usr/bin/srun", "--overlap", "--mpi=none", "--nodes=1", "--ntasks=1", "--nodelist=gpu2",
+          "--job-name=hds-data-service-gpu2", "--output=/jobs/a/run/data-service-812-1-gpu2.log",
+          "--open-mode=append", "/opt/hds/bin/hds-data-service", "serve", "--config",
+          "/jobs/a/job.config.pbtxt", "--socket", "/tmp/hds-812-1/data.sock", "--job-id",
+          "slurm-812-1", "--ready-file", "/jobs/a/run/.ready-slurm-812-1/gpu2"}));
   // Trainers: pmix, the whole step dies with a rank, resume from the latest checkpoint.
   const std::vector<std::string> trainers =
       slurm_trainer_command(options, allocation, "/usr/bin/srun", "/tmp/hds-812-1/data.sock",
@@ -257,6 +245,9 @@ TEST(SbatchArguments, refuses_what_cannot_make_a_working_job) {
        },
        "distributed.stop_grace_seconds + distributed.stop_checkpoint_seconds = 120 s: with 10 s "
        "to requeue, a stop must fit in the 120 s"},
+      {[](SbatchOptions& o) { o.overrides.push_back("monitoring.metrics_port=9400"); },
+       "monitoring.metrics_address is 127.0.0.1 with --nodes 2: the other nodes' ranks could not "
+       "be scraped"},
   };
   for (const Case& c : cases) {
     SbatchOptions options = gpu_options(dir);
@@ -306,6 +297,8 @@ TEST(LaunchCommandLine, bad_arguments_exit_2_with_a_message) {
       {{"local", "--config", dir + "/missing.pbtxt", "--np", "2"}, "missing.pbtxt"},
       {{"local", "--config", config, "--np", "2", "--set", "train.epochs=0"}, "train.epochs"},
       {{"local", "--config", config, "--np", "2", "--resume", dir + "/none"}, "--resume"},
+      {{"local", "--config", config, "--np", "2", "--mpirun-arg=--hostfile=hosts"},
+       "--mpirun-arg --hostfile=hosts: hds-launch local runs a job on this machine"},
       {{"local", "--config", config, "--np", "1", "--init-from", dir + "/none"},
        "--init-from " + dir + "/none: not a directory"},
       {{"sbatch", "--config", config, "--nodes", "1", "--gpus-per-node", "0", "--ranks-per-node",

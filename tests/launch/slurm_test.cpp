@@ -8,151 +8,17 @@
 
 #include "hds/test/prometheus.h"
 #include "launch_test_support.h"
+#include "slurm_cluster.h"
 
 namespace hds::launch {
 namespace {
 
 using namespace testing;  // the helpers of launch_test_support.h
 
-constexpr double kSlurmSeconds = 30;  // daemons starting, stopping, a job starting
-constexpr double kJobSeconds = 240;
-
-// A cluster of one node, for the life of the object. SLURM_CONF points every client at it.
-class SlurmCluster {
- public:
-  // Why no cluster can run here, or "".
-  static std::string unavailable_reason() {
-    if (geteuid() != 0) return "needs root (slurmd starts job steps as their user)";
-    for (const std::string program :
-         {"slurmctld", "slurmd", "sbatch", "srun", "scontrol", "scancel", "sinfo", "squeue"}) {
-      if (path_of(program).empty())
-        return program + " is not installed (apt-get install slurm-wlm)";
-    }
-    return "";
-  }
-
-  explicit SlurmCluster(const std::string& dir) : dir_(dir) {
-    fs::create_directories(dir + "/state");
-    fs::create_directories(dir + "/spool");
-    conf_ = dir + "/slurm.conf";
-    testing::write_text(conf_,
-                        "ClusterName=ci\n"
-                        "SlurmctldHost=localhost(127.0.0.1)\n"
-                        "SlurmUser=root\n"
-                        "SlurmdUser=root\n"
-                        "AuthType=auth/none\n"
-                        "CredType=cred/none\n"
-                        "AuthInfo=cred_expire=10\n"
-                        "MailProg=/bin/true\n"
-                        // A step whose task died is ended 5 s later (not Slurm's 30).
-                        "KillWait=5\n"
-                        "MpiDefault=pmix\n"
-                        "ProctrackType=proctrack/linuxproc\n"
-                        "TaskPlugin=task/none\n"
-                        "SelectType=select/cons_tres\n"
-                        "SelectTypeParameters=CR_Core\n"
-                        "SchedulerType=sched/backfill\n"
-                        "SchedulerParameters=bf_interval=1,sched_interval=2\n"
-                        "EnforcePartLimits=ALL\n"
-                        "ReturnToService=2\n"
-                        "StateSaveLocation=" +
-                            dir +
-                            "/state\n"
-                            "SlurmdSpoolDir=" +
-                            dir +
-                            "/spool\n"
-                            "SlurmctldPidFile=" +
-                            dir +
-                            "/slurmctld.pid\n"
-                            "SlurmdPidFile=" +
-                            dir +
-                            "/slurmd.pid\n"
-                            "SlurmctldLogFile=" +
-                            dir +
-                            "/slurmctld.log\n"
-                            "SlurmdLogFile=" +
-                            dir +
-                            "/slurmd.log\n"
-                            "SlurmctldPort=6817\n"
-                            "SlurmdPort=6818\n"
-                            "JobAcctGatherType=jobacct_gather/none\n"
-                            "AccountingStorageType=accounting_storage/none\n"
-                            "JobCompType=jobcomp/none\n"
-                            "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=1024\n"
-                            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE "
-                            "State=UP\n");
-    setenv("SLURM_CONF", conf_.c_str(), 1);
-    // In the foreground (-D), as our children: stopping them can then wait on them.
-    SpawnOptions options;
-    options.output_file = dir + "/daemons.log";
-    controller_ = Process::spawn({path_of("slurmctld"), "-D", "-f", conf_}, options);
-    node_daemon_ =
-        Process::spawn({path_of("slurmd"), "-D", "-f", conf_, "-N", "localhost"}, options);
-  }
-
-  ~SlurmCluster() {
-    client({"scontrol", "shutdown"});
-    for (Process* daemon : {&node_daemon_, &controller_}) {
-      if (!daemon->wait_for(kSlurmSeconds))
-        ADD_FAILURE() << "a Slurm daemon ignored scontrol shutdown";
-    }
-    unsetenv("SLURM_CONF");
-  }
-
-  // Waits until the node is idle; false (with the daemons' log in `why`) when it never gets there.
-  bool wait_until_idle(std::string& why) {
-    std::string state;
-    if (eventually(
-            [&] {
-              return (state = client({"sinfo", "-h", "-o", "%T"})) == "idle\n";
-            },
-            kSlurmSeconds)) {
-      return true;
-    }
-    why = "sinfo says \"" + state + "\"; slurmctld.log:\n" + read_text(dir_ + "/slurmctld.log") +
-          "\nslurmd.log:\n" + read_text(dir_ + "/slurmd.log") + "\n" +
-          read_text(dir_ + "/daemons.log");
-    return false;
-  }
-
-  // Runs a Slurm client (found on PATH); its output.
-  std::string client(const std::vector<std::string>& arguments) {
-    std::vector<std::string> argv = arguments;
-    argv[0] = path_of(argv[0]);
-    Command run(argv, dir_ + "/client.log");
-    run.wait_exit(kSlurmSeconds);
-    return run.output();
-  }
-
-  std::string job_field(const std::string& job, const std::string& field) {
-    const std::string text = client({"scontrol", "show", "job", job});
-    std::smatch match;
-    if (!std::regex_search(text, match, std::regex("\\b" + field + "=(\\S+)"))) return "";
-    return match[1].str();
-  }
-
- private:
-  static std::string path_of(const std::string& program) {
-    try {
-      return find_system_program(program, "", "");
-    } catch (const LaunchError&) {
-    }
-    for (const std::string folder : {"/usr/sbin", "/sbin"}) {  // daemons, when sbin is off PATH
-      if (::access((folder + "/" + program).c_str(), X_OK) == 0) return folder + "/" + program;
-    }
-    return "";
-  }
-
-  std::string dir_;
-  std::string conf_;
-  Process controller_;
-  Process node_daemon_;
-};
-
-// Submits `config` as one node of 2 CPU ranks with `sets` (--set options); the Slurm job id.
-std::string submit_two_ranks(const std::string& dir, const std::string& config,
-                             const std::vector<std::string>& sets,
-                             const std::vector<std::string>& options = {}) {
+// `hds-launch sbatch` of `config` as one node of 2 CPU ranks with `sets` (--set options).
+std::vector<std::string> two_ranks_on_one_node(const std::string& dir, const std::string& config,
+                                               const std::vector<std::string>& sets,
+                                               const std::vector<std::string>& options = {}) {
   std::vector<std::string> argv = {testing::launch_binary(),
                                    "sbatch",
                                    "--config",
@@ -170,15 +36,7 @@ std::string submit_two_ranks(const std::string& dir, const std::string& config,
                                    "--submit"};
   for (const std::string& set : sets) argv.insert(argv.end(), {"--set", set});
   argv.insert(argv.end(), options.begin(), options.end());
-  Command submit(argv, dir + "/submit.log");
-  EXPECT_EQ(submit.wait_exit(kSlurmSeconds), 0) << submit.output();
-  std::smatch submitted;
-  const std::string submit_output = submit.output();
-  if (!std::regex_search(submit_output, submitted, std::regex(R"(submitted job (\d+))"))) {
-    ADD_FAILURE() << submit_output;
-    return "";
-  }
-  return submitted[1].str();
+  return argv;
 }
 
 // The trainer process of `rank` in run `run` of Slurm job `job`, or -1.
@@ -191,7 +49,7 @@ pid_t slurm_rank(const std::string& job, const std::string& run, int rank) {
 }
 
 // One test's one-node cluster in a scratch folder; skipped where Slurm or the trainer is missing.
-class Slurm : public ::testing::Test {
+class Slurm : public testing::SlurmJobTest {
  protected:
   void SetUp() override {
     if (const std::string why = SlurmCluster::unavailable_reason(); !why.empty())
@@ -209,26 +67,6 @@ class Slurm : public ::testing::Test {
     ASSERT_TRUE(cluster_->wait_until_idle(why)) << why;
   }
 
-  // Slurm's output file of `job` (both runs append to it).
-  std::string output_of(const std::string& job) const {
-    return dir_ + "/run/slurm-" + job + ".out";
-  }
-
-  void wait_for_output(const std::string& job, const std::string& pattern) {
-    const std::regex expression(pattern);
-    ASSERT_TRUE(eventually([&] { return std::regex_search(read_text(output_of(job)), expression); },
-                           kJobSeconds))
-        << "no \"" << pattern << "\" in\n"
-        << read_text(output_of(job));
-  }
-
-  void wait_until_completed(const std::string& job) {
-    ASSERT_TRUE(eventually([&] { return cluster_->job_field(job, "JobState") == "COMPLETED"; },
-                           kJobSeconds))
-        << "state " << cluster_->job_field(job, "JobState") << "\n"
-        << read_text(output_of(job));
-  }
-
   // Nothing of the job's two runs is left: processes, rings, socket folders, shared memory.
   void expect_both_runs_left_nothing(const std::string& job) {
     for (const std::string run : {"0", "1"}) {
@@ -238,9 +76,7 @@ class Slurm : public ::testing::Test {
     testing::expect_no_new_shared_memory(shared_memory_);
   }
 
-  std::string dir_;
   std::set<std::string> shared_memory_;
-  std::optional<SlurmCluster> cluster_;
 };
 
 TEST_F(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
@@ -252,10 +88,10 @@ TEST_F(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   const int ports = hds::test::free_ports(3);
   ASSERT_GT(ports, 0);
   const std::string targets = dir + "/targets";
-  const std::string job = submit_two_ranks(
+  const std::string job = submit(two_ranks_on_one_node(
       dir, config,
       {"monitoring.metrics_port=" + std::to_string(ports), "monitoring.data_service_port_offset=2",
-       "monitoring.targets_dir=" + targets});
+       "monitoring.targets_dir=" + targets}));
   ASSERT_FALSE(job.empty());
   const std::string output = output_of(job);
 
@@ -272,7 +108,7 @@ TEST_F(Slurm, preempted_job_requeues_resumes_from_its_checkpoint_and_finishes) {
   for (const auto& group : groups) EXPECT_EQ(group["labels"]["slurm_job_id"], job);
   cluster_->client({"scancel", "--signal=USR1", "--batch", job});
 
-  ASSERT_NO_FATAL_FAILURE(wait_until_completed(job));
+  ASSERT_NO_FATAL_FAILURE(wait_until(job, "COMPLETED"));
   const std::string log = read_text(output);
   EXPECT_NE(log.find("run 0 of job " + job), std::string::npos) << log;
   EXPECT_NE(log.find("SIGUSR1: asking the trainers to stop with a checkpoint"), std::string::npos)
@@ -297,10 +133,10 @@ TEST_F(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_
   const std::string& dir = dir_;
   constexpr int kEpochs = 40;
   const std::string config = testing::write_tiny_job(dir, kEpochs);
-  const std::string job = submit_two_ranks(
+  const std::string job = submit(two_ranks_on_one_node(
       dir, config,
       {"distributed.collective_timeout_seconds=600", "distributed.stop_grace_seconds=2",
-       "distributed.stop_checkpoint_seconds=20"});
+       "distributed.stop_checkpoint_seconds=20"}));
   ASSERT_FALSE(job.empty());
   const std::string output = output_of(job);
   ASSERT_NO_FATAL_FAILURE(wait_for_output(job, R"(epoch \d+/\d+ step)"));
@@ -312,7 +148,7 @@ TEST_F(Slurm, an_overdue_stop_escalates_rank_0_checkpoints_and_the_requeued_run_
   ::kill(frozen, SIGSTOP);
   cluster_->client({"scancel", "--signal=USR1", "--batch", job});
 
-  ASSERT_NO_FATAL_FAILURE(wait_until_completed(job));
+  ASSERT_NO_FATAL_FAILURE(wait_until(job, "COMPLETED"));
   const std::string log = read_text(output);
   EXPECT_NE(log.find("have not stopped 2 s after the request (distributed.stop_grace_seconds): "
                      "asking rank 0 for a checkpoint"),
@@ -332,7 +168,7 @@ TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_and_a_killed_service_rest
   const std::string& dir = dir_;
   constexpr int kEpochs = 40;
   const std::string config = testing::write_tiny_job(dir, kEpochs, /*checkpoint_every=*/1);
-  const std::string job = submit_two_ranks(dir, config, {}, {"--max-restarts", "2"});
+  const std::string job = submit(two_ranks_on_one_node(dir, config, {}, {"--max-restarts", "2"}));
   ASSERT_FALSE(job.empty());
   const std::string output = output_of(job);
   ASSERT_NO_FATAL_FAILURE(wait_for_output(job, R"(epoch 3/\d+ step)"));
@@ -350,11 +186,11 @@ TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_and_a_killed_service_rest
   ASSERT_GT(service, 0) << read_text(output);
   const pid_t rank_before = slurm_rank(job, "1", 1);
   ::kill(service, SIGKILL);
-  ASSERT_NO_FATAL_FAILURE(
-      wait_for_output(job, R"(restart 2/2: the data services are ready again(.*\n)*epoch)"));
+  ASSERT_NO_FATAL_FAILURE(wait_for_output(
+      job, R"(restart 2/2: the data service on localhost is ready again(.*\n)*epoch)"));
   EXPECT_EQ(slurm_rank(job, "1", 1), rank_before) << "the ranks were not restarted";
 
-  ASSERT_NO_FATAL_FAILURE(wait_until_completed(job));
+  ASSERT_NO_FATAL_FAILURE(wait_until(job, "COMPLETED"));
   const std::string log = read_text(output);
   EXPECT_NE(log.find("restart 1/2 after the trainers exited with status"), std::string::npos)
       << log;
@@ -363,7 +199,8 @@ TEST_F(Slurm, with_max_restarts_a_killed_rank_requeues_and_a_killed_service_rest
       std::regex(R"(resumed from .*: the previous launch had done \d+ steps, \d+ are redone)")))
       << log;
   EXPECT_NE(log.find("resumed from " + dir + "/run/checkpoints/step-"), std::string::npos) << log;
-  EXPECT_NE(log.find("restart 2/2: a data service died while the trainers ran"), std::string::npos)
+  EXPECT_NE(log.find("restart 2/2: the data service on localhost ended (its srun "),
+            std::string::npos)
       << log;
   EXPECT_NE(log.find("reconnected to the data service"), std::string::npos) << log;
   const nlohmann::json summary = nlohmann::json::parse(read_text(dir + "/run/summary.json"));

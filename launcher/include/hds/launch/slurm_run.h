@@ -5,10 +5,11 @@
 //
 //   run       SLURM_RESTART_COUNT (0, then 1, ... after each requeue); the run's job id
 //             slurm-<job>-<run> names its rings, so a requeued run gets fresh ones
-//   services  one per node: `srun --overlap --ntasks-per-node=1 hds-data-service serve` on the
-//             node-local socket /tmp/hds-<job>-<run>/data.sock, each logging to
-//             <output_dir>/data-service-<job>-<run>-<node>.log and writing its ready file into
-//             the shared output folder
+//   services  one per node, each its own step (`srun --overlap --nodelist=NODE hds-data-service
+//             serve`, so that one can be restarted alone) on the node-local socket
+//             /tmp/hds-<job>-<run>/data.sock, logging to
+//             <output_dir>/data-service-<job>-<run>-<node>.log and writing its ready file
+//             <node> into the shared output folder
 //   ranks     `srun --mpi=pmix --kill-on-bad-exit=1 hds-trainer fit --resume auto`; srun passes
 //             SIGUSR1 and SIGUSR2 on to every rank; killing goes through `scancel` of the step
 //   requeue   a stop with a checkpoint, and a restart (counted in <output_dir>/.restarts-<job>,
@@ -48,15 +49,15 @@ struct SlurmAllocation {
 // hostnames`). Throws UsageError outside a Slurm job.
 SlurmAllocation current_allocation(const std::string& scontrol);
 
-// The command lines the backend runs (exposed for tests): one data service per node, and the
-// ranks, for run `allocation.run` with `socket` and `job_id`; `segments` (or "") is Open MPI's
-// segment folder.
+// The command lines the backend runs (exposed for tests): the data service of node `node`, and
+// the ranks, for run `allocation.run` with `socket` and `job_id`; `segments` (or "") is Open
+// MPI's segment folder.
 std::vector<std::string> slurm_service_command(const SlurmRunOptions& options,
-                                               const SlurmAllocation& allocation,
                                                const std::string& srun, const std::string& socket,
                                                const std::string& job_id,
                                                const std::string& service_log_prefix,
-                                               const std::string& ready_dir);
+                                               const std::string& ready_dir,
+                                               const std::string& node);
 std::vector<std::string> slurm_trainer_command(const SlurmRunOptions& options,
                                                const SlurmAllocation& allocation,
                                                const std::string& srun, const std::string& socket,

@@ -6,10 +6,11 @@
 //   loading    the data service(s) load their dataset; each writes a ready file once it listens
 //              (hds-data-service serve --ready-file); a service that exits first, the ready
 //              timeout or a signal ends the job.
-//   training   the ranks run. A service that dies is started again in place while restarts are
-//              left (the ranks wait for it), else the ranks get data.service_timeout_seconds to
-//              notice and a margin before they are killed. A service a rank has declared lost
-//              while it still runs is hung: killed, then restarted the same way.
+//   training   the ranks run. A service that dies is started again in place, alone, while
+//              restarts are left (the ranks wait for it; the other nodes' go on serving), else the
+//              ranks get data.service_timeout_seconds to notice and a margin before they are
+//              killed. A service a rank has declared lost while it still runs is hung: killed, then
+//              restarted the same way.
 //   stopping   the first signal: SIGUSR1 to every rank (they agree on a step, rank 0 writes a
 //              checkpoint, they exit 75). After distributed.stop_grace_seconds:
 //   overdue    SIGUSR2 to every rank (rank 0 writes its last completed step's checkpoint); after
@@ -25,6 +26,7 @@
 
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "hds/common/signals.h"
 #include "hds/config/config.h"
@@ -69,20 +71,22 @@ class JobBackend {
  public:
   virtual ~JobBackend() = default;
 
-  // How messages name the data service(s): "the data service" or "the data services".
-  virtual std::string services_name() const = 0;
-  // Starts the data service(s) of a new attempt; each writes one file into `ready_dir` (empty
-  // and existing) once it listens.
-  virtual void start_services(const std::string& ready_dir) = 0;
+  // Starts the data services that are not running: every one for a new attempt, the ones that
+  // ended for a restart in place. Each writes one file into `ready_dir` once it listens (the
+  // file a service that ended left there is removed first). Returns how messages name the
+  // services started: {"the data service on node2"}.
+  virtual std::vector<std::string> start_services(const std::string& ready_dir) = 0;
   virtual int service_count() const = 0;
-  // Reaps; false once a service (or the step that runs them) has ended.
+  // Reaps; false once a service (or the step that runs it) has ended.
   virtual bool services_running() = 0;
-  // How the last one ended: "the data service (pid 12) was killed by signal 9 (Killed)".
+  // How the ended ones ended: "the data service (pid 12) was killed by signal 9 (Killed)".
   virtual std::string describe_services_end() const = 0;
   // Where the services' logs are and how they end, for messages: "its log PATH ends:\n...".
   virtual std::string service_logs(int lines) const = 0;
-  // A hung service: killed at once.
+  // Kills every service at once (one that never got ready again).
   virtual void kill_services() = 0;
+  // Kills, at once, the service that serves rank `rank` (it hangs); returns how messages name it.
+  virtual std::string kill_service_of(int rank) = 0;
   // SIGTERM (a service then removes its rings and socket), up to `seconds` to end, then
   // SIGKILL; false (with the reason said) when one had to be killed or failed.
   virtual bool stop_services(double seconds) = 0;

@@ -42,6 +42,9 @@ std::vector<std::string> leftover_rings(const std::string& job_id);
 // `text` as one shell word: single-quoted unless it holds only safe characters.
 std::string shell_quote(const std::string& text);
 
+// The parts with `separator` between them: join({"a", "b"}, " and ") is "a and b".
+std::string join(const std::vector<std::string>& parts, const std::string& separator);
+
 // `config.train().output_dir()` made absolute against the current directory.
 std::string absolute_output_dir(const hds::config::Config& config);
 

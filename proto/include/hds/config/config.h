@@ -79,9 +79,16 @@ int data_service_metrics_port(const MonitoringConfig& monitoring);
 // paper's patches takes about 16 s on two cores; a GPU step well under one).
 double collective_timeout_seconds(const Config& config);
 
+// Where a Prometheus on another machine reaches the metrics of a process on node `node`:
+// metrics_address, or the node's name when that is a wildcard (0.0.0.0, ::: every interface).
+std::string metrics_host(const MonitoringConfig& monitoring, const std::string& node);
+// True when metrics_address serves its own machine only (127.x.x.x, ::1, localhost).
+bool metrics_on_loopback(const MonitoringConfig& monitoring);
+
 // Where the `local_ranks` trainer ranks of one node serve their metrics, for messages:
-// "http://127.0.0.1:9400/metrics", with " (local ranks 0-1: ports 9400-9401)" for several ranks,
-// then ", data service port 9500"; or "off (monitoring.metrics_port = 0)".
+// "http://127.0.0.1:9400/metrics" ("http://<host>:..." for a wildcard address), with " (local ranks
+// 0-1: ports 9400-9401)" for several ranks, then ", data service port 9500"; or "off
+// (monitoring.metrics_port = 0)".
 std::string describe_metrics_endpoints(const MonitoringConfig& monitoring, int local_ranks);
 
 }  // namespace hds::config
