@@ -149,14 +149,46 @@ PixelStatistics normalisation(const hds::config::DataConfig& config,
 // The split file's default name: in the cache directory, named for the source, its films, the
 // fold count and the seed, so that another dataset or dealing never reuses it.
 std::string default_split_file(const hds::config::DataConfig& config, const std::string& cache_dir,
-                               const std::vector<Film>& films) {
+                               const std::vector<std::string>& film_ids) {
   std::vector<std::string> parts = {config.source(), std::to_string(config.folds()),
                                     std::to_string(config.fold_seed())};
-  for (const Film& film : films) parts.push_back(film.id);
+  parts.insert(parts.end(), film_ids.begin(), film_ids.end());
   const std::string hash =
       make_cache_key(std::vector<std::string_view>(parts.begin(), parts.end())).hex().substr(0, 16);
   return cache_dir + "/splits/" + config.source() + "-k" + std::to_string(config.folds()) + "-" +
          hash + ".txt";
+}
+
+// The split file of a source divided into folds: data.split_file, or the default one for the films
+// `film_ids`.
+std::string split_file_path(const hds::config::DataConfig& config, const std::string& cache_dir,
+                            const std::vector<std::string>& film_ids) {
+  return config.split_file().empty() ? default_split_file(config, cache_dir, film_ids)
+                                     : config.split_file();
+}
+
+// The assignment of the split file for the films `film_ids`, when it exists and gives each of
+// them a fold of data.folds; none otherwise (a full load then deals them, or names the problem).
+std::optional<FoldAssignment> existing_assignment(const hds::config::DataConfig& config,
+                                                  const std::string& cache_dir,
+                                                  const std::vector<std::string>& film_ids) {
+  const std::string path = split_file_path(config, cache_dir, film_ids);
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  FoldAssignment assignment = read_split_file(path);
+  if (assignment.folds != config.folds()) return std::nullopt;
+  for (const std::string& id : film_ids) {
+    if (assignment.film_fold.count(id) == 0) return std::nullopt;
+  }
+  return assignment;
+}
+
+// Records the folds of `assignment` (read from `path`) in `dataset`.
+void record_folds(const FoldAssignment& assignment, const hds::config::DataConfig& config,
+                  const std::string& path, Dataset& dataset) {
+  dataset.film_fold = assignment.film_fold;
+  dataset.folds = config.folds();
+  dataset.fold = config.fold();
+  dataset.split_file = path;
 }
 
 // Divides `films` (every film of a source without split lists) into the rotation's train,
@@ -164,10 +196,12 @@ std::string default_split_file(const hds::config::DataConfig& config, const std:
 void split_by_folds(std::vector<Film> films, const hds::config::DataConfig& config,
                     const std::string& cache_dir, Dataset& dataset) {
   std::vector<FilmKey> keys;
-  for (const Film& film : films) keys.push_back({film.id, film.patient, film.has_mass()});
-  const std::string path = config.split_file().empty()
-                               ? default_split_file(config, cache_dir, films)
-                               : config.split_file();
+  std::vector<std::string> ids;
+  for (const Film& film : films) {
+    keys.push_back({film.id, film.patient, film.has_mass()});
+    ids.push_back(film.id);
+  }
+  const std::string path = split_file_path(config, cache_dir, ids);
   FoldAssignment assignment;
   if (std::filesystem::exists(path)) {
     assignment = read_split_file(path);
@@ -235,20 +269,45 @@ bool Film::has_mass() const {
   return std::any_of(mask.begin(), mask.end(), [](uint8_t m) { return m != 0; });
 }
 
-Dataset load_dataset(const hds::config::DataConfig& config) {
+Dataset load_dataset(const hds::config::DataConfig& config, const SplitSelection& selection) {
+  if (!selection.train && !selection.normalisation) {
+    throw std::invalid_argument("load_dataset without the training split needs its normalisation");
+  }
   // Read once: every budget of this load is checked against the same figure.
   const uint64_t available = hds::common::available_memory_bytes();
   const PreprocessOptions options = preprocess_options_for(config);
   if (config.source() == "phantom") {
     const hds::config::PhantomConfig& phantom = config.phantom();
     check_dataset_fits_in_memory(
-        static_cast<uint64_t>(phantom.train_count()) + static_cast<uint64_t>(phantom.val_count()) +
-            static_cast<uint64_t>(phantom.test_count()),
+        static_cast<uint64_t>(selection.train ? phantom.train_count() : 0) +
+            static_cast<uint64_t>(selection.val ? phantom.val_count() : 0) +
+            static_cast<uint64_t>(selection.test ? phantom.test_count() : 0),
         config, available, "data.phantom.train_count + val_count + test_count");
   }
   const std::unique_ptr<FilmReader> reader = make_film_reader(config);
   const FilmList& films = reader->films();
-  check_dataset_fits_in_memory(films.train.size() + films.val.size() + films.test.size(), config,
+  const std::string cache_dir =
+      config.cache_dir().empty() ? default_cache_dir() : config.cache_dir();
+  const bool folds = hds::config::divides_into_folds(config) && config.folds() > 0;
+  // What to decode: the selected splits' films; for a source divided into folds, the selected
+  // roles' films by the existing split file, else every film (dealt after decoding).
+  FilmList wanted;
+  std::optional<FoldAssignment> assignment;
+  if (folds && !selection.train) assignment = existing_assignment(config, cache_dir, films.train);
+  if (folds && !assignment) {
+    wanted.train = films.train;
+  } else if (folds) {
+    for (const std::string& id : films.train) {
+      const SplitRole role = fold_role(assignment->film_fold.at(id), config.fold(), config.folds());
+      if (role == SplitRole::kValidation && selection.val) wanted.val.push_back(id);
+      if (role == SplitRole::kTest && selection.test) wanted.test.push_back(id);
+    }
+  } else {
+    if (selection.train) wanted.train = films.train;
+    if (selection.val) wanted.val = films.val;
+    if (selection.test) wanted.test = films.test;
+  }
+  check_dataset_fits_in_memory(wanted.train.size() + wanted.val.size() + wanted.test.size(), config,
                                available, "the dataset's film count");
   Dataset dataset;
   dataset.report.skipped_films = films.report.skipped_films;
@@ -256,8 +315,6 @@ Dataset load_dataset(const hds::config::DataConfig& config) {
   for (const std::string& warning : films.report.warnings) warn(dataset.report, warning);
 
   std::optional<FilmCache> cache;
-  const std::string cache_dir =
-      config.cache_dir().empty() ? default_cache_dir() : config.cache_dir();
   if (config.use_cache()) {
     cache.emplace(cache_dir);
     dataset.cache_dir = cache_dir;
@@ -267,22 +324,29 @@ Dataset load_dataset(const hds::config::DataConfig& config) {
   const ReadPlan plan{options, cache_use, policy,
                       films_decoded_at_once(available, config.max_film_pixels(),
                                             std::max(1u, std::thread::hardware_concurrency()))};
-  dataset.train = read_films(*reader, films.train, plan, dataset.report);
-  dataset.val = read_films(*reader, films.val, plan, dataset.report);
-  dataset.test = read_films(*reader, films.test, plan, dataset.report);
+  dataset.train = read_films(*reader, wanted.train, plan, dataset.report);
+  dataset.val = read_films(*reader, wanted.val, plan, dataset.report);
+  dataset.test = read_films(*reader, wanted.test, plan, dataset.report);
   if (cache) {
     dataset.cache_hits = cache->hits();
     dataset.cache_misses = cache->misses();
   }
-  if (hds::config::divides_into_folds(config) && config.folds() > 0 && !dataset.train.empty()) {
+  if (folds && assignment) {
+    record_folds(*assignment, config, split_file_path(config, cache_dir, films.train), dataset);
+  } else if (folds && !dataset.train.empty()) {
     split_by_folds(std::move(dataset.train), config, cache_dir, dataset);
   }
-  if (dataset.train.empty())
+  if (selection.train && dataset.train.empty())
     throw DataError("data.source = \"" + config.source() + "\": the training split is empty" +
                     (films.train.empty() ? "" : " (every training film was skipped)"));
-  const PixelStatistics statistics = normalisation(config, dataset.train);
+  const PixelStatistics statistics =
+      selection.normalisation ? *selection.normalisation : normalisation(config, dataset.train);
   dataset.mean = statistics.mean;
   dataset.std = statistics.std;
+  // A full load that dealt every film keeps the selected splits only.
+  if (!selection.train) dataset.train.clear();
+  if (!selection.val) dataset.val.clear();
+  if (!selection.test) dataset.test.clear();
   for (std::vector<Film>* split : {&dataset.train, &dataset.val, &dataset.test})
     normalise_films(*split, dataset.mean, dataset.std);
   return dataset;

@@ -232,7 +232,8 @@ TEST_F(DataServerTest, another_protocol_version_is_refused_with_a_clear_error) {
   const hds::control::Reply reply = client.hello(job_, 0, 1, 99);
   ASSERT_TRUE(reply.has_error());
   EXPECT_NE(reply.error().find("protocol version 99 is not supported: this data service speaks "
-                               "version 1"),
+                               "version " +
+                               std::to_string(hds::control::PROTOCOL_VERSION)),
             std::string::npos)
       << reply.error();
   EXPECT_TRUE(client.closed_by_peer());

@@ -179,6 +179,31 @@ TEST_F(TinyFolder, skip_policy_still_needs_a_training_film) {
   ::testing::internal::GetCapturedStderr();
 }
 
+TEST_F(TinyFolder, a_validation_only_load_decodes_no_other_film_and_uses_the_given_statistics) {
+  // A training film that cannot be read: a full load stops at it, a load without training films
+  // never opens it.
+  std::filesystem::remove(dir_.file("img/a.png"));
+  expect_data_error([&] { load_dataset(config()); }, {"a.png"});
+  SplitSelection validation;
+  validation.train = false;
+  validation.test = false;
+  validation.normalisation = PixelStatistics{0.5, 0.25};
+  const Dataset dataset = load_dataset(config(), validation);
+  EXPECT_TRUE(dataset.train.empty());
+  EXPECT_TRUE(dataset.test.empty());
+  ASSERT_EQ(dataset.val.size(), 1u);
+  EXPECT_EQ(dataset.val[0].id, "c");
+  EXPECT_EQ(dataset.mean, 0.5);
+  EXPECT_EQ(dataset.std, 0.25);
+  EXPECT_NEAR(dataset.val[0].image[0], (0.4 - 0.5) / 0.25, 1e-6);  // 102 / 255 = 0.4
+}
+
+TEST_F(TinyFolder, a_load_without_the_training_split_needs_its_normalisation) {
+  SplitSelection validation;
+  validation.train = false;
+  EXPECT_THROW(load_dataset(config(), validation), std::invalid_argument);
+}
+
 TEST(Dataset, unknown_source_and_missing_root_are_errors) {
   hds::config::DataConfig config;
   config.set_source("dicom-cloud");
@@ -263,6 +288,54 @@ TEST(Dataset, pooled_phantoms_divide_into_folds) {
     EXPECT_LE(with_mass, 3) << rotation;
   }
   EXPECT_EQ(tested.size(), 12u);
+}
+
+// A mini-MIAS root of 12 normal 8x8 films (6 patients), divided into 3 patient folds; a full
+// load deals them and writes the split file. A load of the validation fold alone then decodes no
+// training film: one removed is never missed. Without the split file the films must be dealt
+// again, which decodes every film, and the missing one is named.
+TEST(Dataset, a_validation_only_load_of_folds_decodes_the_validation_fold_by_the_split_file) {
+  TempDir dir;
+  std::string info;
+  std::vector<uint16_t> levels(64);
+  for (size_t i = 0; i < levels.size(); ++i) levels[i] = static_cast<uint16_t>(100 + i);
+  for (int film = 1; film <= 12; ++film) {
+    const std::string id = "mdb" + std::string(film < 10 ? "00" : "0") + std::to_string(film);
+    info += id + " G NORM\n";
+    write_text(dir.path() / (id + ".pgm"), testing::pgm_bytes(8, 8, 255, levels));
+  }
+  write_text(dir.path() / "Info.txt", info);
+  hds::config::DataConfig config;
+  config.set_source("mini-mias");
+  config.set_root(dir.path().string());
+  config.set_use_cache(false);
+  config.set_image_rows(8);
+  config.set_image_cols(8);
+  config.set_split_file(dir.file("split.txt"));
+  config.set_folds(3);
+  config.set_fold(1);
+  const Dataset full = load_dataset(config);
+  ASSERT_FALSE(full.train.empty());
+  ASSERT_FALSE(full.val.empty());
+
+  std::filesystem::remove(dir.path() / (full.train[0].id + ".pgm"));
+  SplitSelection validation;
+  validation.train = false;
+  validation.test = false;
+  validation.normalisation = PixelStatistics{full.mean, full.std};
+  const Dataset served = load_dataset(config, validation);
+  EXPECT_TRUE(served.train.empty());
+  EXPECT_TRUE(served.test.empty());
+  ASSERT_EQ(served.val.size(), full.val.size());
+  for (size_t i = 0; i < full.val.size(); ++i) {
+    EXPECT_EQ(served.val[i].id, full.val[i].id);
+    EXPECT_EQ(served.val[i].image, full.val[i].image) << full.val[i].id;
+  }
+  EXPECT_EQ(served.split_file, full.split_file);
+  EXPECT_EQ(served.film_fold, full.film_fold);
+
+  std::filesystem::remove(dir.file("split.txt"));
+  expect_data_error([&] { load_dataset(config, validation); }, {full.train[0].id + ".pgm"});
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The trainer's client of hds-data-service (ShmBatchSource), against a real service: batches
-// equal the sampler's (in order, after a jump, across epochs), a service configured differently
+// equal the sampler's (in order, after a jump, across epochs) and come with the service's
+// normalisation, a service configured differently
 // is refused, a late service is waited for, a missing one is named, and a killed one is reported
 // with its pid. No LibTorch.
 #include "hds/data_client/shm_batch_source.h"
@@ -48,6 +49,11 @@ TEST(ShmBatchSource, gives_the_in_process_batches_in_order_and_after_a_jump) {
   hds::data::PatchSampler local(dataset.train, hds::data::sampler_options_for(config));
   ShmBatchSource remote(client_options(service, config));
   ASSERT_EQ(remote.steps_per_epoch(), local.steps_per_epoch());
+  // The service announces its training split's normalisation: what a rank validates and
+  // exports with, without loading those films.
+  ASSERT_TRUE(remote.normalisation().has_value());
+  EXPECT_EQ(remote.normalisation()->mean, dataset.mean);
+  EXPECT_EQ(remote.normalisation()->std, dataset.std);
   for (int epoch = 1; epoch <= 2; ++epoch) {
     for (int step = 0; step < local.steps_per_epoch(); ++step) {
       expect_same_batch(remote.batch(epoch, step), local.batch(epoch, step),

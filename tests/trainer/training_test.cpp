@@ -359,7 +359,17 @@ TEST(Fit, through_the_data_service_trains_exactly_as_in_process) {
   ASSERT_TRUE(local.finished && remote.finished);
   EXPECT_EQ(remote.global_step, local.global_step);
   EXPECT_EQ(remote.last_loss, local.last_loss);  // bit for bit: the same patches, in order
+  // Validated on the same films, normalised alike: rank 0 took the service's mean and std and
+  // decoded the validation films alone.
   EXPECT_EQ(remote.best_dice.dice(), local.best_dice.dice());
+  EXPECT_NE(log.str().find("training batches from the data service at " + service.socket()),
+            std::string::npos)
+      << log.str();
+  const auto latest = [](const std::string& dir) {
+    return hds::trainer::read_checkpoint_meta((fs::path(dir) / "checkpoints" / "latest").string());
+  };
+  EXPECT_EQ(latest(remote_dir).data_mean(), latest(local_dir).data_mean());
+  EXPECT_EQ(latest(remote_dir).data_std(), latest(local_dir).data_std());
 }
 
 }  // namespace

@@ -19,10 +19,7 @@
 namespace hds::trainer {
 
 // The pixel statistics a model was trained with: films it runs on are normalised with them.
-struct Normalisation {
-  double mean = 0;
-  double std = 1;
-};
+using Normalisation = hds::data::PixelStatistics;
 
 class TrainedModel {
  public:

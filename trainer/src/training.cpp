@@ -198,10 +198,15 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
   // anyway), so rank 0's saved generator state resumes every rank exactly.
   torch::manual_seed(train.seed());
 
-  dataset_ = hds::data::load_dataset(config.data());
-  log_ << "data: " << config.data().source() << ", " << dataset_.train.size() << " train / "
-       << dataset_.val.size() << " val / " << dataset_.test.size() << " test films, mean "
-       << dataset_.mean << " std " << dataset_.std << "\n";
+  // Fed by a data service, a rank loads no training films: the service's batches and
+  // normalisation stand for them (load_served_films, once connected).
+  const bool served = !config.data().service_socket().empty();
+  if (!served) {
+    dataset_ = hds::data::load_dataset(config.data());
+    log_ << "data: " << config.data().source() << ", " << dataset_.train.size() << " train / "
+         << dataset_.val.size() << " val / " << dataset_.test.size() << " test films, mean "
+         << dataset_.mean << " std " << dataset_.std << "\n";
+  }
 
   model_ = HdsNet(config.model());
   model_->to(device_);
@@ -215,8 +220,6 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
   }
   prepare_model(model_, compute_);
 
-  // With data.service_socket set, training batches come from hds-data-service; the dataset is
-  // still loaded here for validation (for now).
   source_ = make_batch_source(
       config, dataset_.train, hds::data::sampler_options_for(config), world_.rank(), world_.size(),
       [this](const std::string& loss) {
@@ -228,11 +231,26 @@ TrainingLoop::TrainingLoop(const Config& config, const FitOptions& options)
         log_ << reconnected << std::endl;
       });
   steps_per_epoch_ = source_->steps_per_epoch();
+  if (served) load_served_films(*source_->normalisation());
   if (world_.size() > 1) connect_ranks();
   watchdog_->resumed_at(result_.global_step);
 }
 
 TrainingLoop::~TrainingLoop() = default;
+
+void TrainingLoop::load_served_films(const hds::data_client::Normalisation& normalisation) {
+  // Only rank 0 validates; every rank checkpoints the service's normalisation.
+  hds::data::SplitSelection selection;
+  selection.train = false;
+  selection.val = world_.is_root() && config_.train().validate_from() <= config_.train().epochs();
+  selection.test = false;
+  selection.normalisation = hds::data::PixelStatistics{normalisation.mean, normalisation.std};
+  dataset_ = hds::data::load_dataset(config_.data(), selection);
+  log_ << "data: " << config_.data().source() << ", training batches from the data service at "
+       << config_.data().service_socket() << ", " << dataset_.val.size()
+       << " validation films loaded here, mean " << dataset_.mean << " std " << dataset_.std
+       << "\n";
+}
 
 void TrainingLoop::start_watchdog() {
   WatchdogOptions watch;

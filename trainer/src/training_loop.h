@@ -31,7 +31,8 @@ class Watchdog;
 class TrainingLoop {
  public:
   // Starts the rank's watchdog (watchdog.h: a hung collective or step ends the job with
-  // kExitRankLost and a report on stderr), loads the dataset, builds the model and the optimizer
+  // kExitRankLost and a report on stderr), loads the dataset (with a data service: rank 0's
+  // validation films alone, once connected), builds the model and the optimizer
   // on this rank's device, resumes from options.resume_from when it is set, connects the batch
   // source and, with several ranks, the gradient sync (rank 0's weights and BatchNorm buffers are
   // broadcast). `config` and `options` must outlive the loop.
@@ -71,6 +72,9 @@ class TrainingLoop {
   // The most steps a rank of the run's previous launch had finished (its progress records).
   int64_t steps_done_by_previous_launch() const;
   void connect_ranks();
+  // With a data service: the films this rank still needs (rank 0's validation films), normalised
+  // as the service announced.
+  void load_served_films(const hds::data_client::Normalisation& normalisation);
   bool validation_due(int epoch) const;
   // Collective: true on every rank when any rank was asked to stop (or reached stop_at_step).
   bool stop_agreed() const;

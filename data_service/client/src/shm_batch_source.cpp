@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -88,6 +89,7 @@ void ShmBatchSource::connect(double wait_seconds) {
                        std::to_string(answer.steps_per_epoch()) + " steps per epoch");
   }
   steps_per_epoch_ = answer.steps_per_epoch();
+  check_normalisation(answer);
 
   hds::transport::RingShape announced;
   announced.slot_count = answer.slot_count();
@@ -104,6 +106,28 @@ void ShmBatchSource::connect(double wait_seconds) {
                                                          &announced);
   heartbeat_ = std::make_unique<hds::transport::HeartbeatThread>(
       *ring_, hds::transport::HeartbeatThread::interval_for(options_.timeout_seconds));
+}
+
+void ShmBatchSource::check_normalisation(const hds::control::HelloReply& answer) {
+  if (!(answer.data_std() > 0) || !std::isfinite(answer.data_std()) ||
+      !std::isfinite(answer.data_mean())) {
+    throw ControlError(
+        "data service at " + options_.socket_path + " announced no usable normalisation (mean " +
+        std::to_string(answer.data_mean()) + ", std " + std::to_string(answer.data_std()) + ")");
+  }
+  const Normalisation announced{answer.data_mean(), answer.data_std()};
+  // A service restarted in place must normalise as the first did, or the weights learn from two
+  // scales.
+  if (normalisation_ &&
+      (announced.mean != normalisation_->mean || announced.std != normalisation_->std)) {
+    std::ostringstream message;
+    message << "data service at " << options_.socket_path << " normalises with mean "
+            << announced.mean << " std " << announced.std << ", the one before it with mean "
+            << normalisation_->mean << " std " << normalisation_->std
+            << ": not the same dataset or configuration";
+    throw ControlError(message.str());
+  }
+  normalisation_ = announced;
 }
 
 ShmBatchSource::~ShmBatchSource() {

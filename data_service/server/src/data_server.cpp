@@ -244,6 +244,8 @@ bool RankSession::say_hello() {
   answer.set_batch_capacity(ring_->shape().batch_capacity);
   answer.set_steps_per_epoch(steps_per_epoch_);
   answer.set_service_pid(getpid());
+  answer.set_data_mean(server_.options().normalisation.mean);
+  answer.set_data_std(server_.options().normalisation.std);
   channel_.send(reply);
   server_.log_line(who() + " of " + std::to_string(world_size_) + " (pid " +
                    std::to_string(channel_.peer_pid()) + ") connected: ring " + ring_->name() +
@@ -579,7 +581,9 @@ void serve(const hds::config::Config& config, const ServeOptions& options,
                                     dataset.report.skipped_films);
   }
   const PatchSampler sampler(dataset.train, sampler_options_for(config));
-  DataServer server(sampler, options);
+  ServeOptions serving = options;
+  serving.normalisation = {dataset.mean, dataset.std};
+  DataServer server(sampler, serving);
   server.log_line("rings: at most " + std::to_string(server.ring_budget() >> 20) +
                   " MiB in all (--ring-memory-mb" +
                   (options.ring_memory_bytes > 0

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,6 +31,12 @@ struct Film {
   std::vector<uint8_t> mask;  // 1 = mass pixel, 0 = not
   int mass_count = 0;         // masses the source annotates on this film (drawn into the mask)
   bool has_mass() const;
+};
+
+// The grey-level statistics films are normalised with.
+struct PixelStatistics {
+  double mean = 0;
+  double std = 0;  // population standard deviation
 };
 
 // What loading left out. Each warning is also printed on stderr as it is found.
@@ -69,7 +76,19 @@ struct Dataset {
 // recorded in the split file. A bad film throws DataError naming the file and the problem, or, with
 // data.on_bad_sample SKIP, is left out and recorded in Dataset::report. An empty training split is
 // an error.
-Dataset load_dataset(const hds::config::DataConfig& config);
+//
+// `selection` leaves splits out: they stay empty and none of their films is decoded (a trainer
+// rank fed by a data service needs the validation films at most). Without the training split the
+// normalisation must be given (the service's). A source divided into folds is then dealt by its
+// existing split file; while there is none (or it lacks a listed film), every film is decoded to
+// deal them, as a full load does, and the splits left out are dropped.
+struct SplitSelection {
+  bool train = true;
+  bool val = true;
+  bool test = true;
+  std::optional<PixelStatistics> normalisation;  // used when given; required without train
+};
+Dataset load_dataset(const hds::config::DataConfig& config, const SplitSelection& selection = {});
 
 // Films load_dataset decodes at once: one a core, but no more than fit in half of
 // `available_bytes` when each takes its worst case, kDecodeBytesPerPixel x max_film_pixels (the

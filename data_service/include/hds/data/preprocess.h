@@ -61,11 +61,6 @@ Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
 std::vector<float> restore_film_geometry(const std::vector<float>& map, int rows, int cols,
                                          ColumnSpan span, int original_rows, int original_cols);
 
-struct PixelStatistics {
-  double mean = 0;
-  double std = 0;  // population standard deviation
-};
-
 // Mean and standard deviation of every pixel of `films` (as they are), accumulated in double.
 PixelStatistics pixel_statistics(const std::vector<Film>& films);
 

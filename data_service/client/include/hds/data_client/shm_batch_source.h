@@ -47,6 +47,7 @@ class ShmBatchSource : public BatchSource {
   ~ShmBatchSource() override;
 
   int steps_per_epoch() const override { return steps_per_epoch_; }
+  std::optional<Normalisation> normalisation() const override { return normalisation_; }
   // Throws hds::transport::RingPeerError when the service died or hung (and none came back
   // within reconnect_seconds), hds::transport::RingError when the ring is corrupt or a batch
   // arrives out of order, hds::transport::ControlError when the service refuses the stream.
@@ -55,6 +56,9 @@ class ShmBatchSource : public BatchSource {
  private:
   // Connects (waiting up to `wait_seconds` for the socket), says Hello and maps the ring.
   void connect(double wait_seconds);
+  // Keeps the normalisation `answer` announces; throws when it is unusable or differs from the
+  // one the first service announced.
+  void check_normalisation(const hds::control::HelloReply& answer);
   // After `loss`: connects to a new service within reconnect_seconds, or throws.
   void reconnect(const std::string& loss);
   hds::transport::PatchBatch next_batch(int epoch, int step);
@@ -65,6 +69,7 @@ class ShmBatchSource : public BatchSource {
   std::unique_ptr<hds::transport::RingConsumer> ring_;
   std::unique_ptr<hds::transport::HeartbeatThread> heartbeat_;
   int steps_per_epoch_ = 0;
+  std::optional<Normalisation> normalisation_;  // the first service's; a new one must agree
   int next_epoch_ = 0;  // the batch the stream delivers next; 0: no stream yet
   int next_step_ = 0;
 };

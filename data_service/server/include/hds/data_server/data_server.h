@@ -18,6 +18,7 @@
 
 #include "config.pb.h"
 #include "hds/data/patch_sampler.h"
+#include "hds/data/preprocess.h"
 #include "hds/data_server/service_metrics.h"
 #include "hds/transport/control_channel.h"
 
@@ -36,6 +37,8 @@ struct ServeOptions {
   // Bytes all rings together may take in /dev/shm (memory); 0: default_ring_budget of what the
   // machine has when the server starts. A Hello whose ring would exceed it is refused.
   uint64_t ring_memory_bytes = 0;
+  // The normalisation of the patches (Dataset::mean, std), announced to every rank.
+  hds::data::PixelStatistics normalisation;
   std::ostream* log = nullptr;        // session events (connect, end, errors); std::cerr if null
   ServiceMetrics* metrics = nullptr;  // where the server records; null records nothing
 };
