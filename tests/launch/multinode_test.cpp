@@ -53,7 +53,8 @@ class MultiNode : public testing::SlurmJobTest {
   // Two nodes, in the scratch folder `name`.
   void start_nodes(const std::string& name) {
     dir_ = scratch_dir(name);
-    nodes_.emplace(dir_, kNodes, std::vector<std::string>{build_tree()});
+    // The build's programs and the tree's scripts, at their paths (even under /tmp).
+    nodes_.emplace(dir_, kNodes, std::vector<std::string>{HDS_SOURCE_DIR, build_tree()});
   }
 
   // Two nodes and a Slurm cluster on them, in the scratch folder `name`, idle.
