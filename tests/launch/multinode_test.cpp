@@ -74,24 +74,7 @@ class MultiNode : public testing::SlurmJobTest {
   // (--set) and `options`; the Slurm job id.
   std::string submit_two_nodes(const std::vector<std::string>& sets,
                                const std::vector<std::string>& options = {}) {
-    std::vector<std::string> argv = {launch_binary(),
-                                     "sbatch",
-                                     "--config",
-                                     dir_ + "/job.pbtxt",
-                                     "--nodes",
-                                     std::to_string(kNodes),
-                                     "--ranks-per-node",
-                                     "1",
-                                     "--gpus-per-node",
-                                     "0",
-                                     "--time",
-                                     "10",
-                                     "--out",
-                                     dir_ + "/job.sbatch",
-                                     "--submit"};
-    for (const std::string& set : sets) argv.insert(argv.end(), {"--set", set});
-    argv.insert(argv.end(), options.begin(), options.end());
-    return submit(argv);
+    return submit(sbatch_cpu_job(dir_, dir_ + "/job.pbtxt", kNodes, 1, sets, options));
   }
 
   // The process of program `command` (as /proc's comm names it) of run `run` of `job` on

@@ -167,6 +167,30 @@ std::string SlurmCluster::job_field(const std::string& job, const std::string& f
   return match[1].str();
 }
 
+std::vector<std::string> sbatch_cpu_job(const std::string& dir, const std::string& config,
+                                        int nodes, int ranks_per_node,
+                                        const std::vector<std::string>& sets,
+                                        const std::vector<std::string>& options) {
+  std::vector<std::string> argv = {launch_binary(),
+                                   "sbatch",
+                                   "--config",
+                                   config,
+                                   "--nodes",
+                                   std::to_string(nodes),
+                                   "--gpus-per-node",
+                                   "0",
+                                   "--ranks-per-node",
+                                   std::to_string(ranks_per_node),
+                                   "--time",
+                                   "10",
+                                   "--out",
+                                   dir + "/job.sbatch",
+                                   "--submit"};
+  for (const std::string& set : sets) argv.insert(argv.end(), {"--set", set});
+  argv.insert(argv.end(), options.begin(), options.end());
+  return argv;
+}
+
 std::string SlurmJobTest::submit(const std::vector<std::string>& argv) {
   Command run(cluster_->on_head_node(argv), dir_ + "/submit.log");
   EXPECT_EQ(run.wait_exit(60), 0) << run.output();

@@ -51,6 +51,14 @@ class SlurmCluster {
   std::vector<Process> node_daemons_;
 };
 
+// `hds-launch sbatch ... --submit` of the job `config`: `nodes` CPU nodes of `ranks_per_node`
+// ranks, a 10-minute limit, the script written to <dir>/job.sbatch, then `--set` for each of
+// `sets`, then `options`.
+std::vector<std::string> sbatch_cpu_job(const std::string& dir, const std::string& config,
+                                        int nodes, int ranks_per_node,
+                                        const std::vector<std::string>& sets,
+                                        const std::vector<std::string>& options = {});
+
 // What the tests of Slurm jobs share: the cluster, the test's scratch folder (the job's output
 // under run/), submitting and waiting on the job's output and state.
 class SlurmJobTest : public ::testing::Test {

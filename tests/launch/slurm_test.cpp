@@ -19,24 +19,7 @@ using namespace testing;  // the helpers of launch_test_support.h
 std::vector<std::string> two_ranks_on_one_node(const std::string& dir, const std::string& config,
                                                const std::vector<std::string>& sets,
                                                const std::vector<std::string>& options = {}) {
-  std::vector<std::string> argv = {testing::launch_binary(),
-                                   "sbatch",
-                                   "--config",
-                                   config,
-                                   "--nodes",
-                                   "1",
-                                   "--gpus-per-node",
-                                   "0",
-                                   "--ranks-per-node",
-                                   "2",
-                                   "--time",
-                                   "10",
-                                   "--out",
-                                   dir + "/job.sbatch",
-                                   "--submit"};
-  for (const std::string& set : sets) argv.insert(argv.end(), {"--set", set});
-  argv.insert(argv.end(), options.begin(), options.end());
-  return argv;
+  return testing::sbatch_cpu_job(dir, config, 1, 2, sets, options);
 }
 
 // The trainer process of `rank` in run `run` of Slurm job `job`, or -1.

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "config.pb.h"
+#include "hds/data/dataset.h"
 #include "hds/data/patch_sampler.h"
-#include "hds/data/preprocess.h"
 #include "hds/data_server/service_metrics.h"
 #include "hds/transport/control_channel.h"
 
