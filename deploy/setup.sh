@@ -21,7 +21,8 @@ packages=(
   prometheus                           # the server and promtool: the metrics tests scrape for real
   python3-torch                        # the Python PyTorch baseline of tests/bench (same 1.13 build)
   chromium                             # headless browser: tests render the curves people look at
-  dicom3tools                          # dciodvfy: every DICOM Segmentation written is validated
+  dicom3tools                          # dciodvfy: every DICOM SEG and SR written is validated
+  dcmtk                                # dsrdump: the tests read every structured report back
   shellcheck                           # every shell script, the Slurm batch template among them
 )
 

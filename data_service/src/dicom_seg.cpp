@@ -13,11 +13,16 @@
 
 #include <memory>
 
+#include "dicom_writing.h"
 #include "hds/common/read_file.h"
 #include "hds/data/dataset.h"
 #include "hds/data/dicom.h"
 
 namespace hds::data {
+
+using dicom_writing::new_uid;
+using dicom_writing::text_of;
+using dicom_writing::text_of_all;
 
 namespace {
 
@@ -28,27 +33,11 @@ void check(const OFCondition& condition, const std::string& out_path, const std:
                     " (DCMTK: " + condition.text() + ")");
 }
 
-std::string text_of(DcmDataset& data, const DcmTagKey& tag) {
-  OFString value;
-  return data.findAndGetOFString(tag, value).good() ? std::string(value.c_str()) : "";
-}
-
-// Every value of a multi-valued attribute, backslash-separated as stored ("A\\R").
-std::string text_of_all(DcmDataset& data, const DcmTagKey& tag) {
-  OFString value;
-  return data.findAndGetOFStringArray(tag, value).good() ? std::string(value.c_str()) : "";
-}
-
-std::string new_uid(const char* root) {
-  char uid[100];
-  return dcmGenerateUniqueIdentifier(uid, root);
-}
-
 }  // namespace
 
-void write_mass_segmentation(const std::string& source_path, const std::vector<uint8_t>& mask,
-                             int rows, int cols, const std::string& algorithm,
-                             const std::string& out_path) {
+DicomInstance write_mass_segmentation(const std::string& source_path,
+                                      const std::vector<uint8_t>& mask, int rows, int cols,
+                                      const std::string& algorithm, const std::string& out_path) {
   DcmFileFormat source;
   const OFCondition loaded = source.loadFile(source_path.c_str());
   if (loaded.bad())
@@ -148,6 +137,10 @@ void write_mass_segmentation(const std::string& source_path, const std::vector<u
   hds::common::replace_file_by(out_path, [&](const std::string& partial) {
     check(segmentation->saveFile(partial.c_str()), out_path, "saving it");
   });
+  OFString written_series, written_instance;
+  segmentation->getSeries().getSeriesInstanceUID(written_series);
+  segmentation->getSOPCommon().getSOPInstanceUID(written_instance);
+  return {study, written_series.c_str(), UID_SegmentationStorage, written_instance.c_str()};
 }
 
 }  // namespace hds::data

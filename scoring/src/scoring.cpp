@@ -117,6 +117,81 @@ Components connected_components(const uint8_t* mask, int rows, int cols) {
   return result;
 }
 
+std::vector<ComponentShape> component_shapes(const Components& found, int rows, int cols,
+                                             double x_scale, double y_scale) {
+  // Each component's leftmost and rightmost pixel on each of its rows: the outer corners of
+  // those pixels include every corner of its convex hull, so the farthest pair is among them.
+  struct RowSpan {
+    int left = std::numeric_limits<int>::max();
+    int right = -1;
+  };
+  std::vector<std::vector<RowSpan>> spans(found.components.size());
+  std::vector<double> sum_x(found.components.size(), 0), sum_y(found.components.size(), 0);
+  for (size_t k = 0; k < found.components.size(); ++k) {
+    spans[k].resize(static_cast<size_t>(found.components[k].bottom - found.components[k].top + 1));
+  }
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      const int32_t label = found.labels[static_cast<size_t>(r) * cols + c];
+      if (label == 0) continue;
+      const auto k = static_cast<size_t>(label - 1);
+      RowSpan& span = spans[k][static_cast<size_t>(r - found.components[k].top)];
+      span.left = std::min(span.left, c);
+      span.right = std::max(span.right, c);
+      sum_x[k] += c + 0.5;
+      sum_y[k] += r + 0.5;
+    }
+  }
+  std::vector<ComponentShape> shapes(found.components.size());
+  for (size_t k = 0; k < found.components.size(); ++k) {
+    ComponentShape& shape = shapes[k];
+    shape.centre_x = sum_x[k] / found.components[k].pixels;
+    shape.centre_y = sum_y[k] / found.components[k].pixels;
+    std::vector<std::pair<double, double>> corners;  // in scaled units
+    for (size_t i = 0; i < spans[k].size(); ++i) {
+      const double top = static_cast<double>(found.components[k].top + static_cast<int>(i));
+      for (const double x : {static_cast<double>(spans[k][i].left), spans[k][i].right + 1.0}) {
+        corners.emplace_back(x * x_scale, top * y_scale);
+        corners.emplace_back(x * x_scale, (top + 1) * y_scale);
+      }
+    }
+    // The convex hull (monotone chain) keeps the pairwise search small.
+    std::sort(corners.begin(), corners.end());
+    corners.erase(std::unique(corners.begin(), corners.end()), corners.end());
+    const auto turn = [](const std::pair<double, double>& o, const std::pair<double, double>& a,
+                         const std::pair<double, double>& b) {
+      return (a.first - o.first) * (b.second - o.second) -
+             (a.second - o.second) * (b.first - o.first);
+    };
+    std::vector<std::pair<double, double>> hull(2 * corners.size());
+    size_t n = 0;
+    for (size_t i = 0; i < corners.size(); ++i) {
+      while (n >= 2 && turn(hull[n - 2], hull[n - 1], corners[i]) <= 0) --n;
+      hull[n++] = corners[i];
+    }
+    for (size_t i = corners.size() - 1, lower = n + 1; i-- > 0;) {
+      while (n >= lower && turn(hull[n - 2], hull[n - 1], corners[i]) <= 0) --n;
+      hull[n++] = corners[i];
+    }
+    hull.resize(n - 1);
+    double farthest = -1;
+    for (size_t i = 0; i < hull.size(); ++i) {
+      for (size_t j = i + 1; j < hull.size(); ++j) {
+        const double d = std::hypot(hull[i].first - hull[j].first, hull[i].second - hull[j].second);
+        if (d > farthest) {
+          farthest = d;
+          shape.x0 = hull[i].first / x_scale;
+          shape.y0 = hull[i].second / y_scale;
+          shape.x1 = hull[j].first / x_scale;
+          shape.y1 = hull[j].second / y_scale;
+        }
+      }
+    }
+    shape.longest_extent = farthest;
+  }
+  return shapes;
+}
+
 LesionCount count_lesions(const uint8_t* predicted, const uint8_t* truth, int rows, int cols) {
   return count_against(predicted, connected_components(truth, rows, cols), rows, cols);
 }

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -194,19 +196,18 @@ std::vector<std::string> dciodvfy_lines(const std::string& dciodvfy, const std::
   return lines;
 }
 
-// Every Segmentation written passes dciodvfy (Debian's dicom3tools) without errors: from a film
-// shaped like INbreast's (no Patient Orientation) and from a modern full-field one (with it).
-TEST(DicomSegmentation, what_infer_writes_passes_dciodvfy_without_errors) {
-  const std::string dciodvfy = hds::test::find_program("dciodvfy");
-  if (dciodvfy.empty()) GTEST_SKIP() << "dciodvfy (Debian package dicom3tools) not installed";
-  const std::string dir = hds::test::scratch_dir("dicom-seg-dciodvfy");
-  struct Film {
-    std::string name;
-    std::function<void(DcmDataset&)> tags;
-  };
-  const std::vector<Film> films = {
-      {"inbreast", [](DcmDataset& d) { d.putAndInsertString(DCM_PixelSpacing, "0.07\\0.07"); }},
-      {"ffdm", [](DcmDataset& d) {
+// Films shaped like INbreast's (Pixel Spacing, no Patient Orientation) and like a modern
+// full-field one (Patient Orientation, Image Laterality, View Position, Imager Pixel Spacing).
+struct ValidatedFilm {
+  std::string name;
+  double spacing_mm;
+  std::function<void(DcmDataset&)> tags;
+};
+const std::vector<ValidatedFilm>& validated_films() {
+  static const std::vector<ValidatedFilm> films = {
+      {"inbreast", 0.07,
+       [](DcmDataset& d) { d.putAndInsertString(DCM_PixelSpacing, "0.07\\0.07"); }},
+      {"ffdm", 0.085, [](DcmDataset& d) {
          d.putAndInsertString(DCM_PatientOrientation, "A\\R");
          d.putAndInsertString(DCM_ImagerPixelSpacing, "0.085\\0.085");
          d.putAndInsertString(DCM_ImageLaterality, "L");
@@ -215,24 +216,145 @@ TEST(DicomSegmentation, what_infer_writes_passes_dciodvfy_without_errors) {
          d.putAndInsertString(DCM_WindowCenter, "2047");
          d.putAndInsertString(DCM_WindowWidth, "4096");
        }}};
-  for (const Film& film : films) {
-    DicomFixture fixture;
-    fixture.more_tags = film.tags;
-    const std::string source = dir + "/" + film.name + ".dcm";
-    hds::test::write_dicom_fixture(source, fixture);
-    std::vector<uint8_t> mask(static_cast<size_t>(fixture.rows) * fixture.cols, 0);
-    for (int r = 20; r < 30; ++r)
-      for (int c = 10; c < 25; ++c) mask[static_cast<size_t>(r) * fixture.cols + c] = 1;
-    const std::string seg = dir + "/" + film.name + ".seg.dcm";
-    write_mass_segmentation(source, mask, fixture.rows, fixture.cols, "HDS U-ResNet", seg);
-    const std::vector<std::string> lines = dciodvfy_lines(dciodvfy, seg);
-    ASSERT_FALSE(lines.empty()) << film.name;
-    EXPECT_NE(std::find(lines.begin(), lines.end(), "Segmentation\n"), lines.end())
-        << film.name << ": not checked as a Segmentation";
-    for (const std::string& line : lines) {
-      EXPECT_NE(line.rfind("Error", 0), 0u) << film.name << ": " << line;
+  return films;
+}
+
+// Writes the film `film` under `dir` and a Segmentation of a 10 x 15 block at rows 20-29,
+// columns 10-24 on it; returns the paths (film, segmentation) and the Segmentation's identity.
+struct WrittenSegmentation {
+  std::string film, path;
+  DicomInstance instance;
+};
+WrittenSegmentation write_film_and_segmentation(const std::string& dir, const ValidatedFilm& film) {
+  DicomFixture fixture;
+  fixture.more_tags = film.tags;
+  WrittenSegmentation written;
+  written.film = dir + "/" + film.name + ".dcm";
+  hds::test::write_dicom_fixture(written.film, fixture);
+  std::vector<uint8_t> mask(static_cast<size_t>(fixture.rows) * fixture.cols, 0);
+  for (int r = 20; r < 30; ++r)
+    for (int c = 10; c < 25; ++c) mask[static_cast<size_t>(r) * fixture.cols + c] = 1;
+  written.path = dir + "/" + film.name + ".seg.dcm";
+  written.instance = write_mass_segmentation(written.film, mask, fixture.rows, fixture.cols,
+                                             "HDS U-ResNet", written.path);
+  return written;
+}
+
+// dciodvfy checked `lines` as an `iod` and found no error.
+void expect_valid(const std::vector<std::string>& lines, const std::string& iod,
+                  const std::string& name) {
+  ASSERT_FALSE(lines.empty()) << name;
+  EXPECT_NE(std::find(lines.begin(), lines.end(), iod + "\n"), lines.end())
+      << name << ": not checked as a " << iod;
+  for (const std::string& line : lines) {
+    EXPECT_NE(line.rfind("Error", 0), 0u) << name << ": " << line;
+  }
+}
+
+// Every Segmentation written passes dciodvfy (Debian's dicom3tools) without errors, and says
+// which instance it wrote.
+TEST(DicomSegmentation, what_infer_writes_passes_dciodvfy_without_errors) {
+  const std::string dciodvfy = hds::test::find_program("dciodvfy");
+  if (dciodvfy.empty()) GTEST_SKIP() << "dciodvfy (Debian package dicom3tools) not installed";
+  const std::string dir = hds::test::scratch_dir("dicom-seg-dciodvfy");
+  for (const ValidatedFilm& film : validated_films()) {
+    const WrittenSegmentation seg = write_film_and_segmentation(dir, film);
+    expect_valid(dciodvfy_lines(dciodvfy, seg.path), "Segmentation", film.name);
+    DcmFileFormat written;
+    ASSERT_TRUE(written.loadFile(seg.path.c_str()).good());
+    OFString instance, series;
+    written.getDataset()->findAndGetOFString(DCM_SOPInstanceUID, instance);
+    written.getDataset()->findAndGetOFString(DCM_SeriesInstanceUID, series);
+    EXPECT_EQ(seg.instance.sop_instance_uid, instance.c_str()) << film.name;
+    EXPECT_EQ(seg.instance.series_uid, series.c_str()) << film.name;
+    EXPECT_EQ(seg.instance.sop_class_uid, UID_SegmentationStorage);
+  }
+}
+
+// The output of `command` (stdout and stderr) as one string.
+std::string output_of(const std::string& command) {
+  std::string text;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  char chunk[4096];
+  size_t n = 0;
+  while (pipe != nullptr && (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0)
+    text.append(chunk, n);
+  if (pipe != nullptr) pclose(pipe);
+  return text;
+}
+
+// The structured report of a film: dciodvfy finds no error in it, and DCMTK's dsrdump reads back
+// the figures given (sizes in mm from the film's spacing, worked out here by hand), the film and
+// the Segmentation it references, each lesion's geometry on the film.
+TEST(DicomStructuredReport, passes_dciodvfy_and_reads_back_with_dsrdump) {
+  const std::string dciodvfy = hds::test::find_program("dciodvfy");
+  const std::string dsrdump = hds::test::find_program("dsrdump");
+  if (dciodvfy.empty() || dsrdump.empty())
+    GTEST_SKIP() << "dciodvfy (dicom3tools) or dsrdump (dcmtk) not installed";
+  const std::string dir = hds::test::scratch_dir("dicom-sr");
+  for (const ValidatedFilm& film : validated_films()) {
+    const WrittenSegmentation seg = write_film_and_segmentation(dir, film);
+    MassFindings findings;
+    findings.algorithm = "HDS U-ResNet";
+    findings.algorithm_version = "step 120";
+    findings.mass_probability = 0.8125;
+    findings.row_spacing_mm = film.spacing_mm;
+    findings.col_spacing_mm = film.spacing_mm;
+    MassFindings::Lesion block;  // the Segmentation's 10 x 15 block
+    block.top = 20, block.left = 10, block.bottom = 29, block.right = 24;
+    block.area_pixels = 150;
+    block.centre_x = 17.5, block.centre_y = 25;
+    block.diameter_x0 = 10, block.diameter_y0 = 20, block.diameter_x1 = 25, block.diameter_y1 = 30;
+    block.longest_diameter = std::hypot(15.0, 10.0) * film.spacing_mm;
+    block.peak_probability = 0.96875;
+    findings.lesions = {block};
+    const std::string sr = dir + "/" + film.name + ".sr.dcm";
+    write_mass_report(seg.film, seg.instance, findings, sr);
+    expect_valid(dciodvfy_lines(dciodvfy, sr), "ComprehensiveSR", film.name);
+
+    const std::string dump = output_of(dsrdump + " +Pc +Pl +Pu '" + sr + "'");
+    DcmFileFormat source;
+    ASSERT_TRUE(source.loadFile(seg.film.c_str()).good());
+    OFString film_instance;
+    source.getDataset()->findAndGetOFString(DCM_SOPInstanceUID, film_instance);
+    const double mm = film.spacing_mm;
+    char area[64], width[64], height[64], diameter[64];
+    std::snprintf(area, sizeof area, "=\"%.9g\" (mm2,UCUM,\"mm2\")", 150 * mm * mm);
+    std::snprintf(width, sizeof width, "=\"%.9g\" (mm,UCUM", 15 * mm);
+    std::snprintf(height, sizeof height, "=\"%.9g\" (mm,UCUM", 10 * mm);
+    std::snprintf(diameter, sizeof diameter, "=\"%.9g\" (mm,UCUM", std::hypot(15.0, 10.0) * mm);
+    for (const std::string& expected : std::vector<std::string>{
+             "Comprehensive SR Document", "CONTAINER:(126000,DCM,\"Imaging Measurement Report\")",
+             "(121071,DCM,\"Finding\")=(4147007,SCT,\"Mass\")",
+             "(122157,DCM,\"Probability\")=\"0.8125\"", "(122157,DCM,\"Probability\")=\"0.96875\"",
+             "(112039,DCM,\"Tracking Identifier\")=\"lesion 1\"",
+             std::string("(42798000,SCT,\"Area\")") + area,
+             std::string("(103355008,SCT,\"Width\")") + width,
+             std::string("(121207,DCM,\"Height\")") + height,
+             std::string("(103339001,SCT,\"Long Axis\")") + diameter,
+             "(111010,DCM,\"Center\")=(POINT,17.5/25)", "(POLYLINE,10/20,25/20,25/30,10/30,10/20)",
+             "(POLYLINE,10/20,25/30)",
+             "(121214,DCM,\"Referenced Segmentation Frame\")=(SG image,\"" +
+                 seg.instance.sop_instance_uid + "\",1)",
+             std::string("(121233,DCM,\"Source image for segmentation\")=(DXm image,\"") +
+                 film_instance.c_str() + "\")"}) {
+      EXPECT_NE(dump.find(expected), std::string::npos)
+          << film.name << ": dsrdump shows no " << expected << "\n"
+          << dump;
     }
   }
+}
+
+TEST(DicomStructuredReport, a_film_without_its_identifiers_is_refused_naming_it) {
+  const std::string dir = hds::test::scratch_dir("dicom-sr-refused");
+  DicomFixture fixture;
+  fixture.more_tags = [](DcmDataset& d) { d.findAndDeleteElement(DCM_SeriesInstanceUID); };
+  const std::string film = dir + "/anonymous.dcm";
+  hds::test::write_dicom_fixture(film, fixture);
+  const std::string sr = dir + "/anonymous.sr.dcm";
+  expect_data_error([&] { write_mass_report(film, DicomInstance{}, MassFindings{}, sr); },
+                    {film, "must reference the film's study, series and instance"});
+  EXPECT_FALSE(std::filesystem::exists(sr));
 }
 
 }  // namespace

@@ -74,6 +74,58 @@ TEST(ConnectedComponents, diagonal_neighbours_join_and_a_gap_separates) {
   EXPECT_EQ(found.labels[3 * 5 + 0], 0);
 }
 
+TEST(ComponentShapes, centre_and_longest_extent_by_hand_with_and_without_pixel_spacing) {
+  const auto mask = mask_of({
+      "........",
+      ".####...",
+      ".####...",
+      ".####..#",
+      "........",
+      "#.......",
+      ".#......",
+      "..#.....",
+  });
+  const Components found = connected_components(mask.data(), 8, 8);
+  ASSERT_EQ(found.components.size(), 3u);
+  const std::vector<ComponentShape> unit = component_shapes(found, 8, 8);
+  // The 4 x 3 block at rows 1-3, columns 1-4: centre (3, 2.5), corners (1, 1) to (5, 4): 5.
+  EXPECT_DOUBLE_EQ(unit[0].centre_x, 3.0);
+  EXPECT_DOUBLE_EQ(unit[0].centre_y, 2.5);
+  EXPECT_DOUBLE_EQ(unit[0].longest_extent, 5.0);
+  EXPECT_DOUBLE_EQ(std::hypot(unit[0].x1 - unit[0].x0, unit[0].y1 - unit[0].y0), 5.0);
+  // A single pixel reaches across its diagonal.
+  EXPECT_DOUBLE_EQ(unit[1].centre_x, 7.5);
+  EXPECT_DOUBLE_EQ(unit[1].longest_extent, std::sqrt(2.0));
+  // The diagonal of three pixels from (0, 5) to (3, 8).
+  EXPECT_DOUBLE_EQ(unit[2].centre_x, 1.5);
+  EXPECT_DOUBLE_EQ(unit[2].centre_y, 6.5);
+  EXPECT_DOUBLE_EQ(unit[2].longest_extent, 3 * std::sqrt(2.0));
+  // Spacing 0.5 mm across, 2 mm down: the block is 2 mm wide and 6 mm high, the diagonal
+  // sqrt(1.5^2 + 6^2); the endpoints stay in pixel coordinates.
+  const std::vector<ComponentShape> spaced = component_shapes(found, 8, 8, 0.5, 2.0);
+  EXPECT_DOUBLE_EQ(spaced[0].longest_extent, std::hypot(2.0, 6.0));
+  EXPECT_DOUBLE_EQ(spaced[2].longest_extent, std::hypot(1.5, 6.0));
+  EXPECT_DOUBLE_EQ(std::abs(spaced[2].y1 - spaced[2].y0), 3.0);
+}
+
+TEST(ComponentShapes, the_farthest_pair_depends_on_the_spacing) {
+  // An upside-down T: across the bar is longest at unit spacing; with rows ten times farther
+  // apart, from the stem's top to the bar's far end is.
+  const auto mask = mask_of({
+      "...#...",
+      "...#...",
+      "#######",
+  });
+  const Components found = connected_components(mask.data(), 3, 7);
+  ASSERT_EQ(found.components.size(), 1u);
+  const ComponentShape unit = component_shapes(found, 3, 7)[0];
+  EXPECT_DOUBLE_EQ(unit.longest_extent, std::hypot(7.0, 1.0));  // (0, 2)-(7, 3)
+  EXPECT_DOUBLE_EQ(std::abs(unit.y1 - unit.y0), 1.0);
+  const ComponentShape tall = component_shapes(found, 3, 7, 1, 10)[0];
+  EXPECT_DOUBLE_EQ(tall.longest_extent, std::hypot(4.0, 30.0));  // (3, 0)-(7, 3) or (4, 0)-(0, 3)
+  EXPECT_DOUBLE_EQ(std::abs(tall.y1 - tall.y0), 3.0);
+}
+
 TEST(CountLesions, a_mass_counts_once_found_and_a_component_touching_none_is_a_false_positive) {
   const auto truth = mask_of({
       "##....##",

@@ -2,12 +2,15 @@
 // that stops training with a checkpoint and exit code 75, and eval's outputs.
 #include <dcmtk/dcmseg/segdoc.h>
 #include <dcmtk/dcmseg/segutils.h>
+#include <dcmtk/dcmsr/dsrdoc.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -598,6 +601,51 @@ TEST(TrainerCli, infer_reads_a_dicom_film_as_its_png_twin_and_writes_a_segmentat
   ASSERT_TRUE(sources != nullptr && sources->card() == 1);
   EXPECT_EQ(dicom_text(*sources->getItem(0), DCM_ReferencedSOPInstanceUID),
             dicom_text(film, DCM_SOPInstanceUID));
+
+  // The lesions partition the mask, so their centres weighted by area sum the mask's pixel
+  // centres; each longest diameter lies between the longer side and the diagonal of its box.
+  double centre_sum = 0, weighted_centres = 0;
+  for (int r = 0; r < kRows; ++r)
+    for (int c = 0; c < kCols; ++c)
+      if (dicom_mask.pixels[static_cast<size_t>(r) * kCols + c] != 0) centre_sum += c + 0.5;
+  for (const auto& lesion : dicom.at("lesions")) {
+    weighted_centres += lesion.at("centre")[0].get<double>() * lesion.at("area_pixels").get<int>();
+    const double width = (lesion.at("right").get<int>() - lesion.at("left").get<int>() + 1) * 0.2;
+    const double height = (lesion.at("bottom").get<int>() - lesion.at("top").get<int>() + 1) * 0.1;
+    const double diameter = lesion.at("longest_diameter_mm");
+    EXPECT_GE(diameter, std::max(width, height) - 1e-9);
+    EXPECT_LE(diameter, std::hypot(width, height) + 1e-9);
+  }
+  EXPECT_NEAR(weighted_centres, centre_sum, 1e-6 * std::max(1.0, centre_sum));
+
+  // The structured report reads back with DCMTK's dcmsr: the film's probability first, then one
+  // measurement group per lesion with the JSON's area.
+  const std::string sr_path = dicom.at("structured_report");
+  EXPECT_EQ(sr_path, dir + "/out/film.sr.dcm");
+  DcmFileFormat sr_file;
+  ASSERT_TRUE(sr_file.loadFile(sr_path.c_str()).good());
+  DSRDocument sr;
+  ASSERT_TRUE(sr.read(*sr_file.getDataset()).good());
+  EXPECT_EQ(sr.getDocumentType(), DSRTypes::DT_ComprehensiveSR);
+  size_t lesion_groups = 0;
+  std::vector<double> areas, probabilities;
+  DSRDocumentTree& tree = sr.getTree();
+  ASSERT_GT(tree.gotoRoot(), 0u);
+  do {
+    const DSRContentItem& item = tree.getCurrentContentItem();
+    const std::string code = item.getConceptName().getCodeValue().c_str();
+    if (code == "112039" && item.getStringValue().substr(0, 7) == "lesion ") ++lesion_groups;
+    if (code == "42798000")
+      areas.push_back(std::stod(item.getNumericValue().getNumericValue().c_str()));
+    if (code == "122157")
+      probabilities.push_back(std::stod(item.getNumericValue().getNumericValue().c_str()));
+  } while (tree.iterate() > 0);
+  EXPECT_EQ(lesion_groups, dicom.at("lesions").size());
+  ASSERT_EQ(areas.size(), dicom.at("lesions").size());
+  for (size_t k = 0; k < areas.size(); ++k)
+    EXPECT_NEAR(areas[k], dicom.at("lesions")[k].at("area_mm2").get<double>(), 1e-6 * areas[k]);
+  ASSERT_FALSE(probabilities.empty());
+  EXPECT_NEAR(probabilities[0], dicom.at("mass_probability").get<double>(), 1e-8);
 }
 
 }  // namespace

@@ -29,13 +29,17 @@ using hds::scoring::Components;
 
 namespace {
 
+// The name DICOM outputs give the algorithm.
+constexpr const char* kAlgorithmName = "HDS U-ResNet";
+
 // What infer writes for a film named `name`: <name><suffix> under --out.
 constexpr const char* kMaskSuffix = ".mask.png";
 constexpr const char* kOverlaySuffix = ".overlay.png";
 constexpr const char* kReportSuffix = ".json";
-constexpr const char* kSegmentationSuffix = ".seg.dcm";  // DICOM films only
-constexpr std::array<const char*, 4> kInferSuffixes = {kMaskSuffix, kOverlaySuffix, kReportSuffix,
-                                                       kSegmentationSuffix};
+constexpr const char* kSegmentationSuffix = ".seg.dcm";     // DICOM films only
+constexpr const char* kStructuredReportSuffix = ".sr.dcm";  // DICOM films only
+constexpr std::array<const char*, 5> kInferSuffixes = {
+    kMaskSuffix, kOverlaySuffix, kReportSuffix, kSegmentationSuffix, kStructuredReportSuffix};
 
 // The names of the inputs' outputs under `dir`: each file's stem, numbered (-2, -3, ...) when an
 // earlier input took it or when one of its outputs would be an input file: infer never writes
@@ -96,6 +100,9 @@ void infer_film(const std::string& path, const std::string& name, TrainedModel& 
   }
   const hds::data::DicomFilm& dicom = file.dicom;
   const bool spaced = dicom.row_spacing_mm > 0 && dicom.col_spacing_mm > 0;
+  const std::vector<hds::scoring::ComponentShape> shapes = hds::scoring::component_shapes(
+      lesions, image.rows, image.cols, spaced ? dicom.col_spacing_mm : 1,
+      spaced ? dicom.row_spacing_mm : 1);
   nlohmann::json report{
       {"input", path},
       {"kind", file.kind},
@@ -104,6 +111,7 @@ void infer_film(const std::string& path, const std::string& name, TrainedModel& 
       {"mass_probability", prediction.mass_probability},
       {"positive", prediction.mass_probability > hds::scoring::kOperatingThreshold},
       {"threshold", hds::scoring::kOperatingThreshold},
+      {"model", trained.version()},
       {"pixel_spacing_mm", nullptr},
       {"lesions", nlohmann::json::array()}};
   if (spaced) {
@@ -116,27 +124,46 @@ void infer_film(const std::string& path, const std::string& name, TrainedModel& 
     report["view"] = dicom.view.empty() ? nlohmann::json() : nlohmann::json(dicom.view);
     report["dicom_pipeline"] = dicom.pipeline;
   }
+  hds::data::MassFindings findings;
+  findings.algorithm = kAlgorithmName;
+  findings.algorithm_version = trained.version();
+  findings.mass_probability = prediction.mass_probability;
+  if (spaced) {
+    findings.row_spacing_mm = dicom.row_spacing_mm;
+    findings.col_spacing_mm = dicom.col_spacing_mm;
+  }
   for (size_t k = 0; k < lesions.components.size(); ++k) {
     const Component& c = lesions.components[k];
+    const hds::scoring::ComponentShape& shape = shapes[k];
+    const auto mm = [&](double value) { return spaced ? nlohmann::json(value) : nlohmann::json(); };
     report["lesions"].push_back(
         {{"top", c.top},
          {"left", c.left},
          {"bottom", c.bottom},
          {"right", c.right},
+         {"centre", {shape.centre_x, shape.centre_y}},
          {"area_pixels", c.pixels},
-         {"area_mm2", spaced
-                          ? nlohmann::json(c.pixels * dicom.row_spacing_mm * dicom.col_spacing_mm)
-                          : nlohmann::json()},
+         {"area_mm2", mm(c.pixels * dicom.row_spacing_mm * dicom.col_spacing_mm)},
+         {"longest_diameter_ends", {shape.x0, shape.y0, shape.x1, shape.y1}},
+         {"longest_diameter_mm", mm(shape.longest_extent)},
          {"peak_probability", peaks[k]}});
+    findings.lesions.push_back({c.top, c.left, c.bottom, c.right, c.pixels, shape.centre_x,
+                                shape.centre_y, shape.x0, shape.y0, shape.x1, shape.y1,
+                                shape.longest_extent, peaks[k]});
   }
   const auto output = [&](const char* suffix) { return (dir / (name + suffix)).string(); };
   std::string outputs = output(kMaskSuffix) + ", " + output(kOverlaySuffix) + ", ";
   if (file.kind == "dicom") {
-    // For PACS viewers: the mask as a DICOM Segmentation referencing the film.
+    // For PACS viewers: the mask as a DICOM Segmentation referencing the film, and the findings
+    // as a structured report referencing both.
     const std::string seg = output(kSegmentationSuffix);
-    hds::data::write_mass_segmentation(path, mask, image.rows, image.cols, "HDS U-ResNet", seg);
+    const hds::data::DicomInstance written =
+        hds::data::write_mass_segmentation(path, mask, image.rows, image.cols, kAlgorithmName, seg);
+    const std::string sr = output(kStructuredReportSuffix);
+    hds::data::write_mass_report(path, written, findings, sr);
     report["segmentation"] = seg;
-    outputs += seg + ", ";
+    report["structured_report"] = sr;
+    outputs += seg + ", " + sr + ", ";
   }
   hds::data::write_grey_png(output(kMaskSuffix), image.rows, image.cols, shown);
   write_overlay_png(output(kOverlaySuffix), image.rows, image.cols, grey, nullptr, mask.data());

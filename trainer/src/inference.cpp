@@ -1,5 +1,7 @@
 #include "inference.h"
 
+#include <filesystem>
+
 #include "hds/data/png_io.h"
 #include "hds/scoring/evaluation_report.h"
 #include "hds/scoring/scoring.h"
@@ -15,6 +17,9 @@ TrainedModel::TrainedModel(const std::string& checkpoint, const std::vector<std:
   if (meta.has_data_mean() && meta.has_data_std()) {
     normalisation_ = Normalisation{meta.data_mean(), meta.data_std()};
   }
+  std::filesystem::path folder = std::filesystem::path(checkpoint).lexically_normal();
+  if (folder.filename().empty()) folder = folder.parent_path();  // "dir/" names dir
+  version_ = folder.filename().string() + " step " + std::to_string(meta.global_step());
   model_ = HdsNet(config_.model());
   load_checkpoint(checkpoint, model_, nullptr);
   device_ = resolve_device(device.empty() ? config_.train().device() : device);

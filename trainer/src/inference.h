@@ -32,6 +32,8 @@ class TrainedModel {
   const hds::config::Config& config() const { return config_; }
   // Absent in checkpoints written before it was recorded.
   const std::optional<Normalisation>& normalisation() const { return normalisation_; }
+  // Which weights these are, for reports: "<checkpoint folder> step <global step>".
+  const std::string& version() const { return version_; }
   // Every built head's prediction for a normalised film, coarsest first (predict_heads).
   std::vector<HeadPrediction> predict(const hds::data::Film& film);
   HdsNet& model() { return model_; }
@@ -39,6 +41,7 @@ class TrainedModel {
  private:
   hds::config::Config config_;
   std::optional<Normalisation> normalisation_;
+  std::string version_;
   torch::Device device_{torch::kCPU};
   HdsNet model_{nullptr};
 };

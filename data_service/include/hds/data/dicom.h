@@ -42,6 +42,14 @@ struct DicomFilm {
 // unsupported layout, a malformed LUT or window, more than `max_pixels` (film_size.h).
 DicomFilm read_dicom_film(const std::string& path, uint64_t max_pixels = default_max_film_pixels());
 
+// A DICOM instance as another object references it.
+struct DicomInstance {
+  std::string study_uid;
+  std::string series_uid;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+};
+
 // Writes `out_path`, a binary DICOM Segmentation (one frame, one segment "Mass", SNOMED CT
 // "Morphologically altered structure" / "Mass", algorithm AUTOMATIC `algorithm`) of `mask` (rows x
 // cols of the source film, nonzero = mass) on the DICOM film `source_path`: patient and study
@@ -49,9 +57,47 @@ DicomFilm read_dicom_film(const std::string& path, uint64_t max_pixels = default
 // Instance Reference and the frame's Derivation Image). The source's Pixel Spacing, when it has
 // one, goes into the Pixel Measures. No Frame of Reference: a projection mammogram has no patient
 // coordinates to place the frame in, and the derivation reference ties it to the film. Throws
-// DataError naming the file and what DCMTK refused.
-void write_mass_segmentation(const std::string& source_path, const std::vector<uint8_t>& mask,
-                             int rows, int cols, const std::string& algorithm,
-                             const std::string& out_path);
+// DataError naming the file and what DCMTK refused. Returns the Segmentation's identifiers.
+DicomInstance write_mass_segmentation(const std::string& source_path,
+                                      const std::vector<uint8_t>& mask, int rows, int cols,
+                                      const std::string& algorithm, const std::string& out_path);
+
+// What a structured report says of one film. Image coordinates as DICOM's SCOORD: x along the
+// columns, y down the rows, (0, 0) the top-left corner of the top-left pixel.
+struct MassFindings {
+  std::string algorithm;          // the Device Observer Name and Algorithm Name
+  std::string algorithm_version;  // e.g. the checkpoint's step
+  double mass_probability = 0;    // the film's
+  // Millimetres between pixel centres (row, column); 0 when unknown, and then every size is in
+  // pixels (UCUM "{pixels}") instead of mm and mm2.
+  double row_spacing_mm = 0;
+  double col_spacing_mm = 0;
+  struct Lesion {
+    int top = 0, left = 0, bottom = 0, right = 0;  // the bounding box's pixels, inclusive
+    int64_t area_pixels = 0;
+    double centre_x = 0, centre_y = 0;
+    // The longest diameter: its ends and its length (mm, or pixels without a spacing).
+    double diameter_x0 = 0, diameter_y0 = 0, diameter_x1 = 0, diameter_y1 = 0;
+    double longest_diameter = 0;
+    double peak_probability = 0;  // the highest pixel probability inside it
+  };
+  std::vector<Lesion> lesions;
+};
+
+// Writes `out_path`, a Comprehensive SR following TID 1500 (Measurement Report) of `findings` on
+// the DICOM film `source_path`, whose masses `segmentation` (written by write_mass_segmentation)
+// holds as segment 1: patient and study taken from the film, a new series. The content:
+//   the device observer (TID 1001/1004), procedure reported: mammography; the film in the Image
+//   Library (TID 1600);
+//   a film measurement group (TID 1501): finding Mass, its Probability, the algorithm (TID 4019),
+//   inferred from the film;
+//   a group per lesion (TID 1410), tracking identifier "lesion K" and a new tracking UID, its
+//   region the Segmentation's frame (and its source image, the film): Area, Long Axis (inferred
+//   from the diameter's ends, a POLYLINE on the film), Width and Height (from the bounding box,
+//   a closed POLYLINE), the peak Probability, and its Center (a POINT on the film).
+// The film is listed as current evidence, the Segmentation as other evidence. Throws DataError
+// naming the file and what DCMTK refused.
+void write_mass_report(const std::string& source_path, const DicomInstance& segmentation,
+                       const MassFindings& findings, const std::string& out_path);
 
 }  // namespace hds::data

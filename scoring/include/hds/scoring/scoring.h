@@ -41,6 +41,26 @@ struct Components {
 // order of their first pixel.
 Components connected_components(const uint8_t* mask, int rows, int cols);
 
+// Where a component lies and how far it reaches, in image coordinates: x along the columns, y down
+// the rows, (0, 0) the top-left corner of the top-left pixel, so pixel (r, c) covers
+// [c, c + 1) x [r, r + 1) (DICOM's convention for spatial coordinates in reports).
+struct ComponentShape {
+  double centre_x = 0;  // the mean of its pixels' centres
+  double centre_y = 0;
+  // Its longest extent: the two pixel corners farthest apart, from (x0, y0) to (x1, y1), and
+  // their distance with x scaled by `x_scale` and y by `y_scale` (a film's pixel spacing: which
+  // pair is farthest depends on it). A single pixel reaches across its diagonal.
+  double x0 = 0;
+  double y0 = 0;
+  double x1 = 0;
+  double y1 = 0;
+  double longest_extent = 0;
+};
+
+// The shape of each of `found`'s components (same order), on its rows x cols grid.
+std::vector<ComponentShape> component_shapes(const Components& found, int rows, int cols,
+                                             double x_scale = 1, double y_scale = 1);
+
 // Lesions of one film at one threshold.
 struct LesionCount {
   int masses = 0;           // ground-truth components
