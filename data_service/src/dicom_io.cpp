@@ -226,7 +226,7 @@ void apply_pipeline(const DicomHeader& header, const std::vector<uint16_t>& stor
   }
 }
 
-// Spacing, laterality, view and the instance's identifiers.
+// Spacing, laterality, view, the study's and the instance's identifiers.
 void read_facts(const DicomHeader& header, DicomFilm& film) {
   for (const auto& [tag, name] : {std::pair{DCM_PixelSpacing, "PixelSpacing"},
                                   std::pair{DCM_ImagerPixelSpacing, "ImagerPixelSpacing"}}) {
@@ -242,6 +242,8 @@ void read_facts(const DicomHeader& header, DicomFilm& film) {
   if (film.laterality.empty()) film.laterality = trimmed(header.text_or_empty(DCM_Laterality));
   film.view = trimmed(header.text_or_empty(DCM_ViewPosition));
   film.study_uid = trimmed(header.text_or_empty(DCM_StudyInstanceUID));
+  film.study_date = trimmed(header.text_or_empty(DCM_StudyDate));
+  film.accession_number = trimmed(header.text_or_empty(DCM_AccessionNumber));
   film.series_uid = trimmed(header.text_or_empty(DCM_SeriesInstanceUID));
   film.sop_instance_uid = trimmed(header.text_or_empty(DCM_SOPInstanceUID));
   film.sop_class_uid = trimmed(header.text_or_empty(DCM_SOPClassUID));

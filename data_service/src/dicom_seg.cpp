@@ -38,20 +38,13 @@ void check(const OFCondition& condition, const std::string& out_path, const std:
 DicomInstance write_mass_segmentation(const std::string& source_path,
                                       const std::vector<uint8_t>& mask, int rows, int cols,
                                       const std::string& algorithm, const std::string& out_path) {
-  DcmFileFormat source;
-  const OFCondition loaded = source.loadFile(source_path.c_str());
-  if (loaded.bad())
-    throw DataError(source_path + ": cannot read as DICOM (DCMTK: " + loaded.text() + ")");
-  DcmDataset& film = *source.getDataset();
-  const std::string study = text_of(film, DCM_StudyInstanceUID);
-  const std::string series = text_of(film, DCM_SeriesInstanceUID);
-  const std::string instance = text_of(film, DCM_SOPInstanceUID);
-  const std::string sop_class = text_of(film, DCM_SOPClassUID);
-  if (study.empty() || series.empty() || instance.empty() || sop_class.empty())
-    throw DataError(source_path +
-                    ": a DICOM Segmentation must reference the film's study, series and instance, "
-                    "but it lacks StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID or "
-                    "SOPClassUID");
+  dicom_writing::quiet_dcmtk_warnings();
+  const auto source = dicom_writing::load_source_film(source_path, "a DICOM Segmentation");
+  DcmDataset& film = source->data();
+  const std::string& study = source->id.study_uid;
+  const std::string& series = source->id.series_uid;
+  const std::string& instance = source->id.sop_instance_uid;
+  const std::string& sop_class = source->id.sop_class_uid;
   if (rows < 1 || cols < 1 || rows > 65535 || cols > 65535 ||
       mask.size() != static_cast<size_t>(rows) * cols)
     throw DataError(out_path + ": the mask (" + std::to_string(mask.size()) + " values for " +

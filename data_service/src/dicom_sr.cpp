@@ -165,21 +165,11 @@ void add_lesion(ReportTree& tree, int number, const MassFindings& findings,
 
 void write_mass_report(const std::string& source_path, const DicomInstance& segmentation,
                        const MassFindings& findings, const std::string& out_path) {
+  dicom_writing::quiet_dcmtk_warnings();
   using T = DSRTypes;
-  DcmFileFormat source;
-  const OFCondition loaded = source.loadFile(source_path.c_str());
-  if (loaded.bad())
-    throw DataError(source_path + ": cannot read as DICOM (DCMTK: " + loaded.text() + ")");
-  DcmDataset& film_data = *source.getDataset();
-  const std::string study = text_of(film_data, DCM_StudyInstanceUID);
-  const std::string series = text_of(film_data, DCM_SeriesInstanceUID);
-  const std::string instance = text_of(film_data, DCM_SOPInstanceUID);
-  const std::string sop_class = text_of(film_data, DCM_SOPClassUID);
-  if (study.empty() || series.empty() || instance.empty() || sop_class.empty())
-    throw DataError(source_path +
-                    ": a DICOM Structured Report must reference the film's study, series and "
-                    "instance, but it lacks StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID or "
-                    "SOPClassUID");
+  const auto source = dicom_writing::load_source_film(source_path, "a DICOM Structured Report");
+  DcmDataset& film_data = source->data();
+  const DicomInstance& film_id = source->id;
 
   DSRDocument document(DSRTypes::DT_ComprehensiveSR);
   const auto copy = [&](OFCondition (DSRDocument::*set)(const OFString&, const OFBool),
@@ -202,7 +192,7 @@ void write_mass_report(const std::string& source_path, const DicomInstance& segm
   copy(&DSRDocument::setAccessionNumber, DCM_AccessionNumber);
   copy(&DSRDocument::setReferringPhysicianName, DCM_ReferringPhysicianName);
   copy(&DSRDocument::setStudyDescription, DCM_StudyDescription);
-  check(document.createNewSeriesInStudy(study.c_str()), out_path, "the series");
+  check(document.createNewSeriesInStudy(film_id.study_uid.c_str()), out_path, "the series");
   check(document.setSeriesNumber("9002"), out_path, "the series number");
   check(document.setSeriesDescription("HDS U-ResNet mass report"), out_path,
         "the series description");
@@ -210,15 +200,20 @@ void write_mass_report(const std::string& source_path, const DicomInstance& segm
   check(document.setSoftwareVersions(findings.algorithm_version.c_str()), out_path,
         "the software version");
   check(document.getCurrentRequestedProcedureEvidence().addItem(
-            study.c_str(), series.c_str(), sop_class.c_str(), instance.c_str()),
+            film_id.study_uid.c_str(), film_id.series_uid.c_str(), film_id.sop_class_uid.c_str(),
+            film_id.sop_instance_uid.c_str()),
         out_path, "the film as evidence");
   check(document.getPertinentOtherEvidence().addItem(
             segmentation.study_uid.c_str(), segmentation.series_uid.c_str(),
             segmentation.sop_class_uid.c_str(), segmentation.sop_instance_uid.c_str()),
-        out_path, "the Segmentation as evidence");
+        out_path,
+        "the Segmentation as evidence (study " + segmentation.study_uid + ", series " +
+            segmentation.series_uid + ", class " + segmentation.sop_class_uid + ", instance " +
+            segmentation.sop_instance_uid + ")");
 
   ReportTree tree(document.getTree(), out_path);
-  const DSRImageReferenceValue film(sop_class.c_str(), instance.c_str());
+  const DSRImageReferenceValue film(film_id.sop_class_uid.c_str(),
+                                    film_id.sop_instance_uid.c_str());
   tree.add(T::RT_isRoot, T::VT_Container, CODE_DCM_ImagingMeasurementReport);
   tree.check(tree.item().setTemplateIdentification("1500", "DCMR"), "the template");
   tree.code(T::RT_hasConceptMod, CODE_DCM_LanguageOfContentItemAndDescendants,

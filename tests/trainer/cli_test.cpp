@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
@@ -410,6 +411,11 @@ TEST(TrainerCli, infer_never_writes_over_its_inputs) {
   EXPECT_EQ(png_size(dir + "/a.mask.mask.png"), std::make_pair(128u, 256u));
 }
 
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream file(path);
+  return nlohmann::json::parse(file);
+}
+
 TEST(TrainerCli, infer_on_a_full_disk_leaves_no_half_written_output) {
   const auto dir = hds::test::scratch_dir("cli-infer-full");
   const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
@@ -429,6 +435,12 @@ TEST(TrainerCli, infer_on_a_full_disk_leaves_no_half_written_output) {
     EXPECT_EQ(name.find(".partial"), std::string::npos) << name;
     if (name == "film.mask.png") {
       EXPECT_EQ(hds::data::read_grey_png(entry.path().string()).rows, 256) << "whole";
+    } else if (name == "infer-run.json") {  // the record of the run says what failed
+      const auto record = read_json(entry.path().string());
+      ASSERT_EQ(record.at("failed").size(), 1u);
+      EXPECT_EQ(record.at("failed")[0].at("input"), dir + "/film.png");
+      EXPECT_NE(record.at("failed")[0].at("error").get<std::string>().find("File too large"),
+                std::string::npos);
     } else {
       ADD_FAILURE() << "written despite the failure: " << name << " ("
                     << fs::file_size(entry.path()) << " bytes)";
@@ -488,11 +500,6 @@ TEST(TrainerCli,
     EXPECT_GT(lesion.at("peak_probability").get<double>(), 0.5);
   }
   EXPECT_EQ(lesion_pixels, mask_pixels);
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream file(path);
-  return nlohmann::json::parse(file);
 }
 
 std::string dicom_text(DcmItem& item, const DcmTagKey& tag) {
@@ -646,6 +653,114 @@ TEST(TrainerCli, infer_reads_a_dicom_film_as_its_png_twin_and_writes_a_segmentat
     EXPECT_NEAR(areas[k], dicom.at("lesions")[k].at("area_mm2").get<double>(), 1e-6 * areas[k]);
   ASSERT_FALSE(probabilities.empty());
   EXPECT_NEAR(probabilities[0], dicom.at("mass_probability").get<double>(), 1e-8);
+}
+
+// A folder as a radiology department exports it: two studies in series folders that repeat file
+// names, a structured report (no pixels), a CT image, a text file and a corrupt .dcm beside the
+// mammograms, and infer's own output folder inside it. The films are read and named by their
+// path, the others skipped with the reason (the corrupt one fails by name), and each study gets a
+// summary whose breasts, views and probabilities agree with the per-film reports.
+TEST(TrainerCli, infer_on_a_folder_summarises_each_study_by_breast_and_skips_what_is_no_film) {
+  const auto dir = hds::test::scratch_dir("cli-infer-studies");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  constexpr int kRows = 192, kCols = 128;
+  const auto write_film = [&](const std::string& path, const std::string& study, const char* side,
+                              const char* view, uint64_t seed, const char* modality = "MG") {
+    const hds::data::PhantomFilm phantom = hds::data::make_phantom(seed, 1, kRows, kCols, 0);
+    hds::test::DicomFixture fixture;
+    fixture.rows = kRows;
+    fixture.cols = kCols;
+    fixture.bits_stored = 8;
+    fixture.patient_id = "patient-" + study;
+    fixture.pixels.assign(phantom.image.begin(), phantom.image.end());
+    fixture.more_tags = [=](DcmDataset& d) {
+      d.putAndInsertString(DCM_StudyInstanceUID, ("1.2.826.0.1.3680043.10." + study).c_str());
+      d.putAndInsertString(DCM_StudyDate, "20261201");
+      d.putAndInsertString(DCM_AccessionNumber, ("ACC" + study).c_str());
+      d.putAndInsertString(DCM_ImageLaterality, side);
+      d.putAndInsertString(DCM_ViewPosition, view);
+      d.putAndInsertString(DCM_PixelSpacing, "0.1\\0.1");
+      d.putAndInsertString(DCM_Modality, modality);
+    };
+    hds::test::write_dicom_fixture(path, fixture);
+  };
+  const std::string in = dir + "/export";
+  write_film(in + "/A/1/IM-0001.dcm", "1", "R", "CC", 1);
+  write_film(in + "/A/2/IM-0001.dcm", "1", "R", "MLO", 2);
+  write_film(in + "/A/3/IM-0001.dcm", "1", "L", "CC", 3);
+  write_film(in + "/A/4/IM-0001.dcm", "1", "L", "MLO", 4);
+  write_film(in + "/B/IM-0001.dcm", "2", "L", "CC", 5);
+  write_film(in + "/B/ct.dcm", "2", "L", "CC", 6, "CT");
+  {
+    DcmFileFormat report;  // a Basic Text SR: no pixel data
+    report.getDataset()->putAndInsertString(DCM_SOPClassUID, UID_BasicTextSRStorage);
+    report.getDataset()->putAndInsertString(DCM_Modality, "SR");
+    ASSERT_TRUE(report.saveFile((in + "/B/report.dcm").c_str(), EXS_LittleEndianExplicit).good());
+  }
+  hds::test::write_text(in + "/notes.txt", "radiologist's notes\n");
+  hds::test::write_text(in + "/broken.dcm", "not DICOM at all");
+  const std::string out = in + "/out";
+  const std::string command =
+      "infer --checkpoint " + dir + "/run/checkpoints/latest --out " + out + " " + in;
+  const auto result = run(command);
+  EXPECT_EQ(result.exit_code, 1) << result.output;  // broken.dcm
+  EXPECT_NE(result.output.find(in + "/broken.dcm: failed:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("5 of 6 films done, 1 failed, 3 skipped; 2 studies summarised"),
+            std::string::npos)
+      << result.output;
+
+  const auto record = read_json(out + "/infer-run.json");
+  std::map<std::string, std::string> skipped;
+  for (const auto& entry : record.at("skipped")) skipped[entry.at("input")] = entry.at("reason");
+  ASSERT_EQ(skipped.size(), 3u) << record.dump(2);
+  EXPECT_NE(skipped[in + "/B/report.dcm"].find("DICOM without pixel data (BasicTextSRStorage)"),
+            std::string::npos);
+  EXPECT_NE(skipped[in + "/B/ct.dcm"].find("modality CT, not a mammogram"), std::string::npos);
+  EXPECT_NE(skipped[in + "/notes.txt"].find("not a film file"), std::string::npos);
+  ASSERT_EQ(record.at("failed").size(), 1u);
+  EXPECT_EQ(record.at("failed")[0].at("input"), in + "/broken.dcm");
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& film : record.at("films")) by_name[film.at("name")] = film;
+  for (const char* name :
+       {"A_1_IM-0001", "A_2_IM-0001", "A_3_IM-0001", "A_4_IM-0001", "B_IM-0001"}) {
+    EXPECT_EQ(by_name.count(name), 1u) << name << " in " << record.dump(2);
+  }
+
+  // Each breast's highest probability is the largest of its films' own reports, on that view.
+  const auto film_report = [&](const std::string& name) {
+    return read_json(out + "/" + name + ".json");
+  };
+  const auto study_a = read_json(out + "/studies/1.2.826.0.1.3680043.10.1.json");
+  EXPECT_EQ(study_a.at("patient_id"), "patient-1");
+  EXPECT_EQ(study_a.at("accession_number"), "ACC1");
+  ASSERT_EQ(study_a.at("breasts").size(), 2u);
+  const std::vector<std::pair<std::string, std::vector<std::string>>> breasts = {
+      {"R", {"A_1_IM-0001", "A_2_IM-0001"}}, {"L", {"A_3_IM-0001", "A_4_IM-0001"}}};
+  for (size_t b = 0; b < breasts.size(); ++b) {
+    const auto& breast = study_a.at("breasts")[b];
+    EXPECT_EQ(breast.at("laterality"), breasts[b].first);
+    const auto cc = film_report(breasts[b].second[0]);
+    const auto mlo = film_report(breasts[b].second[1]);
+    const double highest =
+        std::max(cc.at("mass_probability").get<double>(), mlo.at("mass_probability").get<double>());
+    EXPECT_DOUBLE_EQ(breast.at("highest_mass_probability").get<double>(), highest);
+    EXPECT_EQ(breast.at("view"), cc.at("mass_probability").get<double>() == highest ? "CC" : "MLO");
+    EXPECT_EQ(breast.at("positive").get<bool>(), highest > 0.5);
+    EXPECT_TRUE(breast.at("missing_views").empty());
+    EXPECT_EQ(breast.at("lesions").size(), cc.at("lesions").size() + mlo.at("lesions").size());
+  }
+  const auto study_b = read_json(out + "/studies/1.2.826.0.1.3680043.10.2.json");
+  ASSERT_EQ(study_b.at("breasts").size(), 1u);
+  EXPECT_EQ(study_b.at("breasts")[0].at("missing_views"), nlohmann::json({"MLO"}));
+  const std::string markdown = hds::test::read_text(out + "/studies/1.2.826.0.1.3680043.10.2.md");
+  EXPECT_NE(markdown.find("| Left | "), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find(" | CC | MLO |"), std::string::npos) << markdown;
+
+  // Again into the same folder: its own outputs (masks, SEGs, SRs) are not taken for films.
+  const auto again = run(command);
+  EXPECT_NE(again.output.find("5 of 6 films done, 1 failed, 3 skipped"), std::string::npos)
+      << again.output;
 }
 
 }  // namespace

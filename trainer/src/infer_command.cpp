@@ -1,8 +1,10 @@
-// `hds-trainer infer` (commands.h): a checkpoint's model (inference.h) on mammogram files: read,
-// preprocess, predict, back to the film's geometry, lesions, and the outputs (PNGs, JSON, and a
-// DICOM Segmentation for DICOM films).
+// `hds-trainer infer` (commands.h): a checkpoint's model (inference.h) on mammogram files and
+// folders: read, preprocess, predict, back to the film's geometry, lesions, and the outputs (PNGs,
+// JSON, and for DICOM films a Segmentation and a structured report); then a summary per study
+// (study_summary.h) and a record of the run (what was read, what failed, what was skipped).
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -14,12 +16,14 @@
 #include "hds/common/exit_codes.h"
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
+#include "hds/data/dataset.h"
 #include "hds/data/dicom.h"
 #include "hds/data/film_file.h"
 #include "hds/data/png_io.h"
 #include "hds/data/preprocess.h"
 #include "hds/scoring/scoring.h"
 #include "hds/trainer/checkpoint.h"
+#include "hds/trainer/study_summary.h"
 #include "inference.h"
 
 namespace hds::trainer {
@@ -41,15 +45,85 @@ constexpr const char* kStructuredReportSuffix = ".sr.dcm";  // DICOM films only
 constexpr std::array<const char*, 5> kInferSuffixes = {
     kMaskSuffix, kOverlaySuffix, kReportSuffix, kSegmentationSuffix, kStructuredReportSuffix};
 
-// The names of the inputs' outputs under `dir`: each file's stem, numbered (-2, -3, ...) when an
-// earlier input took it or when one of its outputs would be an input file: infer never writes
-// over an input (e.g. `infer --out d d/a.png d/a.mask.png`: a.png's outputs become d/a-2.*).
-std::vector<std::string> infer_output_names(const std::vector<std::string>& inputs,
+// What the run records beside the films' outputs: <dir>/<kRunRecord>.json and
+// <dir>/<kStudiesFolder>/<Study Instance UID>.{json,md}.
+constexpr const char* kRunRecord = "infer-run";
+constexpr const char* kStudiesFolder = "studies";
+
+// A study's summary files are named by its UID (digits and dots); any other character of a
+// malformed one becomes '_' so that it cannot leave the folder.
+std::string study_file_name(std::string uid) {
+  for (char& c : uid)
+    if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.') c = '_';
+  return uid == "." || uid == ".." ? "_" : uid;
+}
+
+// A film to read and the stem its outputs' name starts from.
+struct InferInput {
+  std::string path;
+  std::string stem;
+};
+
+// The films among the command's arguments, and the files of its folders left alone with why.
+struct GatheredInputs {
+  std::vector<InferInput> films;
+  std::vector<std::pair<std::string, std::string>> skipped;  // (file, reason)
+};
+
+// A file named on the command line is read as a film whatever it is (a failure is counted); a
+// folder is walked (sorted, recursively, leaving out `out_dir` should it lie inside) and each file
+// classified by content (classify_film_candidate): its films are read, its other files skipped.
+// A film found in a folder is named by its path below the folder, '/' made '_' (series folders
+// often repeat file names).
+GatheredInputs gather_inputs(const std::vector<std::string>& arguments,
+                             const std::filesystem::path& out_dir) {
+  namespace fs = std::filesystem;
+  GatheredInputs gathered;
+  const fs::path out = fs::weakly_canonical(out_dir);
+  for (const std::string& argument : arguments) {
+    std::error_code error;
+    if (!fs::is_directory(argument, error)) {
+      gathered.films.push_back({argument, fs::path(argument).stem().string()});
+      continue;
+    }
+    std::vector<fs::path> files;
+    for (auto it = fs::recursive_directory_iterator(
+             argument, fs::directory_options::skip_permission_denied, error);
+         !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+      if (it->is_directory(error) && fs::weakly_canonical(it->path()) == out) {
+        it.disable_recursion_pending();
+      } else if (it->is_regular_file(error)) {
+        files.push_back(it->path());
+      }
+    }
+    if (error) {
+      throw hds::data::DataError(argument + ": cannot list the folder: " + error.message());
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& file : files) {
+      const hds::data::FilmCandidate candidate = hds::data::classify_film_candidate(file.string());
+      if (!candidate.is_film) {
+        gathered.skipped.emplace_back(file.string(), candidate.skip_reason);
+        continue;
+      }
+      std::string stem = file.lexically_relative(argument).replace_extension().string();
+      std::replace(stem.begin(), stem.end(), '/', '_');
+      gathered.films.push_back({file.string(), stem});
+    }
+  }
+  return gathered;
+}
+
+// The names of the films' outputs under `dir`: each stem, numbered (-2, -3, ...) when an earlier
+// film or the run record took it, or when one of its outputs would be an input file: infer never
+// writes over an input (e.g. `infer --out d d/a.png d/a.mask.png`: a.png's outputs become d/a-2.*).
+std::vector<std::string> infer_output_names(const std::vector<InferInput>& inputs,
                                             const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::set<std::string> input_files;
-  for (const std::string& input : inputs) input_files.insert(fs::weakly_canonical(input).string());
-  std::set<std::string> taken;
+  for (const InferInput& input : inputs)
+    input_files.insert(fs::weakly_canonical(input.path).string());
+  std::set<std::string> taken = {kRunRecord};
   const auto usable = [&](const std::string& name) {
     if (taken.count(name) != 0) return false;
     return std::none_of(kInferSuffixes.begin(), kInferSuffixes.end(), [&](const char* suffix) {
@@ -57,10 +131,9 @@ std::vector<std::string> infer_output_names(const std::vector<std::string>& inpu
     });
   };
   std::vector<std::string> names;
-  for (const std::string& input : inputs) {
-    const std::string stem = fs::path(input).stem().string();
-    std::string name = stem;
-    for (int n = 2; !usable(name); ++n) name = stem + "-" + std::to_string(n);
+  for (const InferInput& input : inputs) {
+    std::string name = input.stem;
+    for (int n = 2; !usable(name); ++n) name = input.stem + "-" + std::to_string(n);
     taken.insert(name);
     names.push_back(name);
   }
@@ -68,9 +141,9 @@ std::vector<std::string> infer_output_names(const std::vector<std::string>& inpu
 }
 
 // One film through the model; writes its outputs under `dir` named `name` (for DICOM films also
-// a DICOM Segmentation).
-void infer_film(const std::string& path, const std::string& name, TrainedModel& trained,
-                const std::filesystem::path& dir, std::ostream& out) {
+// a DICOM Segmentation and structured report). Returns what a study summary needs of it.
+FilmFinding infer_film(const std::string& path, const std::string& name, TrainedModel& trained,
+                       const std::filesystem::path& dir, std::ostream& out) {
   const hds::config::Config& config = trained.config();
   const hds::data::FilmFile file = hds::data::read_film_file(path, config.data().max_film_pixels());
   const hds::data::GreyImage& image = file.image;
@@ -123,7 +196,21 @@ void infer_film(const std::string& path, const std::string& name, TrainedModel& 
         dicom.laterality.empty() ? nlohmann::json() : nlohmann::json(dicom.laterality);
     report["view"] = dicom.view.empty() ? nlohmann::json() : nlohmann::json(dicom.view);
     report["dicom_pipeline"] = dicom.pipeline;
+    report["study"] = {{"study_uid", dicom.study_uid},
+                       {"patient_id", dicom.patient_id},
+                       {"study_date", dicom.study_date},
+                       {"accession_number", dicom.accession_number}};
   }
+  FilmFinding finding{name,
+                      path,
+                      dicom.study_uid,
+                      dicom.patient_id,
+                      dicom.study_date,
+                      dicom.accession_number,
+                      dicom.laterality,
+                      dicom.view,
+                      prediction.mass_probability,
+                      {}};
   hds::data::MassFindings findings;
   findings.algorithm = kAlgorithmName;
   findings.algorithm_version = trained.version();
@@ -150,6 +237,9 @@ void infer_film(const std::string& path, const std::string& name, TrainedModel& 
     findings.lesions.push_back({c.top, c.left, c.bottom, c.right, c.pixels, shape.centre_x,
                                 shape.centre_y, shape.x0, shape.y0, shape.x1, shape.y1,
                                 shape.longest_extent, peaks[k]});
+    finding.lesions.push_back({shape.centre_x, shape.centre_y, c.pixels,
+                               spaced ? c.pixels * dicom.row_spacing_mm * dicom.col_spacing_mm : -1,
+                               spaced ? shape.longest_extent : -1, peaks[k]});
   }
   const auto output = [&](const char* suffix) { return (dir / (name + suffix)).string(); };
   std::string outputs = output(kMaskSuffix) + ", " + output(kOverlaySuffix) + ", ";
@@ -170,6 +260,7 @@ void infer_film(const std::string& path, const std::string& name, TrainedModel& 
   hds::common::replace_file(output(kReportSuffix), report.dump(2) + "\n");
   out << path << ": mass probability " << prediction.mass_probability << ", "
       << lesions.components.size() << " lesion(s); " << outputs << output(kReportSuffix) << "\n";
+  return finding;
 }
 
 }  // namespace
@@ -182,20 +273,55 @@ int run_infer_command(const InferCommand& command, std::ostream& out, std::ostre
                           "recorded it); continue the run for a step to write a new checkpoint");
   }
   const std::filesystem::path dir(command.out);
+  const GatheredInputs inputs = gather_inputs(command.inputs, dir);
+  nlohmann::json record{
+      {"model", trained.version()},         {"threshold", hds::scoring::kOperatingThreshold},
+      {"films", nlohmann::json::array()},   {"failed", nlohmann::json::array()},
+      {"skipped", nlohmann::json::array()}, {"studies", nlohmann::json::array()}};
+  for (const auto& [path, reason] : inputs.skipped) {
+    out << "infer: skipped " << path << ": " << reason << "\n";
+    record["skipped"].push_back({{"input", path}, {"reason", reason}});
+  }
+  if (inputs.films.empty()) {
+    throw hds::data::DataError("infer: no films among the inputs (" +
+                               std::to_string(inputs.skipped.size()) + " file(s) skipped)");
+  }
   std::filesystem::create_directories(dir);
-  const std::vector<std::string> names = infer_output_names(command.inputs, dir);
+  const std::vector<std::string> names = infer_output_names(inputs.films, dir);
+  std::vector<FilmFinding> dicom_films;
   int failed = 0;
-  for (size_t i = 0; i < command.inputs.size(); ++i) {
-    const std::string& path = command.inputs[i];
+  for (size_t i = 0; i < inputs.films.size(); ++i) {
+    const std::string& path = inputs.films[i].path;
     try {
-      infer_film(path, names[i], trained, dir, out);
+      FilmFinding finding = infer_film(path, names[i], trained, dir, out);
+      record["films"].push_back(
+          {{"input", path}, {"name", names[i]}, {"study_uid", finding.study_uid}});
+      if (!finding.study_uid.empty()) dicom_films.push_back(std::move(finding));
     } catch (const std::exception& error) {
       ++failed;
       errors << "infer: " << path << ": failed: " << error.what() << "\n";
+      record["failed"].push_back({{"input", path}, {"error", error.what()}});
     }
   }
-  out << "infer: " << command.inputs.size() - failed << " of " << command.inputs.size()
-      << " films done" << (failed > 0 ? ", " + std::to_string(failed) + " failed" : "") << "\n";
+  const std::vector<StudySummary> studies =
+      summarize_studies(dicom_films, hds::scoring::kOperatingThreshold, trained.version());
+  if (!studies.empty()) std::filesystem::create_directories(dir / kStudiesFolder);
+  for (const StudySummary& study : studies) {
+    const std::filesystem::path base = dir / kStudiesFolder / study_file_name(study.study_uid);
+    hds::common::replace_file(base.string() + ".json", study.json);
+    hds::common::replace_file(base.string() + ".md", study.markdown);
+    record["studies"].push_back({{"study_uid", study.study_uid},
+                                 {"json", base.string() + ".json"},
+                                 {"markdown", base.string() + ".md"}});
+  }
+  const std::string record_path = (dir / (std::string(kRunRecord) + ".json")).string();
+  hds::common::replace_file(record_path, record.dump(2) + "\n");
+  const size_t films = inputs.films.size();
+  out << "infer: " << films - failed << " of " << films << " films done"
+      << (failed > 0 ? ", " + std::to_string(failed) + " failed" : "")
+      << (inputs.skipped.empty() ? "" : ", " + std::to_string(inputs.skipped.size()) + " skipped")
+      << "; " << studies.size() << " stud" << (studies.size() == 1 ? "y" : "ies") << " summarised; "
+      << record_path << "\n";
   return std::min(failed, 100);
 }
 
@@ -203,10 +329,12 @@ namespace {
 
 CLI::App* add_infer_options(CLI::App& app, InferCommand& infer) {
   CLI::App* command = app.add_subcommand(
-      "infer", "run a checkpoint on mammograms (PNG, PGM, DICOM); exit code: how many failed");
+      "infer",
+      "run a checkpoint on mammograms (PNG, PGM, DICOM files and folders); exit code: how many "
+      "failed");
   command->add_option("--checkpoint", infer.checkpoint, "checkpoint directory")->required();
   command->add_option("--out", infer.out, "output folder")->required();
-  command->add_option("inputs", infer.inputs, "film files")->required();
+  command->add_option("inputs", infer.inputs, "film files and folders of them")->required();
   return command;
 }
 

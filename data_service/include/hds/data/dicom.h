@@ -24,6 +24,8 @@ struct DicomFilm {
   std::string laterality;   // Image Laterality (0020,0062), else Laterality (0020,0060): L, R, B
   std::string view;         // View Position (0018,5101): CC, MLO, ML, ...
   std::string study_uid;
+  std::string study_date;        // StudyDate (YYYYMMDD), "" when missing
+  std::string accession_number;  // AccessionNumber, "" when missing
   std::string series_uid;
   std::string sop_instance_uid;
   std::string sop_class_uid;
