@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """The HDS U-ResNet of docs/design.md §3 written independently in Python PyTorch.
 
-Two uses:
+Three uses:
   check-export FILE [--reference-names F]
       torch.load an `hds-trainer export --layout reference --probe` file of the paper model,
       load its state_dict with strict=True into this model, and compare the probe logits.
+  check-bundle BUNDLE FILM.pgm INFER.json
+      build the network a model bundle (`hds-trainer export --bundle`) describes, load its weights
+      strictly, run it on a PGM film of exactly the network's input size with no blank columns
+      (so that the preprocessing is the grey scale and the bundle's normalisation alone), and
+      compare the mass probability and the mask's pixel count with what `hds-trainer infer` wrote
+      for that film.
   bench --batch B --height H --width W --steps N [--threads T]
       time a full training step (forward, HDS loss, backward, SGD), as `hds-trainer bench` does,
       and print one JSON line: the Python baseline of tests/bench/RESULTS.md.
@@ -73,16 +79,16 @@ def down(cin, cout):
 
 
 class Trunk(nn.Module):
-    def __init__(self):
+    def __init__(self, widths=WIDTHS, blocks=2):
         super().__init__()
         self.blocks = nn.ModuleList(
-            nn.ModuleList(Block(w, p) for _ in range(2)) for w, p in zip(WIDTHS, STAGE_DROPOUT))
-        self.downs = nn.ModuleList(down(WIDTHS[k], WIDTHS[k + 1]) for k in range(5))
+            nn.ModuleList(Block(w, p) for _ in range(blocks)) for w, p in zip(widths, STAGE_DROPOUT))
+        self.downs = nn.ModuleList(down(widths[k], widths[k + 1]) for k in range(5))
         self.ups = nn.ModuleList(
-            nn.Sequential(*(bn_relu_conv(WIDTHS[5 + k], WIDTHS[6 + k])
-                            if WIDTHS[5 + k] != WIDTHS[6 + k] else []), up2()) for k in range(5))
-        self.fusions = nn.ModuleList(Fusion(WIDTHS[6 + k]) for k in range(5))
-        self.inconv = nn.Conv2d(1, WIDTHS[0], 3, padding=1, bias=False)
+            nn.Sequential(*(bn_relu_conv(widths[5 + k], widths[6 + k])
+                            if widths[5 + k] != widths[6 + k] else []), up2()) for k in range(5))
+        self.fusions = nn.ModuleList(Fusion(widths[6 + k]) for k in range(5))
+        self.inconv = nn.Conv2d(1, widths[0], 3, padding=1, bias=False)
 
     def forward(self, x):
         def stage(s, x):
@@ -119,11 +125,11 @@ def cls_head(i, c):
 
 
 class HdsNet(nn.Module):
-    def __init__(self):
+    def __init__(self, widths=WIDTHS, blocks=2):
         super().__init__()
-        self.trunk = Trunk()
-        self.exit_seg = nn.ModuleList(seg_head(i, WIDTHS[5 + i]) for i in range(6))
-        self.exit_cls = nn.ModuleList(cls_head(i, WIDTHS[5 + i]) for i in range(6))
+        self.trunk = Trunk(widths, blocks)
+        self.exit_seg = nn.ModuleList(seg_head(i, widths[5 + i]) for i in range(6))
+        self.exit_cls = nn.ModuleList(cls_head(i, widths[5 + i]) for i in range(6))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
@@ -171,6 +177,71 @@ def check_export(path, reference_names):
     print(f"{path}: {len(state)} entries load strictly; probe reproduced")
 
 
+def read_pgm(path):
+    """A binary (P5) PGM as a float tensor of its levels, and its maximum level."""
+    data = open(path, "rb").read()
+    fields, at = [], 2
+    if data[:2] != b"P5":
+        sys.exit(f"{path}: not a binary PGM")
+    while len(fields) < 3:
+        while data[at:at + 1].isspace():
+            at += 1
+        if data[at:at + 1] == b"#":
+            at = data.index(b"\n", at)
+            continue
+        end = at
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(int(data[at:end]))
+        at = end
+    cols, rows, maxval = fields
+    at += 1
+    wide = maxval > 255
+    count = rows * cols
+    raw = data[at:at + count * (2 if wide else 1)]
+    if wide:
+        levels = [raw[2 * i] << 8 | raw[2 * i + 1] for i in range(count)]
+    else:
+        levels = list(raw)
+    return torch.tensor(levels, dtype=torch.float32).view(rows, cols), maxval
+
+
+def check_bundle(bundle, film, infer_json):
+    meta = json.load(open(f"{bundle}/configs/metadata.json"))["hds"]
+    model = HdsNet(meta["model"]["widths"], meta["model"]["blocks_per_stage"])
+    model.load_state_dict(torch.load(f"{bundle}/{meta['weights']}")["state_dict"], strict=True)
+    model.eval()
+    levels, maxval = read_pgm(film)
+    rows, cols = meta["preprocessing"]["image_rows"], meta["preprocessing"]["image_cols"]
+    if tuple(levels.shape) != (rows, cols):
+        sys.exit(f"{film}: {tuple(levels.shape)}; this check needs the network's size {(rows, cols)}")
+    grey = levels / maxval
+    if (grey.max(0).values <= meta["preprocessing"]["blank_threshold"]).any():
+        sys.exit(f"{film}: has blank columns; this check needs none")
+    x = (grey - meta["normalisation"]["mean"]) / meta["normalisation"]["std"]
+    with torch.no_grad():
+        seg, cls = model(x.view(1, 1, rows, cols))
+    foreground = seg[-1].softmax(1)[0, 1]
+    instances = cls[-1].flatten(2)[0]  # [2, N]
+    if meta["mil_rule"] == "MIN_BACKGROUND_LOGIT":
+        chosen = instances[0].argmin()
+    else:
+        chosen = instances.softmax(0)[1].argmax()
+    probability = instances[:, chosen].softmax(0)[1].item()
+    theirs = json.load(open(infer_json))
+    mask_pixels = sum(lesion["area_pixels"] for lesion in theirs["lesions"])
+    threshold, margin = meta["threshold"], 1e-4
+    surely = int((foreground > threshold + margin).sum())
+    maybe = int((foreground > threshold - margin).sum())
+    print(f"mass probability: {probability:.6f} here, {theirs['mass_probability']:.6f} by infer")
+    print(f"mask pixels: {surely}..{maybe} here, {mask_pixels} by infer")
+    if abs(probability - theirs["mass_probability"]) > 1e-4:
+        sys.exit("the mass probabilities differ")
+    if not surely <= mask_pixels <= maybe:
+        sys.exit("the masks differ")
+    print(f"{bundle}: weights load strictly; infer's outputs reproduced")
+
+
 def bench(args):
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -204,12 +275,18 @@ def main():
     c = sub.add_parser("check-export")
     c.add_argument("file")
     c.add_argument("--reference-names")
+    k = sub.add_parser("check-bundle")
+    k.add_argument("bundle")
+    k.add_argument("film")
+    k.add_argument("infer_json")
     b = sub.add_parser("bench")
     for name, default in (("batch", 2), ("height", 256), ("width", 192), ("steps", 10), ("warmup", 2), ("threads", 0)):
         b.add_argument("--" + name, type=int, default=default)
     args = parser.parse_args()
     if args.command == "check-export":
         check_export(args.file, args.reference_names)
+    elif args.command == "check-bundle":
+        check_bundle(args.bundle, args.film, args.infer_json)
     else:
         bench(args)
 

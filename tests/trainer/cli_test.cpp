@@ -27,6 +27,7 @@
 #include "hds/test/configs.h"
 #include "hds/test/dicom_files.h"
 #include "hds/test/files.h"
+#include "hds/trainer/checkpoint.h"
 
 extern char** environ;
 
@@ -761,6 +762,149 @@ TEST(TrainerCli, infer_on_a_folder_summarises_each_study_by_breast_and_skips_wha
   const auto again = run(command);
   EXPECT_NE(again.output.find("5 of 6 films done, 1 failed, 3 skipped"), std::string::npos)
       << again.output;
+}
+
+// A 256 x 128 film (the tiny network's input size) with no blank column, as a binary PGM: for it
+// the preprocessing is only the grey scale and the normalisation, which the Python check redoes.
+void write_unresized_pgm(const std::string& path) {
+  std::string pgm = "P5\n128 256\n255\n";
+  for (int r = 0; r < 256; ++r) {
+    for (int c = 0; c < 128; ++c) {
+      int level = 60 + (r * 40) / 256 + (c * 40) / 128 + ((r * 7 + c * 13) % 17);
+      if ((r - 120) * (r - 120) + (c - 60) * (c - 60) < 400) level += 80;
+      pgm += static_cast<char>(level);
+    }
+  }
+  hds::test::write_text(path, pgm);
+}
+
+// The keys MONAI Bundle's metadata schema (meta_schema_20220324) requires, with their JSON types,
+// and those of each tensor format in network_data_format.
+void expect_monai_metadata(const nlohmann::json& metadata) {
+  for (const char* key : {"version", "monai_version", "pytorch_version", "numpy_version", "task",
+                          "description", "authors", "copyright"}) {
+    ASSERT_TRUE(metadata.contains(key) && metadata.at(key).is_string()) << key;
+  }
+  ASSERT_TRUE(metadata.at("changelog").is_object());
+  EXPECT_TRUE(metadata.at("changelog").contains(metadata.at("version").get<std::string>()));
+  ASSERT_TRUE(metadata.at("optional_packages_version").is_object());
+  const auto& formats = metadata.at("network_data_format");
+  for (const auto& [direction, name] :
+       std::vector<std::pair<std::string, std::string>>{{"inputs", "image"}, {"outputs", "pred"}}) {
+    const auto& format = formats.at(direction).at(name);
+    for (const char* key : {"type", "format", "dtype"}) EXPECT_TRUE(format.at(key).is_string());
+    EXPECT_TRUE(format.at("num_channels").is_number_integer());
+    EXPECT_EQ(format.at("spatial_shape"), nlohmann::json({256, 128}));
+    EXPECT_TRUE(format.at("value_range").is_array());
+    EXPECT_TRUE(format.at("is_patch_data").is_boolean());
+    EXPECT_EQ(format.at("channel_def").size(), format.at("num_channels").get<size_t>());
+  }
+}
+
+// A bundle of the best-Dice checkpoint with its evaluation: MONAI's metadata, the normalisation
+// and configuration of the checkpoint, its selection record and evaluation; infer runs it exactly
+// as the checkpoint; and Python PyTorch, loading the bundle's weights into an independent model,
+// reproduces what infer wrote.
+TEST(TrainerCli, a_model_bundle_describes_its_checkpoint_and_runs_as_it_in_infer_and_python) {
+  const auto dir = hds::test::scratch_dir("cli-bundle");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=2").exit_code, 0);
+  const std::string checkpoint = dir + "/run/checkpoints/best-dice";
+  ASSERT_EQ(
+      run("eval --checkpoint " + checkpoint + " --split val --out " + dir + "/eval --bootstrap 50")
+          .exit_code,
+      0);
+  const auto exported = run("export --checkpoint " + checkpoint + " --bundle " + dir +
+                            "/bundle --evaluation " + dir + "/eval --changelog 'first release'");
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+
+  const auto metadata = read_json(dir + "/bundle/configs/metadata.json");
+  expect_monai_metadata(metadata);
+  EXPECT_EQ(metadata.at("version"), "0.1.0");
+  EXPECT_EQ(metadata.at("changelog").at("0.1.0"), "first release");
+  const hds::checkpoint::CheckpointMeta meta = hds::trainer::read_checkpoint_meta(checkpoint);
+  EXPECT_EQ(metadata.at("hds").at("normalisation").at("mean").get<double>(), meta.data_mean());
+  EXPECT_EQ(metadata.at("hds").at("normalisation").at("std").get<double>(), meta.data_std());
+  EXPECT_EQ(hds::config::to_text(hds::config::load_config(dir + "/bundle/configs/training.pbtxt")),
+            hds::config::to_text(hds::trainer::saved_config(meta, checkpoint)));
+  const auto metrics = read_json(dir + "/bundle/docs/metrics.json");
+  EXPECT_EQ(metrics.at("evaluation"), read_json(dir + "/eval/metrics.json"));
+  EXPECT_EQ(metrics.at("selection").at("checkpoint"), "best-dice");
+  EXPECT_EQ(metrics.at("selection").at("global_step"), meta.global_step());
+  EXPECT_DOUBLE_EQ(metrics.at("selection").at("validation").at("dice").get<double>(),
+                   meta.best_dice().dice());
+  const std::string card = hds::test::read_text(dir + "/bundle/docs/README.md");
+  EXPECT_NE(card.find(hds::test::read_text(dir + "/eval/metrics.md")), std::string::npos);
+  EXPECT_NE(card.find("Not a medical device"), std::string::npos);
+
+  // infer with the bundle gives what it gives with the checkpoint.
+  write_noisy_film(dir + "/noisy.png", 4);
+  write_unresized_pgm(dir + "/film.pgm");
+  const std::string films = " " + dir + "/noisy.png " + dir + "/film.pgm";
+  ASSERT_EQ(
+      run("infer --checkpoint " + dir + "/bundle --out " + dir + "/by-bundle" + films).exit_code,
+      0);
+  ASSERT_EQ(run("infer --checkpoint " + checkpoint + " --out " + dir + "/by-checkpoint" + films)
+                .exit_code,
+            0);
+  for (const char* name : {"noisy", "film"}) {
+    const auto bundle = read_json(dir + "/by-bundle/" + name + ".json");
+    const auto original = read_json(dir + "/by-checkpoint/" + name + ".json");
+    EXPECT_EQ(bundle.at("mass_probability"), original.at("mass_probability")) << name;
+    EXPECT_EQ(bundle.at("lesions"), original.at("lesions")) << name;
+    EXPECT_EQ(bundle.at("model"), "bundle 0.1.0");
+    EXPECT_EQ(hds::test::read_text(dir + "/by-bundle/" + name + ".mask.png"),
+              hds::test::read_text(dir + "/by-checkpoint/" + name + ".mask.png"))
+        << name;
+  }
+
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "Python PyTorch (python3-torch) not installed";
+  }
+  const std::string check = std::string("/usr/bin/python3 ") + HDS_SOURCE_DIR +
+                            "/tests/bench/hds_reference.py check-bundle " + dir + "/bundle " + dir +
+                            "/film.pgm " + dir + "/by-bundle/film.json";
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+}
+
+TEST(TrainerCli, a_bundle_keeps_its_changelog_refuses_a_version_it_holds_and_foreign_folders) {
+  const auto dir = hds::test::scratch_dir("cli-bundle-versions");
+  const auto config = write_config(dir, hds::test::tiny_config(dir + "/run"));
+  ASSERT_EQ(run("fit --config " + config + " --set train.epochs=1").exit_code, 0);
+  const std::string export_latest =
+      "export --checkpoint " + dir + "/run/checkpoints/latest --bundle " + dir + "/bundle";
+  ASSERT_EQ(run(export_latest).exit_code, 0);
+  const auto again = run(export_latest);
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.output.find(dir + "/bundle: the bundle already holds version 0.1.0"),
+            std::string::npos)
+      << again.output;
+  ASSERT_EQ(run(export_latest + " --bundle-version 0.2.0 --changelog 'more epochs'").exit_code, 0);
+  const auto metadata = read_json(dir + "/bundle/configs/metadata.json");
+  EXPECT_EQ(metadata.at("version"), "0.2.0");
+  EXPECT_EQ(metadata.at("changelog").size(), 2u);
+  EXPECT_EQ(metadata.at("changelog").at("0.2.0"), "more epochs");
+
+  hds::test::write_text(dir + "/elsewhere/notes.txt", "mine\n");
+  const auto foreign =
+      run("export --checkpoint " + dir + "/run/checkpoints/latest --bundle " + dir + "/elsewhere");
+  EXPECT_NE(foreign.exit_code, 0);
+  EXPECT_NE(foreign.output.find("holds files but no bundle"), std::string::npos) << foreign.output;
+  EXPECT_EQ(hds::test::read_text(dir + "/elsewhere/notes.txt"), "mine\n");
+  EXPECT_FALSE(fs::exists(dir + "/elsewhere/configs"));
+
+  // A bundle whose configuration no longer fits its weights is refused by name.
+  std::string training = hds::test::read_text(dir + "/bundle/configs/training.pbtxt");
+  const size_t blocks = training.find("blocks_per_stage: 1");
+  ASSERT_NE(blocks, std::string::npos) << training;
+  training.replace(blocks, 19, "blocks_per_stage: 2");
+  hds::test::write_text(dir + "/bundle/configs/training.pbtxt", training);
+  write_noisy_film(dir + "/a.png", 2);
+  const auto misfit =
+      run("infer --checkpoint " + dir + "/bundle --out " + dir + "/out " + dir + "/a.png");
+  EXPECT_NE(misfit.exit_code, 0);
+  EXPECT_NE(misfit.output.find(dir + "/bundle/models/model.pt: holds"), std::string::npos)
+      << misfit.output;
 }
 
 }  // namespace

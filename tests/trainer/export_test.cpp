@@ -10,6 +10,7 @@
 
 #include "hds/test/configs.h"
 #include "hds/test/files.h"
+#include "hds/trainer/checkpoint.h"
 
 namespace hds::trainer {
 namespace {
@@ -66,22 +67,42 @@ TEST(Export, probe_logits_are_reproduced_by_a_model_loaded_from_the_exported_wei
   EXPECT_EQ(seg.sizes(), torch::IntArrayRef({6, 2, 2, 256, 128}));
   EXPECT_EQ(cls.sizes(), torch::IntArrayRef({6, 2, 2, 2, 1}));
 
-  // A differently initialised model takes the exported tensors by name.
+  // A differently initialised model takes the exported tensors by name (import_weights).
   torch::manual_seed(99);
   HdsNet loaded(config.model());
-  const auto weights = file.at("state_dict").toGenericDict();
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& [name, tensor] : ordered_state_dict(*loaded)) {
-      tensor.copy_(weights.at(name).toTensor());
-    }
-  }
+  import_weights(dir + "/probe.pt", loaded);
   loaded->eval();
   torch::NoGradGuard no_grad;
   const auto out = loaded->forward(input);
   EXPECT_TRUE(torch::allclose(torch::stack(out.seg), seg, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(torch::stack(out.cls), cls, 1e-5, 1e-6));
   EXPECT_TRUE(torch::equal(input, probe_input()));
+}
+
+TEST(Export, import_weights_refuses_a_file_of_another_model_or_no_weights_naming_it) {
+  const auto dir = hds::test::scratch_dir("export-import-refused");
+  const auto config = hds::test::tiny_config(dir);
+  HdsNet model(config.model());
+  export_model(model, config, dir + "/tiny.pt", ExportLayout::kReference, false);
+  const auto wider = hds::test::tiny_config(dir, {"model.widths=[4,8,8,8,8,8,8,8,8,8,4]"});
+  HdsNet other(wider.model());
+  try {
+    import_weights(dir + "/tiny.pt", other);
+    ADD_FAILURE() << "a model of other widths took the weights";
+  } catch (const CheckpointError& error) {
+    EXPECT_NE(std::string(error.what()).find(dir + "/tiny.pt: "), std::string::npos)
+        << error.what();
+    EXPECT_NE(std::string(error.what()).find("has shape"), std::string::npos) << error.what();
+  }
+  hds::test::write_text(dir + "/junk.pt", "not a pickle");
+  try {
+    import_weights(dir + "/junk.pt", model);
+    ADD_FAILURE() << "junk read as weights";
+  } catch (const CheckpointError& error) {
+    EXPECT_NE(std::string(error.what()).find(dir + "/junk.pt: not a weights file"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(Export, python_torch_load_reads_it_and_an_independent_pytorch_model_reproduces_the_probe) {

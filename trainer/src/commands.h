@@ -53,7 +53,11 @@ struct ExportCommand {
   bool init = false;
   std::string config_path;  // with init; "" = the paper's configuration
   std::vector<std::string> overrides;
-  std::string out;
+  std::string out;     // a weights file, or:
+  std::string bundle;  // a model bundle folder (bundle.h), of --checkpoint
+  std::string bundle_version = "0.1.0";
+  std::string changelog;
+  std::string evaluation;         // an `eval --out` folder for the bundle
   std::string layout = "native";  // or "reference"
   bool probe = false;
 };

@@ -2,6 +2,7 @@
 
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
+#include "hds/trainer/checkpoint.h"
 
 namespace hds::trainer {
 
@@ -48,6 +49,36 @@ void export_model(HdsNet& model, const hds::config::Config& config, const std::s
   }
   const std::vector<char> bytes = torch::pickle_save(out);
   hds::common::replace_file(path, std::string(bytes.begin(), bytes.end()));
+}
+
+void import_weights(const std::string& path, HdsNet& model) {
+  const std::string bytes = hds::common::read_whole_file(path);
+  c10::IValue file;
+  try {
+    file = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  } catch (const c10::Error& error) {
+    throw CheckpointError(path + ": not a weights file torch can read (" +
+                          error.what_without_backtrace() + ")");
+  }
+  if (!file.isGenericDict() || !file.toGenericDict().contains("state_dict") ||
+      !file.toGenericDict().at("state_dict").isGenericDict())
+    throw CheckpointError(path + ": holds no \"state_dict\" dictionary");
+  const c10::impl::GenericDict weights = file.toGenericDict().at("state_dict").toGenericDict();
+  auto expected = ordered_state_dict(*model);
+  if (weights.size() != expected.size())
+    throw CheckpointError(path + ": holds " + std::to_string(weights.size()) +
+                          " tensors; the model of its configuration has " +
+                          std::to_string(expected.size()));
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : expected) {
+    if (!weights.contains(name) || !weights.at(name).isTensor())
+      throw CheckpointError(path + ": lacks the tensor " + name);
+    const torch::Tensor stored = weights.at(name).toTensor();
+    if (stored.sizes() != tensor.sizes())
+      throw CheckpointError(path + ": " + name + " has shape " + c10::str(stored.sizes()) +
+                            "; the model's is " + c10::str(tensor.sizes()));
+    tensor.copy_(stored);
+  }
 }
 
 }  // namespace hds::trainer

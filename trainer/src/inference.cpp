@@ -5,23 +5,34 @@
 #include "hds/data/png_io.h"
 #include "hds/scoring/evaluation_report.h"
 #include "hds/scoring/scoring.h"
+#include "hds/trainer/bundle.h"
 #include "hds/trainer/checkpoint.h"
+#include "hds/trainer/export.h"
 #include "hds/trainer/training.h"
 
 namespace hds::trainer {
 
 TrainedModel::TrainedModel(const std::string& checkpoint, const std::vector<std::string>& overrides,
                            const std::string& device) {
-  const hds::checkpoint::CheckpointMeta meta = read_checkpoint_meta(checkpoint);
-  config_ = saved_config(meta, checkpoint, overrides);
-  if (meta.has_data_mean() && meta.has_data_std()) {
-    normalisation_ = Normalisation{meta.data_mean(), meta.data_std()};
+  if (is_bundle(checkpoint)) {
+    const BundleModel bundle = read_bundle(checkpoint, overrides);
+    config_ = bundle.config;
+    normalisation_ = bundle.normalisation;
+    version_ = bundle.version;
+    model_ = HdsNet(config_.model());
+    import_weights(bundle.weights, model_);
+  } else {
+    const hds::checkpoint::CheckpointMeta meta = read_checkpoint_meta(checkpoint);
+    config_ = saved_config(meta, checkpoint, overrides);
+    if (meta.has_data_mean() && meta.has_data_std()) {
+      normalisation_ = Normalisation{meta.data_mean(), meta.data_std()};
+    }
+    std::filesystem::path folder = std::filesystem::path(checkpoint).lexically_normal();
+    if (folder.filename().empty()) folder = folder.parent_path();  // "dir/" names dir
+    version_ = folder.filename().string() + " step " + std::to_string(meta.global_step());
+    model_ = HdsNet(config_.model());
+    load_checkpoint(checkpoint, model_, nullptr);
   }
-  std::filesystem::path folder = std::filesystem::path(checkpoint).lexically_normal();
-  if (folder.filename().empty()) folder = folder.parent_path();  // "dir/" names dir
-  version_ = folder.filename().string() + " step " + std::to_string(meta.global_step());
-  model_ = HdsNet(config_.model());
-  load_checkpoint(checkpoint, model_, nullptr);
   device_ = resolve_device(device.empty() ? config_.train().device() : device);
   model_->to(device_);
 }

@@ -23,8 +23,9 @@ using Normalisation = hds::data::PixelStatistics;
 
 class TrainedModel {
  public:
-  // Reads `checkpoint` (its configuration with `overrides`, its weights, its normalisation) onto
-  // `device` ("" = the configuration's train.device). Throws CheckpointError.
+  // Reads `checkpoint`, a checkpoint folder or a model bundle (bundle.h): its configuration with
+  // `overrides`, its weights, its normalisation, onto `device` ("" = the configuration's
+  // train.device). Throws CheckpointError.
   TrainedModel(const std::string& checkpoint, const std::vector<std::string>& overrides,
                const std::string& device = "");
 
@@ -32,7 +33,8 @@ class TrainedModel {
   const hds::config::Config& config() const { return config_; }
   // Absent in checkpoints written before it was recorded.
   const std::optional<Normalisation>& normalisation() const { return normalisation_; }
-  // Which weights these are, for reports: "<checkpoint folder> step <global step>".
+  // Which weights these are, for reports: "<checkpoint folder> step <global step>" or
+  // "<bundle folder> <bundle version>".
   const std::string& version() const { return version_; }
   // Every built head's prediction for a normalised film, coarsest first (predict_heads).
   std::vector<HeadPrediction> predict(const hds::data::Film& film);

@@ -26,4 +26,9 @@ torch::Tensor probe_input();
 void export_model(HdsNet& model, const hds::config::Config& config, const std::string& path,
                   ExportLayout layout, bool with_probe);
 
+// Reads the weights of an export_model file of the reference layout into `model`, every tensor
+// by name and strictly (a missing, extra or misshapen tensor is refused). Throws CheckpointError
+// naming the file.
+void import_weights(const std::string& path, HdsNet& model);
+
 }  // namespace hds::trainer
