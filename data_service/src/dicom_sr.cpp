@@ -124,7 +124,7 @@ void add_lesion(ReportTree& tree, int number, const MassFindings& findings,
                 const MassFindings::Lesion& lesion, const DSRImageReferenceValue& film,
                 const DicomInstance& segmentation) {
   using T = DSRTypes;
-  const bool spaced = findings.row_spacing_mm > 0 && findings.col_spacing_mm > 0;
+  const bool spaced = findings.spaced();
   const DSRCodedEntryValue length_unit =
       spaced ? DSRCodedEntryValue(CODE_UCUM_Millimeter) : DSRCodedEntryValue(CODE_UCUM_Pixels);
   const DSRCodedEntryValue area_unit = spaced ? kSquareMillimetre : CODE_UCUM_Pixels;
@@ -142,8 +142,7 @@ void add_lesion(ReportTree& tree, int number, const MassFindings& findings,
   tree.image(T::RT_contains, CODE_DCM_ReferencedSegmentationFrame, frame);
   tree.image(T::RT_contains, CODE_DCM_SourceImageForSegmentation, film);
   tree.code(T::RT_hasConceptMod, CODE_DCM_Finding, kMass);
-  tree.number(T::RT_contains, kArea, static_cast<double>(lesion.area_pixels) * row_mm * col_mm,
-              area_unit);
+  tree.number(T::RT_contains, kArea, findings.area(lesion), area_unit);
   tree.number(T::RT_contains, kLongAxis, lesion.longest_diameter, length_unit);
   tree.coordinates(T::RT_inferredFrom, DSRCodedEntryValue(), T::GT_Polyline,
                    {lesion.diameter_x0, lesion.diameter_y0, lesion.diameter_x1, lesion.diameter_y1},

@@ -186,16 +186,6 @@ TEST(DicomPipeline, a_value_that_is_not_a_finite_number_is_refused_naming_the_at
   }
 }
 
-// The lines dciodvfy (dicom3tools) prints for `path`, stdout and stderr together.
-std::vector<std::string> dciodvfy_lines(const std::string& dciodvfy, const std::string& path) {
-  std::vector<std::string> lines;
-  FILE* pipe = popen((dciodvfy + " '" + path + "' 2>&1").c_str(), "r");
-  char line[4096];
-  while (pipe != nullptr && std::fgets(line, sizeof line, pipe) != nullptr) lines.push_back(line);
-  if (pipe != nullptr) pclose(pipe);
-  return lines;
-}
-
 // Films shaped like INbreast's (Pixel Spacing, no Patient Orientation) and like a modern
 // full-field one (Patient Orientation, Image Laterality, View Position, Imager Pixel Spacing).
 struct ValidatedFilm {
@@ -240,17 +230,6 @@ WrittenSegmentation write_film_and_segmentation(const std::string& dir, const Va
   return written;
 }
 
-// dciodvfy checked `lines` as an `iod` and found no error.
-void expect_valid(const std::vector<std::string>& lines, const std::string& iod,
-                  const std::string& name) {
-  ASSERT_FALSE(lines.empty()) << name;
-  EXPECT_NE(std::find(lines.begin(), lines.end(), iod + "\n"), lines.end())
-      << name << ": not checked as a " << iod;
-  for (const std::string& line : lines) {
-    EXPECT_NE(line.rfind("Error", 0), 0u) << name << ": " << line;
-  }
-}
-
 // Every Segmentation written passes dciodvfy (Debian's dicom3tools) without errors, and says
 // which instance it wrote.
 TEST(DicomSegmentation, what_infer_writes_passes_dciodvfy_without_errors) {
@@ -259,7 +238,7 @@ TEST(DicomSegmentation, what_infer_writes_passes_dciodvfy_without_errors) {
   const std::string dir = hds::test::scratch_dir("dicom-seg-dciodvfy");
   for (const ValidatedFilm& film : validated_films()) {
     const WrittenSegmentation seg = write_film_and_segmentation(dir, film);
-    expect_valid(dciodvfy_lines(dciodvfy, seg.path), "Segmentation", film.name);
+    hds::test::expect_dciodvfy_clean(dciodvfy, seg.path, "Segmentation");
     DcmFileFormat written;
     ASSERT_TRUE(written.loadFile(seg.path.c_str()).good());
     OFString instance, series;
@@ -269,18 +248,6 @@ TEST(DicomSegmentation, what_infer_writes_passes_dciodvfy_without_errors) {
     EXPECT_EQ(seg.instance.series_uid, series.c_str()) << film.name;
     EXPECT_EQ(seg.instance.sop_class_uid, UID_SegmentationStorage);
   }
-}
-
-// The output of `command` (stdout and stderr) as one string.
-std::string output_of(const std::string& command) {
-  std::string text;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  char chunk[4096];
-  size_t n = 0;
-  while (pipe != nullptr && (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0)
-    text.append(chunk, n);
-  if (pipe != nullptr) pclose(pipe);
-  return text;
 }
 
 // The structured report of a film: dciodvfy finds no error in it, and DCMTK's dsrdump reads back
@@ -310,9 +277,9 @@ TEST(DicomStructuredReport, passes_dciodvfy_and_reads_back_with_dsrdump) {
     findings.lesions = {block};
     const std::string sr = dir + "/" + film.name + ".sr.dcm";
     write_mass_report(seg.film, seg.instance, findings, sr);
-    expect_valid(dciodvfy_lines(dciodvfy, sr), "ComprehensiveSR", film.name);
+    hds::test::expect_dciodvfy_clean(dciodvfy, sr, "ComprehensiveSR");
 
-    const std::string dump = output_of(dsrdump + " +Pc +Pl +Pu '" + sr + "'");
+    const std::string dump = hds::test::output_of(dsrdump + " +Pc +Pl +Pu '" + sr + "'");
     DcmFileFormat source;
     ASSERT_TRUE(source.loadFile(seg.film.c_str()).good());
     OFString film_instance;

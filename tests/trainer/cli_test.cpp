@@ -626,6 +626,13 @@ TEST(TrainerCli, infer_reads_a_dicom_film_as_its_png_twin_and_writes_a_segmentat
   }
   EXPECT_NEAR(weighted_centres, centre_sum, 1e-6 * std::max(1.0, centre_sum));
 
+  // The SEG and SR infer wrote pass dciodvfy.
+  const std::string dciodvfy = hds::test::find_program("dciodvfy");
+  if (!dciodvfy.empty()) {
+    hds::test::expect_dciodvfy_clean(dciodvfy, seg_path, "Segmentation");
+    hds::test::expect_dciodvfy_clean(dciodvfy, dicom.at("structured_report"), "ComprehensiveSR");
+  }
+
   // The structured report reads back with DCMTK's dcmsr: the film's probability first, then one
   // measurement group per lesion with the JSON's area.
   const std::string sr_path = dicom.at("structured_report");

@@ -140,6 +140,111 @@ std::vector<std::string> infer_output_names(const std::vector<InferInput>& input
   return names;
 }
 
+// Each lesion (8-connected component) of `mask` measured on the rows x cols film: bounding box,
+// area, centre, longest diameter (mm with the film's spacing, else pixels) and the highest
+// probability of `map` inside it.
+hds::data::MassFindings measure_lesions(const std::vector<float>& map,
+                                        const std::vector<uint8_t>& mask, int rows, int cols,
+                                        const hds::data::DicomFilm& dicom) {
+  hds::data::MassFindings findings;
+  if (dicom.row_spacing_mm > 0 && dicom.col_spacing_mm > 0) {
+    findings.row_spacing_mm = dicom.row_spacing_mm;
+    findings.col_spacing_mm = dicom.col_spacing_mm;
+  }
+  const bool spaced = findings.spaced();
+  const Components lesions = hds::scoring::connected_components(mask.data(), rows, cols);
+  std::vector<double> peaks(lesions.components.size(), 0);
+  for (size_t i = 0; i < map.size(); ++i) {
+    if (lesions.labels[i] > 0) {
+      double& peak = peaks[static_cast<size_t>(lesions.labels[i] - 1)];
+      peak = std::max(peak, static_cast<double>(map[i]));
+    }
+  }
+  const std::vector<hds::scoring::ComponentShape> shapes =
+      hds::scoring::component_shapes(lesions, rows, cols, spaced ? findings.col_spacing_mm : 1,
+                                     spaced ? findings.row_spacing_mm : 1);
+  for (size_t k = 0; k < lesions.components.size(); ++k) {
+    const Component& c = lesions.components[k];
+    const hds::scoring::ComponentShape& shape = shapes[k];
+    findings.lesions.push_back({c.top, c.left, c.bottom, c.right, c.pixels, shape.centre_x,
+                                shape.centre_y, shape.x0, shape.y0, shape.x1, shape.y1,
+                                shape.longest_extent, peaks[k]});
+  }
+  return findings;
+}
+
+// The film's JSON report (docs/design.md §3, `infer`).
+nlohmann::json film_report(const std::string& path, const hds::data::FilmFile& file,
+                           const hds::data::MassFindings& findings) {
+  const hds::data::DicomFilm& dicom = file.dicom;
+  const bool spaced = findings.spaced();
+  nlohmann::json report{{"input", path},
+                        {"kind", file.kind},
+                        {"rows", file.image.rows},
+                        {"cols", file.image.cols},
+                        {"mass_probability", findings.mass_probability},
+                        {"positive", findings.mass_probability > hds::scoring::kOperatingThreshold},
+                        {"threshold", hds::scoring::kOperatingThreshold},
+                        {"model", findings.algorithm_version},
+                        {"pixel_spacing_mm", nullptr},
+                        {"lesions", nlohmann::json::array()}};
+  if (spaced) {
+    report["pixel_spacing_mm"] = {findings.row_spacing_mm, findings.col_spacing_mm};
+    report["pixel_spacing_tag"] = dicom.spacing_tag;
+  }
+  if (file.kind == "dicom") {
+    const auto or_null = [](const std::string& text) {
+      return text.empty() ? nlohmann::json() : nlohmann::json(text);
+    };
+    report["laterality"] = or_null(dicom.laterality);
+    report["view"] = or_null(dicom.view);
+    report["dicom_pipeline"] = dicom.pipeline;
+    report["study"] = {{"study_uid", dicom.study_uid},
+                       {"patient_id", dicom.patient_id},
+                       {"study_date", dicom.study_date},
+                       {"accession_number", dicom.accession_number}};
+  }
+  for (const hds::data::MassFindings::Lesion& lesion : findings.lesions) {
+    const auto mm = [&](double value) { return spaced ? nlohmann::json(value) : nlohmann::json(); };
+    report["lesions"].push_back(
+        {{"top", lesion.top},
+         {"left", lesion.left},
+         {"bottom", lesion.bottom},
+         {"right", lesion.right},
+         {"centre", {lesion.centre_x, lesion.centre_y}},
+         {"area_pixels", lesion.area_pixels},
+         {"area_mm2", mm(findings.area(lesion))},
+         {"longest_diameter_ends",
+          {lesion.diameter_x0, lesion.diameter_y0, lesion.diameter_x1, lesion.diameter_y1}},
+         {"longest_diameter_mm", mm(lesion.longest_diameter)},
+         {"peak_probability", lesion.peak_probability}});
+  }
+  return report;
+}
+
+// What a study summary needs of a film.
+FilmFinding study_finding(const std::string& name, const std::string& path,
+                          const hds::data::DicomFilm& dicom,
+                          const hds::data::MassFindings& findings) {
+  FilmFinding finding{name,
+                      path,
+                      dicom.study_uid,
+                      dicom.patient_id,
+                      dicom.study_date,
+                      dicom.accession_number,
+                      dicom.laterality,
+                      dicom.view,
+                      findings.mass_probability,
+                      {}};
+  const bool spaced = findings.spaced();
+  for (const hds::data::MassFindings::Lesion& lesion : findings.lesions) {
+    finding.lesions.push_back({lesion.centre_x, lesion.centre_y, lesion.area_pixels,
+                               spaced ? findings.area(lesion) : -1,
+                               spaced ? lesion.longest_diameter : -1, lesion.peak_probability});
+  }
+  return finding;
+}
+
 // One film through the model; writes its outputs under `dir` named `name` (for DICOM films also
 // a DICOM Segmentation and structured report). Returns what a study summary needs of it.
 FilmFinding infer_film(const std::string& path, const std::string& name, TrainedModel& trained,
@@ -155,92 +260,14 @@ FilmFinding infer_film(const std::string& path, const std::string& name, Trained
   const std::vector<float> map = hds::data::restore_film_geometry(
       prediction.foreground, options.rows, options.cols, hds::data::kept_columns(image, options),
       image.rows, image.cols);
-
   const std::vector<uint8_t> mask = operating_mask(map);
-  std::vector<uint8_t> grey(map.size()), shown(map.size());
-  for (size_t i = 0; i < map.size(); ++i) {
-    shown[i] = mask[i] * 255;
-    grey[i] = static_cast<uint8_t>(std::lround(255.0 * image.pixels[i] / image.max_level));
-  }
-  const Components lesions =
-      hds::scoring::connected_components(mask.data(), image.rows, image.cols);
-  std::vector<double> peaks(lesions.components.size(), 0);
-  for (size_t i = 0; i < map.size(); ++i) {
-    if (lesions.labels[i] > 0) {
-      double& peak = peaks[static_cast<size_t>(lesions.labels[i] - 1)];
-      peak = std::max(peak, static_cast<double>(map[i]));
-    }
-  }
-  const hds::data::DicomFilm& dicom = file.dicom;
-  const bool spaced = dicom.row_spacing_mm > 0 && dicom.col_spacing_mm > 0;
-  const std::vector<hds::scoring::ComponentShape> shapes = hds::scoring::component_shapes(
-      lesions, image.rows, image.cols, spaced ? dicom.col_spacing_mm : 1,
-      spaced ? dicom.row_spacing_mm : 1);
-  nlohmann::json report{
-      {"input", path},
-      {"kind", file.kind},
-      {"rows", image.rows},
-      {"cols", image.cols},
-      {"mass_probability", prediction.mass_probability},
-      {"positive", prediction.mass_probability > hds::scoring::kOperatingThreshold},
-      {"threshold", hds::scoring::kOperatingThreshold},
-      {"model", trained.version()},
-      {"pixel_spacing_mm", nullptr},
-      {"lesions", nlohmann::json::array()}};
-  if (spaced) {
-    report["pixel_spacing_mm"] = {dicom.row_spacing_mm, dicom.col_spacing_mm};
-    report["pixel_spacing_tag"] = dicom.spacing_tag;
-  }
-  if (file.kind == "dicom") {
-    report["laterality"] =
-        dicom.laterality.empty() ? nlohmann::json() : nlohmann::json(dicom.laterality);
-    report["view"] = dicom.view.empty() ? nlohmann::json() : nlohmann::json(dicom.view);
-    report["dicom_pipeline"] = dicom.pipeline;
-    report["study"] = {{"study_uid", dicom.study_uid},
-                       {"patient_id", dicom.patient_id},
-                       {"study_date", dicom.study_date},
-                       {"accession_number", dicom.accession_number}};
-  }
-  FilmFinding finding{name,
-                      path,
-                      dicom.study_uid,
-                      dicom.patient_id,
-                      dicom.study_date,
-                      dicom.accession_number,
-                      dicom.laterality,
-                      dicom.view,
-                      prediction.mass_probability,
-                      {}};
-  hds::data::MassFindings findings;
+
+  hds::data::MassFindings findings = measure_lesions(map, mask, image.rows, image.cols, file.dicom);
   findings.algorithm = kAlgorithmName;
   findings.algorithm_version = trained.version();
   findings.mass_probability = prediction.mass_probability;
-  if (spaced) {
-    findings.row_spacing_mm = dicom.row_spacing_mm;
-    findings.col_spacing_mm = dicom.col_spacing_mm;
-  }
-  for (size_t k = 0; k < lesions.components.size(); ++k) {
-    const Component& c = lesions.components[k];
-    const hds::scoring::ComponentShape& shape = shapes[k];
-    const auto mm = [&](double value) { return spaced ? nlohmann::json(value) : nlohmann::json(); };
-    report["lesions"].push_back(
-        {{"top", c.top},
-         {"left", c.left},
-         {"bottom", c.bottom},
-         {"right", c.right},
-         {"centre", {shape.centre_x, shape.centre_y}},
-         {"area_pixels", c.pixels},
-         {"area_mm2", mm(c.pixels * dicom.row_spacing_mm * dicom.col_spacing_mm)},
-         {"longest_diameter_ends", {shape.x0, shape.y0, shape.x1, shape.y1}},
-         {"longest_diameter_mm", mm(shape.longest_extent)},
-         {"peak_probability", peaks[k]}});
-    findings.lesions.push_back({c.top, c.left, c.bottom, c.right, c.pixels, shape.centre_x,
-                                shape.centre_y, shape.x0, shape.y0, shape.x1, shape.y1,
-                                shape.longest_extent, peaks[k]});
-    finding.lesions.push_back({shape.centre_x, shape.centre_y, c.pixels,
-                               spaced ? c.pixels * dicom.row_spacing_mm * dicom.col_spacing_mm : -1,
-                               spaced ? shape.longest_extent : -1, peaks[k]});
-  }
+  nlohmann::json report = film_report(path, file, findings);
+
   const auto output = [&](const char* suffix) { return (dir / (name + suffix)).string(); };
   std::string outputs = output(kMaskSuffix) + ", " + output(kOverlaySuffix) + ", ";
   if (file.kind == "dicom") {
@@ -255,12 +282,17 @@ FilmFinding infer_film(const std::string& path, const std::string& name, Trained
     report["structured_report"] = sr;
     outputs += seg + ", " + sr + ", ";
   }
+  std::vector<uint8_t> grey(map.size()), shown(map.size());
+  for (size_t i = 0; i < map.size(); ++i) {
+    shown[i] = mask[i] * 255;
+    grey[i] = static_cast<uint8_t>(std::lround(255.0 * image.pixels[i] / image.max_level));
+  }
   hds::data::write_grey_png(output(kMaskSuffix), image.rows, image.cols, shown);
   write_overlay_png(output(kOverlaySuffix), image.rows, image.cols, grey, nullptr, mask.data());
   hds::common::replace_file(output(kReportSuffix), report.dump(2) + "\n");
   out << path << ": mass probability " << prediction.mass_probability << ", "
-      << lesions.components.size() << " lesion(s); " << outputs << output(kReportSuffix) << "\n";
-  return finding;
+      << findings.lesions.size() << " lesion(s); " << outputs << output(kReportSuffix) << "\n";
+  return study_finding(name, path, file.dicom, findings);
 }
 
 }  // namespace

@@ -84,6 +84,13 @@ struct MassFindings {
     double peak_probability = 0;  // the highest pixel probability inside it
   };
   std::vector<Lesion> lesions;
+
+  bool spaced() const { return row_spacing_mm > 0 && col_spacing_mm > 0; }
+  // A lesion's area: mm2 with a spacing, else pixels.
+  double area(const Lesion& lesion) const {
+    return static_cast<double>(lesion.area_pixels) *
+           (spaced() ? row_spacing_mm * col_spacing_mm : 1.0);
+  }
 };
 
 // Writes `out_path`, a Comprehensive SR following TID 1500 (Measurement Report) of `findings` on

@@ -1,15 +1,19 @@
 // DICOM films the tests write themselves with DCMTK (a test that includes this links
 // DCMTK::dcmdata): a small uncompressed 16-bit mammogram like INbreast's, with study, series and
-// instance identifiers, and a hook for further tags (windows, spacing, LUT sequences, ...).
+// instance identifiers, and a hook for further tags (windows, spacing, LUT sequences, ...); and
+// what the independent DICOM tools (dicom3tools' dciodvfy, DCMTK's dsrdump) say of a file.
 #pragma once
 
 #include <dcmtk/config/osconfig.h>  // must precede every other DCMTK header
 #include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -65,6 +69,32 @@ inline void write_dicom_fixture(const std::filesystem::path& path, DicomFixture 
   std::filesystem::create_directories(path.parent_path());
   const OFCondition saved = file.saveFile(path.c_str(), EXS_LittleEndianExplicit);
   ASSERT_TRUE(saved.good()) << path << ": " << saved.text();
+}
+
+// The output of `command`, stdout and stderr together.
+inline std::string output_of(const std::string& command) {
+  std::string text;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  char chunk[4096];
+  size_t n = 0;
+  while (pipe != nullptr && (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0)
+    text.append(chunk, n);
+  if (pipe != nullptr) pclose(pipe);
+  return text;
+}
+
+// Fails the test unless `dciodvfy` checked `path` as an `iod` (the IOD name it prints, e.g.
+// "Segmentation") and printed no line starting "Error".
+inline void expect_dciodvfy_clean(const std::string& dciodvfy, const std::string& path,
+                                  const std::string& iod) {
+  const std::string said = output_of(dciodvfy + " '" + path + "'");
+  std::istringstream lines(said);
+  bool checked = false;
+  for (std::string line; std::getline(lines, line);) {
+    checked = checked || line == iod;
+    EXPECT_NE(line.rfind("Error", 0), 0u) << path << ": " << line;
+  }
+  EXPECT_TRUE(checked) << path << ": not checked as a " << iod << ":\n" << said;
 }
 
 }  // namespace hds::test
