@@ -20,7 +20,6 @@
 
 namespace hds::data {
 
-using dicom_writing::new_uid;
 using dicom_writing::text_of;
 using dicom_writing::text_of_all;
 
@@ -34,6 +33,11 @@ void check(const OFCondition& condition, const std::string& out_path, const std:
 }
 
 }  // namespace
+
+std::string new_dicom_uid() {
+  char uid[100];
+  return dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT);
+}
 
 DicomInstance write_mass_segmentation(const std::string& source_path,
                                       const std::vector<uint8_t>& mask, int rows, int cols,
@@ -99,8 +103,8 @@ DicomInstance write_mass_segmentation(const std::string& source_path,
     check(segmentation->addForAllFrames(measures), out_path, "the pixel measures");
   }
   check(segmentation->getDimensions().addDimensionIndex(
-            DCM_ReferencedSegmentNumber, new_uid(SITE_INSTANCE_UID_ROOT),
-            DCM_SegmentIdentificationSequence, "ReferencedSegmentNumber"),
+            DCM_ReferencedSegmentNumber, new_dicom_uid(), DCM_SegmentIdentificationSequence,
+            "ReferencedSegmentNumber"),
         out_path, "the dimension index");
 
   ImageSOPInstanceReferenceMacro* reference = nullptr;

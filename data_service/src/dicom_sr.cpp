@@ -20,7 +20,6 @@
 
 namespace hds::data {
 
-using dicom_writing::new_uid;
 using dicom_writing::text_of;
 
 namespace {
@@ -135,7 +134,7 @@ void add_lesion(ReportTree& tree, int number, const MassFindings& findings,
   tree.check(tree.item().setTemplateIdentification("1410", "DCMR"), "the template");
   tree.text(T::RT_hasObsContext, CODE_DCM_TrackingIdentifier, "lesion " + std::to_string(number),
             true);
-  tree.uid(T::RT_hasObsContext, CODE_DCM_TrackingUniqueIdentifier, new_uid(SITE_INSTANCE_UID_ROOT));
+  tree.uid(T::RT_hasObsContext, CODE_DCM_TrackingUniqueIdentifier, new_dicom_uid());
   DSRImageReferenceValue frame(segmentation.sop_class_uid.c_str(),
                                segmentation.sop_instance_uid.c_str());
   frame.getFrameList().addItem(1);  // segment 1's one frame
@@ -218,7 +217,8 @@ void write_mass_report(const std::string& source_path, const DicomInstance& segm
   tree.code(T::RT_hasConceptMod, CODE_DCM_LanguageOfContentItemAndDescendants,
             DSRCodedEntryValue("en-US", "RFC5646", "English (United States)"), true);
   tree.code(T::RT_hasObsContext, CODE_DCM_ObserverType, CODE_DCM_Device);
-  tree.uid(T::RT_hasObsContext, CODE_DCM_DeviceObserverUID, new_uid(SITE_INSTANCE_UID_ROOT));
+  tree.uid(T::RT_hasObsContext, CODE_DCM_DeviceObserverUID,
+           findings.device_uid.empty() ? new_dicom_uid() : findings.device_uid);
   tree.text(T::RT_hasObsContext, CODE_DCM_DeviceObserverName, findings.algorithm);
   tree.text(T::RT_hasObsContext, CODE_DCM_DeviceObserverManufacturer, "HDS training service");
   tree.code(T::RT_hasConceptMod, CODE_DCM_ProcedureReported, kMammography);
@@ -233,7 +233,7 @@ void write_mass_report(const std::string& source_path, const DicomInstance& segm
   tree.add(T::RT_contains, T::VT_Container, CODE_DCM_MeasurementGroup, true);
   tree.check(tree.item().setTemplateIdentification("1501", "DCMR"), "the template");
   tree.text(T::RT_hasObsContext, CODE_DCM_TrackingIdentifier, "film", true);
-  tree.uid(T::RT_hasObsContext, CODE_DCM_TrackingUniqueIdentifier, new_uid(SITE_INSTANCE_UID_ROOT));
+  tree.uid(T::RT_hasObsContext, CODE_DCM_TrackingUniqueIdentifier, new_dicom_uid());
   tree.code(T::RT_hasConceptMod, CODE_DCM_Finding, kMass);
   tree.number(T::RT_contains, CODE_DCM_Probability, findings.mass_probability, kNoUnits);
   tree.text(T::RT_hasConceptMod, CODE_DCM_AlgorithmName, findings.algorithm, true);

@@ -1,5 +1,5 @@
-// What the DICOM writers (dicom_seg.cpp, dicom_sr.cpp) share: reading a source film's attributes
-// and making new UIDs with DCMTK. Internal to hds_data.
+// What the DICOM writers (dicom_seg.cpp, dicom_sr.cpp) share: reading a source film and its
+// attributes with DCMTK. Internal to hds_data.
 #pragma once
 
 #include <dcmtk/config/osconfig.h>  // must precede every other DCMTK header
@@ -27,11 +27,6 @@ inline std::string text_of(DcmItem& data, const DcmTagKey& tag) {
 inline std::string text_of_all(DcmItem& data, const DcmTagKey& tag) {
   OFString value;
   return data.findAndGetOFStringArray(tag, value).good() ? std::string(value.c_str()) : "";
-}
-
-inline std::string new_uid(const char* root) {
-  char uid[100];
-  return dcmGenerateUniqueIdentifier(uid, root);
 }
 
 // The film a written object derives from: its dataset and the identifiers a reference needs.

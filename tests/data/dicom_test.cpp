@@ -1,6 +1,7 @@
 // The DICOM grayscale pipeline on fixtures written with DCMTK, against levels worked out by hand
 // from PS3.3 C.11 (each case's arithmetic in its comment), the facts read for inference, and the
-// refusals that name the file.
+// refusals that name the file; the Segmentations and structured reports written, checked by the
+// independent tools (dciodvfy, dsrdump); and which files of a folder are films.
 #include "hds/data/dicom.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <vector>
 
+#include "hds/data/film_file.h"
 #include "hds/test/dicom_files.h"
 #include "hds/test/files.h"
 #include "test_helpers.h"
@@ -278,6 +280,14 @@ TEST(DicomStructuredReport, passes_dciodvfy_and_reads_back_with_dsrdump) {
     const std::string sr = dir + "/" + film.name + ".sr.dcm";
     write_mass_report(seg.film, seg.instance, findings, sr);
     hds::test::expect_dciodvfy_clean(dciodvfy, sr, "ComprehensiveSR");
+    // A film without lesions: the film's group alone.
+    MassFindings clear = findings;
+    clear.lesions.clear();
+    const std::string clear_sr = dir + "/" + film.name + ".clear.sr.dcm";
+    write_mass_report(seg.film, seg.instance, clear, clear_sr);
+    hds::test::expect_dciodvfy_clean(dciodvfy, clear_sr, "ComprehensiveSR");
+    EXPECT_EQ(hds::test::output_of(dsrdump + " +Pc '" + clear_sr + "'").find("lesion 1"),
+              std::string::npos);
 
     const std::string dump = hds::test::output_of(dsrdump + " +Pc +Pl +Pu '" + sr + "'");
     DcmFileFormat source;
@@ -322,6 +332,41 @@ TEST(DicomStructuredReport, a_film_without_its_identifiers_is_refused_naming_it)
   expect_data_error([&] { write_mass_report(film, DicomInstance{}, MassFindings{}, sr); },
                     {film, "must reference the film's study, series and instance"});
   EXPECT_FALSE(std::filesystem::exists(sr));
+}
+
+// What a folder may hold beside films, classified by content without failing.
+TEST(FilmCandidates, mammograms_are_films_and_other_files_are_skipped_with_the_reason) {
+  const std::string dir = hds::test::scratch_dir("film-candidates");
+  const auto write = [&](const std::string& name, std::function<void(DcmDataset&)> tags) {
+    DicomFixture fixture;
+    fixture.more_tags = std::move(tags);
+    hds::test::write_dicom_fixture(dir + "/" + name, fixture);
+    return dir + "/" + name;
+  };
+  EXPECT_TRUE(classify_film_candidate(write("mg.dcm", nullptr)).is_film);
+  // DICOM is known by its preamble, whatever the name.
+  EXPECT_TRUE(classify_film_candidate(write("IM0001", nullptr)).is_film);
+  EXPECT_TRUE(classify_film_candidate(write("dx-breast.dcm", [](DcmDataset& d) {
+                d.putAndInsertString(DCM_Modality, "DX");
+                d.putAndInsertString(DCM_BodyPartExamined, "BREAST");
+              })).is_film);
+  const FilmCandidate chest = classify_film_candidate(write("dx-chest.dcm", [](DcmDataset& d) {
+    d.putAndInsertString(DCM_Modality, "DX");
+    d.putAndInsertString(DCM_BodyPartExamined, "CHEST");
+  }));
+  EXPECT_FALSE(chest.is_film);
+  EXPECT_NE(chest.skip_reason.find("modality DX, not a mammogram"), std::string::npos);
+  DicomFixture no_pixels;
+  no_pixels.with_pixel_data = false;
+  hds::test::write_dicom_fixture(dir + "/header-only.dcm", no_pixels);
+  const FilmCandidate header = classify_film_candidate(dir + "/header-only.dcm");
+  EXPECT_FALSE(header.is_film);
+  EXPECT_NE(header.skip_reason.find("DICOM without pixel data"), std::string::npos);
+  hds::test::write_text(dir + "/README", "not a film");
+  EXPECT_FALSE(classify_film_candidate(dir + "/README").is_film);
+  EXPECT_TRUE(classify_film_candidate(dir + "/film.PNG").is_film);  // by name: read decides
+  hds::test::write_text(dir + "/broken.dcm", "garbage");
+  EXPECT_TRUE(classify_film_candidate(dir + "/broken.dcm").is_film);  // fails by name when read
 }
 
 }  // namespace

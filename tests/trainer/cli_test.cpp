@@ -663,6 +663,21 @@ TEST(TrainerCli, infer_reads_a_dicom_film_as_its_png_twin_and_writes_a_segmentat
   EXPECT_NEAR(probabilities[0], dicom.at("mass_probability").get<double>(), 1e-8);
 }
 
+// The value of the first content item of the structured report at `path` whose concept has
+// `code`, as DCMTK's dcmsr reads it; "" when there is none.
+std::string sr_text_of(const std::string& path, const std::string& code) {
+  DcmFileFormat file;
+  DSRDocument report;
+  if (file.loadFile(path.c_str()).bad() || report.read(*file.getDataset()).bad()) return "";
+  DSRDocumentTree& tree = report.getTree();
+  if (tree.gotoRoot() == 0) return "";
+  do {
+    const DSRContentItem& item = tree.getCurrentContentItem();
+    if (item.getConceptName().getCodeValue() == code.c_str()) return item.getStringValue().c_str();
+  } while (tree.iterate() > 0);
+  return "";
+}
+
 // A folder as a radiology department exports it: two studies in series folders that repeat file
 // names, a structured report (no pixels), a CT image, a text file and a corrupt .dcm beside the
 // mammograms, and infer's own output folder inside it. The films are read and named by their
@@ -765,6 +780,11 @@ TEST(TrainerCli, infer_on_a_folder_summarises_each_study_by_breast_and_skips_wha
   EXPECT_NE(markdown.find("| Left | "), std::string::npos) << markdown;
   EXPECT_NE(markdown.find(" | CC | MLO |"), std::string::npos) << markdown;
 
+  // Every structured report of the run names the model by the same Device Observer UID.
+  for (const char* name : {"A_1_IM-0001", "B_IM-0001"}) {
+    EXPECT_EQ(sr_text_of(out + "/" + name + ".sr.dcm", "121012"), record.at("device_uid"));
+  }
+
   // Again into the same folder: its own outputs (masks, SEGs, SRs) are not taken for films.
   const auto again = run(command);
   EXPECT_NE(again.output.find("5 of 6 films done, 1 failed, 3 skipped"), std::string::npos)
@@ -860,6 +880,8 @@ TEST(TrainerCli, a_model_bundle_describes_its_checkpoint_and_runs_as_it_in_infer
     EXPECT_EQ(bundle.at("mass_probability"), original.at("mass_probability")) << name;
     EXPECT_EQ(bundle.at("lesions"), original.at("lesions")) << name;
     EXPECT_EQ(bundle.at("model"), "bundle 0.1.0");
+    EXPECT_EQ(read_json(dir + "/by-bundle/infer-run.json").at("device_uid"),
+              metadata.at("hds").at("device_observer_uid"));
     EXPECT_EQ(hds::test::read_text(dir + "/by-bundle/" + name + ".mask.png"),
               hds::test::read_text(dir + "/by-checkpoint/" + name + ".mask.png"))
         << name;

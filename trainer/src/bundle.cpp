@@ -9,6 +9,7 @@
 
 #include "hds/common/read_file.h"
 #include "hds/config/config.h"
+#include "hds/data/dicom.h"
 #include "hds/scoring/scoring.h"
 #include "hds/trainer/checkpoint.h"
 #include "hds/trainer/export.h"
@@ -232,6 +233,7 @@ nlohmann::json metadata_json(const hds::config::Config& config,
         {"mil_rule", hds::config::LossConfig::MilRule_Name(config.loss().mil_rule())},
         {"loss_variant", hds::config::LossConfig::Variant_Name(config.loss().variant())},
         {"threshold", hds::scoring::kOperatingThreshold},
+        {"device_observer_uid", hds::data::new_dicom_uid()},
         {"weights", kWeights},
         {"training_config", kTrainingConfig}}}};
 }
@@ -342,6 +344,8 @@ BundleModel read_bundle(const std::string& dir, const std::vector<std::string>& 
   bundle.normalisation = {metadata["hds"]["normalisation"]["mean"].get<double>(),
                           metadata["hds"]["normalisation"]["std"].get<double>()};
   bundle.version = folder_name(dir) + " " + metadata["version"].get<std::string>();
+  const nlohmann::json& device = metadata["hds"]["device_observer_uid"];
+  bundle.device_uid = device.is_string() ? device.get<std::string>() : hds::data::new_dicom_uid();
   bundle.weights = (root / kWeights).string();
   return bundle;
 }

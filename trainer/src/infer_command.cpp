@@ -265,6 +265,7 @@ FilmFinding infer_film(const std::string& path, const std::string& name, Trained
   hds::data::MassFindings findings = measure_lesions(map, mask, image.rows, image.cols, file.dicom);
   findings.algorithm = kAlgorithmName;
   findings.algorithm_version = trained.version();
+  findings.device_uid = trained.device_uid();
   findings.mass_probability = prediction.mass_probability;
   nlohmann::json report = film_report(path, file, findings);
 
@@ -306,10 +307,13 @@ int run_infer_command(const InferCommand& command, std::ostream& out, std::ostre
   }
   const std::filesystem::path dir(command.out);
   const GatheredInputs inputs = gather_inputs(command.inputs, dir);
-  nlohmann::json record{
-      {"model", trained.version()},         {"threshold", hds::scoring::kOperatingThreshold},
-      {"films", nlohmann::json::array()},   {"failed", nlohmann::json::array()},
-      {"skipped", nlohmann::json::array()}, {"studies", nlohmann::json::array()}};
+  nlohmann::json record{{"model", trained.version()},
+                        {"device_uid", trained.device_uid()},
+                        {"threshold", hds::scoring::kOperatingThreshold},
+                        {"films", nlohmann::json::array()},
+                        {"failed", nlohmann::json::array()},
+                        {"skipped", nlohmann::json::array()},
+                        {"studies", nlohmann::json::array()}};
   for (const auto& [path, reason] : inputs.skipped) {
     out << "infer: skipped " << path << ": " << reason << "\n";
     record["skipped"].push_back({{"input", path}, {"reason", reason}});

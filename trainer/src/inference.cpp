@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "hds/data/dicom.h"
 #include "hds/data/png_io.h"
 #include "hds/scoring/evaluation_report.h"
 #include "hds/scoring/scoring.h"
@@ -19,6 +20,7 @@ TrainedModel::TrainedModel(const std::string& checkpoint, const std::vector<std:
     config_ = bundle.config;
     normalisation_ = bundle.normalisation;
     version_ = bundle.version;
+    device_uid_ = bundle.device_uid;
     model_ = HdsNet(config_.model());
     import_weights(bundle.weights, model_);
   } else {
@@ -30,6 +32,7 @@ TrainedModel::TrainedModel(const std::string& checkpoint, const std::vector<std:
     std::filesystem::path folder = std::filesystem::path(checkpoint).lexically_normal();
     if (folder.filename().empty()) folder = folder.parent_path();  // "dir/" names dir
     version_ = folder.filename().string() + " step " + std::to_string(meta.global_step());
+    device_uid_ = hds::data::new_dicom_uid();
     model_ = HdsNet(config_.model());
     load_checkpoint(checkpoint, model_, nullptr);
   }

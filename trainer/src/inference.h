@@ -36,6 +36,8 @@ class TrainedModel {
   // Which weights these are, for reports: "<checkpoint folder> step <global step>" or
   // "<bundle folder> <bundle version>".
   const std::string& version() const { return version_; }
+  // The Device Observer UID its DICOM reports carry: a bundle's own, else one for this run.
+  const std::string& device_uid() const { return device_uid_; }
   // Every built head's prediction for a normalised film, coarsest first (predict_heads).
   std::vector<HeadPrediction> predict(const hds::data::Film& film);
   HdsNet& model() { return model_; }
@@ -44,6 +46,7 @@ class TrainedModel {
   hds::config::Config config_;
   std::optional<Normalisation> normalisation_;
   std::string version_;
+  std::string device_uid_;
   torch::Device device_{torch::kCPU};
   HdsNet model_{nullptr};
 };

@@ -44,6 +44,9 @@ struct DicomFilm {
 // unsupported layout, a malformed LUT or window, more than `max_pixels` (film_size.h).
 DicomFilm read_dicom_film(const std::string& path, uint64_t max_pixels = default_max_film_pixels());
 
+// A new DICOM UID (DCMTK's generator under its site root), e.g. for a model as a device.
+std::string new_dicom_uid();
+
 // A DICOM instance as another object references it.
 struct DicomInstance {
   std::string study_uid;
@@ -69,6 +72,7 @@ DicomInstance write_mass_segmentation(const std::string& source_path,
 struct MassFindings {
   std::string algorithm;          // the Device Observer Name and Algorithm Name
   std::string algorithm_version;  // e.g. the checkpoint's step
+  std::string device_uid;         // the Device Observer UID: the model's (new_dicom_uid)
   double mass_probability = 0;    // the film's
   // Millimetres between pixel centres (row, column); 0 when unknown, and then every size is in
   // pixels (UCUM "{pixels}") instead of mm and mm2.
@@ -96,14 +100,13 @@ struct MassFindings {
 // Writes `out_path`, a Comprehensive SR following TID 1500 (Measurement Report) of `findings` on
 // the DICOM film `source_path`, whose masses `segmentation` (written by write_mass_segmentation)
 // holds as segment 1: patient and study taken from the film, a new series. The content:
-//   the device observer (TID 1001/1004), procedure reported: mammography; the film in the Image
-//   Library (TID 1600);
-//   a film measurement group (TID 1501): finding Mass, its Probability, the algorithm (TID 4019),
-//   inferred from the film;
-//   a group per lesion (TID 1410), tracking identifier "lesion K" and a new tracking UID, its
-//   region the Segmentation's frame (and its source image, the film): Area, Long Axis (inferred
-//   from the diameter's ends, a POLYLINE on the film), Width and Height (from the bounding box,
-//   a closed POLYLINE), the peak Probability, and its Center (a POINT on the film).
+//   the device observer (TID 1001/1004; a new UID when `device_uid` is empty), procedure reported:
+//   mammography; the film in the Image Library (TID 1600); a film measurement group (TID 1501):
+//   finding Mass, its Probability, the algorithm (TID 4019), inferred from the film; a group per
+//   lesion (TID 1410), tracking identifier "lesion K" and a new tracking UID, its region the
+//   Segmentation's frame (and its source image, the film): Area, Long Axis (inferred from the
+//   diameter's ends, a POLYLINE on the film), Width and Height (from the bounding box, a closed
+//   POLYLINE), the peak Probability, and its Center (a POINT on the film).
 // The film is listed as current evidence, the Segmentation as other evidence. Throws DataError
 // naming the file and what DCMTK refused.
 void write_mass_report(const std::string& source_path, const DicomInstance& segmentation,

@@ -2,7 +2,8 @@
 // --bundle` writes and `infer --checkpoint` also reads (docs/design.md §3, "Model bundles"):
 //   configs/metadata.json   MONAI Bundle metadata: version, changelog, task, the input and output
 //                           formats, intended use; and an "hds" section with what a reader needs
-//                           to run it: network widths, preprocessing, normalisation, threshold
+//                           to run it: network widths, preprocessing, normalisation, threshold,
+//                           and the UID its DICOM reports name it by as a device
 //   configs/training.pbtxt  the training configuration (hds text format)
 //   models/model.pt         the weights in the reference layout with a probe (export.h), a dict
 //                           Python's torch.load reads
@@ -40,8 +41,9 @@ bool is_bundle(const std::string& dir);
 struct BundleModel {
   hds::config::Config config;  // with the overrides applied
   hds::data::PixelStatistics normalisation;
-  std::string version;  // "<folder> <bundle version>"
-  std::string weights;  // models/model.pt
+  std::string version;     // "<folder> <bundle version>"
+  std::string device_uid;  // what its structured reports name it by (each version its own)
+  std::string weights;     // models/model.pt
 };
 BundleModel read_bundle(const std::string& dir, const std::vector<std::string>& overrides = {});
 
