@@ -13,15 +13,15 @@
 
 #include <memory>
 
-#include "dicom_writing.h"
+#include "dcmtk_support.h"
 #include "hds/common/read_file.h"
 #include "hds/data/dataset.h"
 #include "hds/data/dicom.h"
 
 namespace hds::data {
 
-using dicom_writing::text_of;
-using dicom_writing::text_of_all;
+using dcmtk_support::text_of;
+using dcmtk_support::text_of_all;
 
 namespace {
 
@@ -42,8 +42,8 @@ std::string new_dicom_uid() {
 DicomInstance write_mass_segmentation(const std::string& source_path,
                                       const std::vector<uint8_t>& mask, int rows, int cols,
                                       const std::string& algorithm, const std::string& out_path) {
-  dicom_writing::quiet_dcmtk_warnings();
-  const auto source = dicom_writing::load_source_film(source_path, "a DICOM Segmentation");
+  dcmtk_support::quiet_dcmtk_warnings();
+  const auto source = dcmtk_support::load_source_film(source_path, "a DICOM Segmentation");
   DcmDataset& film = source->data();
   const std::string& study = source->id.study_uid;
   const std::string& series = source->id.series_uid;

@@ -13,14 +13,14 @@
 #include <cstdio>
 #include <string>
 
-#include "dicom_writing.h"
+#include "dcmtk_support.h"
 #include "hds/common/read_file.h"
 #include "hds/data/dataset.h"
 #include "hds/data/dicom.h"
 
 namespace hds::data {
 
-using dicom_writing::text_of;
+using dcmtk_support::text_of;
 
 namespace {
 
@@ -163,9 +163,9 @@ void add_lesion(ReportTree& tree, int number, const MassFindings& findings,
 
 void write_mass_report(const std::string& source_path, const DicomInstance& segmentation,
                        const MassFindings& findings, const std::string& out_path) {
-  dicom_writing::quiet_dcmtk_warnings();
+  dcmtk_support::quiet_dcmtk_warnings();
   using T = DSRTypes;
-  const auto source = dicom_writing::load_source_film(source_path, "a DICOM Structured Report");
+  const auto source = dcmtk_support::load_source_film(source_path, "a DICOM Structured Report");
   DcmDataset& film_data = source->data();
   const DicomInstance& film_id = source->id;
 
@@ -176,7 +176,7 @@ void write_mass_report(const std::string& source_path, const DicomInstance& segm
     if (!value.empty())
       check((document.*set)(value.c_str(), OFTrue), out_path, tag.toString().c_str());
   };
-  const std::string charset = dicom_writing::text_of_all(film_data, DCM_SpecificCharacterSet);
+  const std::string charset = dcmtk_support::text_of_all(film_data, DCM_SpecificCharacterSet);
   if (!charset.empty())
     check(document.setSpecificCharacterSet(charset.c_str()), out_path, "the character set");
   copy(&DSRDocument::setPatientName, DCM_PatientName);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "dcmtk_support.h"
 #include "hds/data/dataset.h"
 #include "hds/data/dicom.h"
 #include "hds/data/pgm_io.h"
@@ -33,11 +34,6 @@ bool has_dicom_preamble(const std::string& path) {
   return file.seekg(128) && file.read(magic, 4) && std::string(magic, 4) == "DICM";
 }
 
-std::string text_of(DcmDataset& data, const DcmTagKey& tag) {
-  OFString value;
-  return data.findAndGetOFString(tag, value).good() ? std::string(value.c_str()) : "";
-}
-
 }  // namespace
 
 FilmCandidate classify_film_candidate(const std::string& path) {
@@ -51,14 +47,14 @@ FilmCandidate classify_film_candidate(const std::string& path) {
   // Long values (the pixels) stay on disk: only the header is needed here.
   if (file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, 1024).bad()) return {true, ""};
   DcmDataset& data = *file.getDataset();
-  const std::string modality = text_of(data, DCM_Modality);
-  const std::string sop_class = text_of(data, DCM_SOPClassUID);
+  const std::string modality = dcmtk_support::text_of(data, DCM_Modality);
+  const std::string sop_class = dcmtk_support::text_of(data, DCM_SOPClassUID);
   const char* class_name = dcmFindNameOfUID(sop_class.c_str(), nullptr);
   const std::string what = class_name != nullptr ? class_name
                            : sop_class.empty()   ? std::string("no SOP Class UID")
                                                  : sop_class;
   if (!data.tagExists(DCM_PixelData)) return {false, "DICOM without pixel data (" + what + ")"};
-  const bool breast = text_of(data, DCM_BodyPartExamined) == "BREAST";
+  const bool breast = dcmtk_support::text_of(data, DCM_BodyPartExamined) == "BREAST";
   if (modality == "MG" || ((modality == "DX" || modality == "CR") && breast)) return {true, ""};
   return {false, "modality " + (modality.empty() ? std::string("missing") : modality) +
                      ", not a mammogram (" + what + ")"};

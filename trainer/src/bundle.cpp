@@ -2,12 +2,12 @@
 
 #include <torch/version.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "hds/common/read_file.h"
+#include "hds/common/text_format.h"
 #include "hds/config/config.h"
 #include "hds/data/dicom.h"
 #include "hds/scoring/scoring.h"
@@ -46,12 +46,6 @@ std::string torch_version() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-std::string folder_name(const std::string& path) {
-  fs::path folder = fs::path(path).lexically_normal();
-  if (folder.filename().empty()) folder = folder.parent_path();
-  return folder.filename().string();
-}
-
 // A figure the run did not record is null.
 nlohmann::json validation_json(const hds::checkpoint::ValidationResult& result) {
   const auto figure = [](bool has, double value) {
@@ -68,7 +62,7 @@ nlohmann::json validation_json(const hds::checkpoint::ValidationResult& result) 
 // of that choice.
 nlohmann::json selection_json(const std::string& checkpoint,
                               const hds::checkpoint::CheckpointMeta& meta) {
-  const std::string name = folder_name(checkpoint);
+  const std::string name = hds::common::without_trailing_slash(checkpoint).filename().string();
   nlohmann::json selection{{"checkpoint", name},
                            {"global_step", meta.global_step()},
                            {"completed_epochs", meta.completed_epochs()}};
@@ -86,14 +80,8 @@ nlohmann::json selection_json(const std::string& checkpoint,
   return selection;
 }
 
-std::string fixed(double value, int digits) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, value);
-  return text;
-}
-
 std::string figure_text(const nlohmann::json& value) {
-  return value.is_number() ? fixed(value.get<double>(), 4) : "—";
+  return value.is_number() ? hds::common::fixed_decimals(value.get<double>(), 4) : "—";
 }
 
 // `heading` is the Markdown level of its sections ("#" alone, "##" inside the model card).
@@ -160,9 +148,9 @@ nlohmann::json metadata_json(const hds::config::Config& config,
       "(DICOM through its grayscale pipeline, bright = dense), " +
       std::string(data.breast_region() == hds::config::DataConfig::LARGEST_COMPONENT
                       ? "every bright region but the largest (above " +
-                            fixed(data.breast_threshold(), 3) + ") cleared, "
+                            hds::common::fixed_decimals(data.breast_threshold(), 3) + ") cleared, "
                       : "") +
-      "columns whose maximum is at most " + fixed(data.blank_threshold(), 3) +
+      "columns whose maximum is at most " + hds::common::fixed_decimals(data.blank_threshold(), 3) +
       " cut at both sides, resized to " + std::to_string(rows) + " x " + std::to_string(cols) +
       ", then normalised as (x - " + std::to_string(meta.data_mean()) + ") / " +
       std::to_string(meta.data_std()) + " (the training split's statistics).";
@@ -343,7 +331,8 @@ BundleModel read_bundle(const std::string& dir, const std::vector<std::string>& 
   }
   bundle.normalisation = {metadata["hds"]["normalisation"]["mean"].get<double>(),
                           metadata["hds"]["normalisation"]["std"].get<double>()};
-  bundle.version = folder_name(dir) + " " + metadata["version"].get<std::string>();
+  bundle.version = hds::common::without_trailing_slash(dir).filename().string() + " " +
+                   metadata["version"].get<std::string>();
   const nlohmann::json& device = metadata["hds"]["device_observer_uid"];
   bundle.device_uid = device.is_string() ? device.get<std::string>() : hds::data::new_dicom_uid();
   bundle.weights = (root / kWeights).string();

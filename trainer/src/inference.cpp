@@ -1,7 +1,6 @@
 #include "inference.h"
 
-#include <filesystem>
-
+#include "hds/common/text_format.h"
 #include "hds/data/dicom.h"
 #include "hds/data/png_io.h"
 #include "hds/scoring/evaluation_report.h"
@@ -29,9 +28,8 @@ TrainedModel::TrainedModel(const std::string& checkpoint, const std::vector<std:
     if (meta.has_data_mean() && meta.has_data_std()) {
       normalisation_ = Normalisation{meta.data_mean(), meta.data_std()};
     }
-    std::filesystem::path folder = std::filesystem::path(checkpoint).lexically_normal();
-    if (folder.filename().empty()) folder = folder.parent_path();  // "dir/" names dir
-    version_ = folder.filename().string() + " step " + std::to_string(meta.global_step());
+    version_ = hds::common::without_trailing_slash(checkpoint).filename().string() + " step " +
+               std::to_string(meta.global_step());
     device_uid_ = hds::data::new_dicom_uid();
     model_ = HdsNet(config_.model());
     load_checkpoint(checkpoint, model_, nullptr);

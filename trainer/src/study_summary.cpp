@@ -1,10 +1,11 @@
 #include "hds/trainer/study_summary.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "hds/common/text_format.h"
 
 namespace hds::trainer {
 
@@ -19,12 +20,6 @@ const std::vector<std::pair<std::string, std::string>> kBreasts = {
 
 std::string breast_of(const FilmFinding& film) {
   return film.laterality == "L" || film.laterality == "R" ? film.laterality : "";
-}
-
-std::string fixed(double value, int digits) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, value);
-  return text;
 }
 
 nlohmann::json millimetres(double value) {
@@ -106,7 +101,8 @@ std::string study_markdown(const nlohmann::json& study) {
       views += (views.empty() ? "" : ", ") + cell(view.get<std::string>());
     for (const auto& view : breast["missing_views"])
       missing += (missing.empty() ? "" : ", ") + view.get<std::string>();
-    md << "| " << name << " | " << fixed(breast["highest_mass_probability"], 3) << " | "
+    md << "| " << name << " | "
+       << hds::common::fixed_decimals(breast["highest_mass_probability"], 3) << " | "
        << cell(breast["view"]) << " (" << cell(breast["film"]) << ") | "
        << (breast["positive"].get<bool>() ? "**positive**" : "negative") << " | " << views << " | "
        << cell(missing) << " |\n";
@@ -119,7 +115,7 @@ std::string study_markdown(const nlohmann::json& study) {
       for (const auto& lesion : breast["lesions"]) lesions += lesion["film"] == film["name"];
       md << "| " << cell(breast["laterality"].is_null() ? "" : breast["laterality"]) << " | "
          << cell(film["view"]) << " | " << cell(film["name"]) << " | "
-         << fixed(film["mass_probability"], 3) << " | " << lesions << " |\n";
+         << hds::common::fixed_decimals(film["mass_probability"], 3) << " | " << lesions << " |\n";
     }
   }
   md << "\n## Lesions\n\n";
@@ -137,15 +133,18 @@ std::string study_markdown(const nlohmann::json& study) {
     for (const auto& lesion : breast["lesions"]) {
       const std::string area = lesion["area_mm2"].is_null()
                                    ? std::to_string(lesion["area_pixels"].get<int64_t>()) + " px"
-                                   : fixed(lesion["area_mm2"], 1) + " mm²";
-      const std::string diameter = lesion["longest_diameter_mm"].is_null()
-                                       ? "—"
-                                       : fixed(lesion["longest_diameter_mm"], 1) + " mm";
+                                   : hds::common::fixed_decimals(lesion["area_mm2"], 1) + " mm²";
+      const std::string diameter =
+          lesion["longest_diameter_mm"].is_null()
+              ? "—"
+              : hds::common::fixed_decimals(lesion["longest_diameter_mm"], 1) + " mm";
       md << "| " << cell(breast["laterality"].is_null() ? "" : breast["laterality"]) << " | "
          << cell(lesion["view"]) << " | " << cell(lesion["film"]) << " | "
-         << lesion["lesion"].get<int>() << " | " << fixed(lesion["centre"][0], 1) << ", "
-         << fixed(lesion["centre"][1], 1) << " | " << area << " | " << diameter << " | "
-         << fixed(lesion["peak_probability"], 3) << " |\n";
+         << lesion["lesion"].get<int>() << " | "
+         << hds::common::fixed_decimals(lesion["centre"][0], 1) << ", "
+         << hds::common::fixed_decimals(lesion["centre"][1], 1) << " | " << area << " | "
+         << diameter << " | " << hds::common::fixed_decimals(lesion["peak_probability"], 3)
+         << " |\n";
     }
   }
   return md.str();

@@ -15,6 +15,7 @@
 #include "hds/common/exit_codes.h"
 #include "hds/common/rank_progress.h"
 #include "hds/common/read_file.h"
+#include "hds/common/text_format.h"
 #include "hds/config/config.h"
 #include "hds/trainer/evaluation.h"
 #include "hds/trainer/optimizer.h"
@@ -162,8 +163,7 @@ bool lone_patch_without_statistics(const hds::transport::PatchBatch& batch) {
 // X)" when its checkpoints folder holds one, else "".
 std::string intact_alternative(const std::string& checkpoint) {
   std::error_code error;
-  fs::path root = fs::path(checkpoint).lexically_normal();
-  if (root.filename().empty()) root = root.parent_path();  // a trailing '/'
+  fs::path root = hds::common::without_trailing_slash(checkpoint);
   if (fs::is_directory(root / "checkpoints", error)) {
     root /= "checkpoints";  // a run's folder
   } else if (!fs::exists(root / "latest", error)) {

@@ -1,5 +1,5 @@
-// What the DICOM writers (dicom_seg.cpp, dicom_sr.cpp) share: reading a source film and its
-// attributes with DCMTK. Internal to hds_data.
+// What hds_data's users of DCMTK share: attribute values, the source film the writers
+// (dicom_seg.cpp, dicom_sr.cpp) derive from, and DCMTK's warnings kept quiet. Internal to hds_data.
 #pragma once
 
 #include <dcmtk/config/osconfig.h>  // must precede every other DCMTK header
@@ -15,7 +15,7 @@
 #include "hds/data/dataset.h"
 #include "hds/data/dicom.h"
 
-namespace hds::data::dicom_writing {
+namespace hds::data::dcmtk_support {
 
 // The attribute's (first) value, "" when missing.
 inline std::string text_of(DcmItem& data, const DcmTagKey& tag) {
@@ -41,7 +41,9 @@ struct SourceFilm {
 inline std::unique_ptr<SourceFilm> load_source_film(const std::string& path,
                                                     const std::string& kind) {
   auto film = std::make_unique<SourceFilm>();
-  const OFCondition loaded = film->file.loadFile(path.c_str());
+  // Values longer than 4 KiB (the pixels) stay on disk: the writers need the header alone, and
+  // infer has read the pixels already.
+  const OFCondition loaded = film->file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, 4096);
   if (loaded.bad()) throw DataError(path + ": cannot read as DICOM (DCMTK: " + loaded.text() + ")");
   film->id = {text_of(film->data(), DCM_StudyInstanceUID),
               text_of(film->data(), DCM_SeriesInstanceUID), text_of(film->data(), DCM_SOPClassUID),
@@ -65,4 +67,4 @@ inline void quiet_dcmtk_warnings() {
   (void)configured;
 }
 
-}  // namespace hds::data::dicom_writing
+}  // namespace hds::data::dcmtk_support
