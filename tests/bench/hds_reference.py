@@ -11,12 +11,16 @@ Three uses:
       (so that the preprocessing is the grey scale and the bundle's normalisation alone), and
       compare the mass probability and the mask's pixel count with what `hds-trainer infer` wrote
       for that film.
-  bench --batch B --height H --width W --steps N [--threads T]
+  bench --batch B --height H --width W --steps N [--threads T] [--device cuda] [--precision bf16]
+        [--channels-last] [--compile MODE] [--rounds R] [--ready FILE --go FILE]
       time a full training step (forward, HDS loss, backward, SGD), as `hds-trainer bench` does,
-      and print one JSON line: the Python baseline of tests/bench/RESULTS.md.
+      and print one JSON line a round ("impl": "pytorch"): the PyTorch baselines of
+      tests/bench/RESULTS.md, eager or compiled. --ready/--go let tests/bench/gpu.sh compile
+      while it builds hds and time once nothing else runs.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -242,31 +246,92 @@ def check_bundle(bundle, film, infer_json):
     print(f"{bundle}: weights load strictly; infer's outputs reproduced")
 
 
+class StepLoss(nn.Module):
+    """Forward pass and HDS loss as one module, so that torch.compile sees (and fuses) both: the six
+    segmentation maps at full resolution and their cross-entropies are most of the step's memory
+    traffic."""
+
+    def __init__(self, model, precision):
+        super().__init__()
+        self.model = model
+        self.precision = precision
+
+    def forward(self, x, mask, label):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            seg, cls = self.model(x)
+        return hds_loss([s.float() for s in seg], [c.float() for c in cls], mask, label)
+
+
+def sgd(params, device):
+    # PyTorch's fastest SGD where it has one (one fused kernel for all parameters on CUDA).
+    options = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
+    if device.type == "cuda":
+        try:
+            return torch.optim.SGD(params, fused=True, **options)
+        except (TypeError, RuntimeError):
+            return torch.optim.SGD(params, foreach=True, **options)
+    return torch.optim.SGD(params, **options)
+
+
+def wait_for(path, limit_s):
+    deadline = time.monotonic() + limit_s
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            sys.exit(f"bench: {path} did not appear within {limit_s} s")
+        time.sleep(0.1)
+
+
 def bench(args):
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("bench --device cuda: this PyTorch sees no CUDA device")
+        torch.backends.cudnn.benchmark = True
+    if args.compile and not hasattr(torch, "compile"):
+        sys.exit(f"bench --compile: torch.compile needs PyTorch 2 (this is {torch.__version__})")
     torch.manual_seed(1)
-    model = HdsNet().train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(args.batch, 1, args.height, args.width)
-    mask = torch.randint(0, 2, (args.batch, args.height, args.width))
-    label = torch.randint(0, 2, (args.batch,))
-    times = []
-    for i in range(args.warmup + args.steps):
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = HdsNet().to(device, memory_format=layout).train()
+    opt = sgd(model.parameters(), device)
+    step_loss = StepLoss(model, args.precision)
+    if args.compile:
+        step_loss = torch.compile(step_loss, mode=args.compile, dynamic=False)
+    x = torch.randn(args.batch, 1, args.height, args.width, device=device).to(memory_format=layout)
+    mask = torch.randint(0, 2, (args.batch, args.height, args.width), device=device)
+    label = torch.randint(0, 2, (args.batch,), device=device)
+
+    def step():
         start = time.perf_counter()
-        seg, cls = model(x)
-        loss = hds_loss(seg, cls, mask, label)
-        opt.zero_grad()
+        if args.compile and hasattr(torch.compiler, "cudagraph_mark_step_begin"):
+            torch.compiler.cudagraph_mark_step_begin()
+        loss = step_loss(x, mask, label)
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        loss.item()
-        if i >= args.warmup:
-            times.append((time.perf_counter() - start) * 1000)
-    ms = statistics.median(times)
-    print(json.dumps({"implementation": "python", "torch": torch.__version__, "batch": args.batch,
-                      "height": args.height, "width": args.width, "steps": args.steps,
-                      "threads": torch.get_num_threads(), "median_step_ms": ms,
-                      "patches_per_second": args.batch * 1000 / ms}))
+        loss.item()  # waits for the device, as hds-trainer bench does
+        return (time.perf_counter() - start) * 1000
+
+    setup_start = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    setup_s = time.perf_counter() - setup_start  # with torch.compile: mostly compilation
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # hold only what the step needs while others are timed
+    if args.ready:
+        open(args.ready, "w").close()
+    if args.go:
+        wait_for(args.go, args.go_limit_s)
+    for round_index in range(1, args.rounds + 1):
+        ms = statistics.median(step() for _ in range(args.steps))
+        print(json.dumps({
+            "impl": "pytorch", "torch": torch.__version__, "round": round_index,
+            "device": device.type, "batch": args.batch, "height": args.height,
+            "width": args.width, "steps": args.steps, "threads": torch.get_num_threads(),
+            "precision": args.precision.upper(), "channels_last": args.channels_last,
+            "compile": args.compile or "eager", "warmup_s": round(setup_s, 1),
+            "median_step_ms": ms, "patches_per_second": args.batch * 1000 / ms}), flush=True)
 
 
 def main():
@@ -280,8 +345,17 @@ def main():
     k.add_argument("film")
     k.add_argument("infer_json")
     b = sub.add_parser("bench")
-    for name, default in (("batch", 2), ("height", 256), ("width", 192), ("steps", 10), ("warmup", 2), ("threads", 0)):
+    for name, default in (("batch", 2), ("height", 256), ("width", 192), ("steps", 10), ("warmup", 2),
+                          ("threads", 0), ("rounds", 1), ("go-limit-s", 1200)):
         b.add_argument("--" + name, type=int, default=default)
+    b.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    b.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="bf16: autocast of the forward pass, losses and weights in float32")
+    b.add_argument("--channels-last", action="store_true", help="NHWC model and input")
+    b.add_argument("--compile", metavar="MODE",
+                   help="torch.compile forward and loss with this mode (default, reduce-overhead, ...)")
+    b.add_argument("--ready", metavar="FILE", help="create FILE once warmed up (and compiled)")
+    b.add_argument("--go", metavar="FILE", help="then wait for FILE before timing")
     args = parser.parse_args()
     if args.command == "check-export":
         check_export(args.file, args.reference_names)
