@@ -173,6 +173,18 @@ std::vector<float> restore_film_geometry(const std::vector<float>& map, int rows
   return restored;
 }
 
+GreyImage film_levels(const Film& film, int max_level) {
+  GreyImage image;
+  image.rows = film.rows;
+  image.cols = film.cols;
+  image.max_level = max_level;
+  image.pixels.resize(film.image.size());
+  std::transform(film.image.begin(), film.image.end(), image.pixels.begin(), [max_level](float x) {
+    return static_cast<uint16_t>(std::lround(std::clamp(x, 0.f, 1.f) * max_level));
+  });
+  return image;
+}
+
 PixelStatistics pixel_statistics(const std::vector<Film>& films) {
   double sum = 0;
   size_t count = 0;

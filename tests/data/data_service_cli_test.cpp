@@ -269,14 +269,87 @@ TEST(DataServiceCli, export_of_chosen_films_validates_on_copies_of_them) {
   EXPECT_FALSE(fs::exists(dir.path() / "none" / "split" / "train.txt"));
 }
 
+// Films written at the training size read back, with nothing done twice, as the source's films
+// preprocess: levels within the 8-bit rounding, masks exact, splits kept.
+void expect_preprocessed_export_trains_as_its_source(const hds::config::DataConfig& source,
+                                                     const fs::path& out) {
+  hds::config::DataConfig exported = source;
+  exported.set_source("folder");
+  exported.set_root(out.string());
+  exported.set_breast_region(hds::config::DataConfig::WHOLE_FILM);
+  exported.set_blank_threshold(0);
+  const auto expected = films_by_id(source);
+  const auto got = films_by_id(exported);
+  ASSERT_FALSE(got.empty());
+  for (const auto& [id, written_film] : got) {
+    ASSERT_EQ(expected.count(id), 1u) << id;
+    const Film& film = expected.at(id);
+    const GreyImage written = read_grey_png((out / "img" / (id + ".png")).string());
+    EXPECT_EQ(written.rows, source.image_rows()) << id;
+    EXPECT_EQ(written.cols, source.image_cols()) << id;
+    EXPECT_EQ(written.max_level, 255) << id;  // 8-bit films stay 8-bit
+    ASSERT_EQ(written_film.image.size(), film.image.size()) << id;
+    float worst = 0;
+    for (size_t i = 0; i < film.image.size(); ++i)
+      worst = std::max(worst, std::abs(written_film.image[i] - film.image[i]));
+    EXPECT_LE(worst, 0.5f / 255 + 1e-6f) << id;
+    EXPECT_GT(worst, 0.f) << id << ": resized levels are not whole 8-bit levels";
+    EXPECT_EQ(written_film.mask, film.mask) << id;
+    EXPECT_EQ(written_film.has_mass(), film.has_mass()) << id;
+  }
+}
+
+TEST(DataServiceCli, export_preprocessed_writes_films_at_the_training_size_that_train_alike) {
+  testing::TempDir dir;
+  const std::string config = write_tiny_folder_job(dir);
+  const std::string log = dir.file("log.txt");
+  const fs::path out = dir.path() / "small";
+  // 256x128 phantoms, breast only, to 128 rows: the rows shrink, the cut columns grow.
+  const std::string sizes =
+      "--set data.image_rows=128 --set data.breast_region=LARGEST_COMPONENT --preprocessed";
+  ASSERT_EQ(run_export(config, out, sizes, log), 0) << read_all(log);
+  EXPECT_NE(read_all(log).find("preprocessed to 128x128"), std::string::npos) << read_all(log);
+  for (const char* list : {"train.txt", "val.txt", "test.txt"})
+    EXPECT_EQ(read_lines(out / "split" / list),
+              read_lines(dir.path() / "phantoms" / "split" / list))
+        << list;
+  hds::config::DataConfig source = hds::config::load_config(config).data();
+  source.set_image_rows(128);
+  source.set_breast_region(hds::config::DataConfig::LARGEST_COMPONENT);
+  expect_preprocessed_export_trains_as_its_source(source, out);
+}
+
+// A job on the developer copy of mini-MIAS, uncached, with these more data fields.
+std::string write_mini_mias_job(const testing::TempDir& dir, const std::string& data_fields) {
+  const std::string config = dir.file("mias.pbtxt");
+  std::ofstream(config) << "data {\n  source: \"mini-mias\"\n  root: \"" << HDS_MINI_MIAS_DIR
+                        << "\"\n  use_cache: false\n"
+                        << data_fields << "}\n";
+  return config;
+}
+
+TEST(DataServiceCli, export_preprocessed_of_real_mini_mias_films_trains_alike) {
+  const fs::path mias = HDS_MINI_MIAS_DIR;
+  if (!fs::exists(mias / "Info.txt")) GTEST_SKIP() << "no mini-MIAS copy at " << mias;
+  testing::TempDir dir;
+  const std::string config = write_mini_mias_job(
+      dir, "image_rows: 1024\nimage_cols: 512\nbreast_region: LARGEST_COMPONENT\n");
+  const std::string log = dir.file("log.txt");
+  const fs::path out = dir.path() / "mias2";
+  // mdb005 holds two masses, mdb003 none; both carry a film label the breast region removes.
+  ASSERT_EQ(run_export(config, out, "--films mdb005,mdb003 --preprocessed", log), 0)
+      << read_all(log);
+  hds::config::DataConfig source = hds::config::load_config(config).data();
+  source.set_folds(0);
+  expect_preprocessed_export_trains_as_its_source(source, out);
+}
+
 TEST(DataServiceCli, export_of_real_mini_mias_films_keeps_pixels_and_circles) {
   const fs::path mias = HDS_MINI_MIAS_DIR;
   if (!fs::exists(mias / "Info.txt")) GTEST_SKIP() << "no mini-MIAS copy at " << mias;
   testing::TempDir dir;
-  const std::string config = dir.file("mias.pbtxt");
-  std::ofstream(config) << "data {\n  source: \"mini-mias\"\n  root: \"" << mias.string()
-                        << "\"\n  image_rows: 256\n  image_cols: 128\n  patch_rows: 128\n"
-                           "  patch_cols: 128\n  use_cache: false\n}\n";
+  const std::string config = write_mini_mias_job(
+      dir, "image_rows: 256\nimage_cols: 128\npatch_rows: 128\npatch_cols: 128\n");
   const std::string log = dir.file("log.txt");
   const fs::path out = dir.path() / "mias3";
   // mdb005 holds two masses, mdb003 none (a normal film), mdb012 one.

@@ -18,6 +18,7 @@
 #include "hds/data/folder_writer.h"
 #include "hds/data/inspect.h"
 #include "hds/data/phantom.h"
+#include "hds/data/preprocess.h"
 #include "hds/data_server/data_server.h"
 #include "hds/data_server/ring_bench.h"
 #include "hds/data_server/service_metrics.h"
@@ -28,12 +29,16 @@ using hds::data::DataError;
 using hds::data::Dataset;
 using hds::data::describe_dataset;
 using hds::data::Film;
+using hds::data::film_levels;
 using hds::data::FilmList;
 using hds::data::FilmReader;
 using hds::data::FolderDatasetWriter;
 using hds::data::load_dataset;
 using hds::data::make_film_reader;
 using hds::data::phantom_split;
+using hds::data::preprocess_film;
+using hds::data::preprocess_options_for;
+using hds::data::PreprocessOptions;
 using hds::data::RawFilm;
 using hds::data::write_phantom_folder;
 
@@ -151,9 +156,15 @@ void run_export_command(const ExportCommand& command, std::ostream& out) {
   const hds::config::Config config = load(command.job);
   const std::unique_ptr<FilmReader> reader = make_film_reader(config.data());
   const auto films = films_to_export(command, config.data(), *reader);
+  const PreprocessOptions preprocessing = preprocess_options_for(config.data());
   FolderDatasetWriter writer(command.out_dir);
   for (const auto& [split, id] : films) {
-    const RawFilm film = reader->read_film(id);
+    RawFilm film = reader->read_film(id);
+    if (command.preprocessed) {
+      const Film preprocessed = preprocess_film(film.image, film.mask, preprocessing, id, "");
+      film.image = film_levels(preprocessed, film.image.max_level == 255 ? 255 : 65535);
+      film.mask = preprocessed.mask;
+    }
     writer.add(split, id, film.image, film.mask);
     if (command.validate_on_copies && split == "train")
       writer.add("val", id + "-copy", film.image, film.mask);
@@ -163,7 +174,12 @@ void run_export_command(const ExportCommand& command, std::ostream& out) {
       << "\" to " << command.out_dir << ": train " << writer.count("train") << ", val "
       << writer.count("val")
       << (command.validate_on_copies ? " (copies of the training films)" : "") << ", test "
-      << writer.count("test") << "\n";
+      << writer.count("test");
+  if (command.preprocessed) {
+    out << "; preprocessed to " << preprocessing.rows << "x" << preprocessing.cols
+        << " (train them with data.breast_region WHOLE_FILM and data.blank_threshold 0)";
+  }
+  out << "\n";
 }
 
 void run_produce_bench_command(const JobConfigArguments& job, const ProduceBenchOptions& options,
@@ -218,6 +234,10 @@ CLI::App* add_export_options(CLI::App& app, ExportCommand& command_options) {
   command->add_flag("--validate-on-copies", command_options.validate_on_copies,
                     "The validation split is copies of the training films (<id>-copy): an "
                     "overfit check");
+  command->add_flag("--preprocessed", command_options.preprocessed,
+                    "Write each film as training sees it before normalisation (breast region, "
+                    "blank columns cut, resized to data.image_rows x image_cols) with its mask at "
+                    "that size: a smaller dataset to ship or carry");
   return command;
 }
 

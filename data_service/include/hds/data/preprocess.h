@@ -61,6 +61,10 @@ Film preprocess_film(const GreyImage& image, const std::vector<uint8_t>& mask,
 std::vector<float> restore_film_geometry(const std::vector<float>& map, int rows, int cols,
                                          ColumnSpan span, int original_rows, int original_cols);
 
+// A preprocessed film not yet normalised, its 0..1 grey levels rounded to 0..max_level (255 or
+// 65535): how `hds-data-service export --preprocessed` stores films at the training size.
+GreyImage film_levels(const Film& film, int max_level);
+
 // Mean and standard deviation of every pixel of `films` (as they are), accumulated in double.
 PixelStatistics pixel_statistics(const std::vector<Film>& films);
 

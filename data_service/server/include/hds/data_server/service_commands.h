@@ -65,6 +65,11 @@ struct ExportCommand {
   // The validation split is copies of the training films, named <id>-copy, and the test split is
   // empty: an overfit check, where the model is scored on the films it trains on.
   bool validate_on_copies = false;
+  // Each film as training sees it before normalisation (largest bright region when asked, blank
+  // columns cut, resized to data.image_rows x image_cols), in its source's bit depth (8-bit films
+  // rounded to whole levels), with its mask at that size: a smaller dataset that trains like the
+  // original at that size when read with data.breast_region WHOLE_FILM and data.blank_threshold 0.
+  bool preprocessed = false;
 };
 void run_export_command(const ExportCommand& command, std::ostream& out);
 
