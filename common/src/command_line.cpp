@@ -36,8 +36,8 @@ int run_main(CLI::App& app, int argc, char** argv, const MainOptions& options,
   } catch (const std::exception& error) {
     const Failure failure = options.classify(error);
     std::cerr << (options.program.empty() ? "" : options.program + ": ")
-              << (options.context ? options.context() : "") << failure.label << error.what()
-              << "\n";
+              << (options.context ? options.context() : "") << failure.label
+              << (failure.message.empty() ? error.what() : failure.message) << "\n";
     if (options.on_failure) options.on_failure(failure.exit_code);
     return failure.exit_code;
   }

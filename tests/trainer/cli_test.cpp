@@ -19,6 +19,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
 #include "hds/data/folder_writer.h"
 #include "hds/data/phantom.h"
@@ -90,6 +91,36 @@ TEST(TrainerCli, fit_trains_validates_and_checkpoints) {
   EXPECT_NE(result.output.find("eta"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoints/latest/checkpoint.pbtxt"));
   EXPECT_TRUE(fs::exists(dir + "/run/summary.json"));
+}
+
+TEST(TrainerCli, bench_prints_one_json_line_and_refuses_a_step_that_cannot_train) {
+  const std::string bench = "bench --config " + std::string(HDS_SOURCE_DIR) +
+                            "/deploy/configs/quickstart.pbtxt --steps 3 --warmup 1 --threads 1 ";
+  const auto timed = run(bench + "--batch 2 --height 128 --width 256");
+  ASSERT_EQ(timed.exit_code, 0) << timed.output;
+  const std::string last_line = timed.output.substr(timed.output.rfind('{'));
+  const auto line = nlohmann::json::parse(last_line);
+  EXPECT_EQ(line.at("batch"), 2);
+  EXPECT_EQ(line.at("height"), 128);
+  EXPECT_EQ(line.at("width"), 256);
+  EXPECT_EQ(line.at("steps"), 3);
+  EXPECT_EQ(line.at("device"), "cpu");
+  EXPECT_EQ(line.at("precision"), "FP32");
+  const double step_ms = line.at("median_step_ms");
+  EXPECT_GT(step_ms, 0);
+  EXPECT_NEAR(line.at("patches_per_second").get<double>(), 2 * 1000 / step_ms, 1e-6 / step_ms);
+
+  // One 128x128 patch: BatchNorm's deepest maps hold one value a channel. Said before any work,
+  // in the tool's words, not as LibTorch's error and backtrace.
+  const auto lone = run(bench + "--batch 1 --height 128 --width 128");
+  EXPECT_EQ(lone.exit_code, hds::common::kExitError);
+  EXPECT_NE(lone.output.find("use --batch 2 or more, or a larger patch"), std::string::npos)
+      << lone.output;
+  EXPECT_EQ(lone.output.find("frame #"), std::string::npos) << lone.output;
+  const auto odd = run(bench + "--batch 2 --height 64 --width 128");
+  EXPECT_EQ(odd.exit_code, hds::common::kExitError);
+  EXPECT_NE(odd.output.find("positive multiples of 128, not 64x128"), std::string::npos)
+      << odd.output;
 }
 
 TEST(TrainerCli, resume_auto_without_the_latest_folder_goes_on_from_the_newest_intact_one) {

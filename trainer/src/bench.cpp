@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "commands.h"
+#include "hds/common/architecture.h"
 #include "hds/common/exit_codes.h"
 #include "hds/config/config.h"
 #include "hds/trainer/gradient_sync.h"
@@ -41,6 +42,19 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
   if (options.steps < 1 || options.batch < 1 || options.warmup < 0) {
     throw std::invalid_argument(
         "bench: --steps and --batch must be at least 1, --warmup at least 0");
+  }
+  if (options.height <= 0 || options.width <= 0 || options.height % kInputMultiple != 0 ||
+      options.width % kInputMultiple != 0) {
+    throw std::invalid_argument("bench: --height and --width must be positive multiples of " +
+                                std::to_string(kInputMultiple) + ", not " +
+                                std::to_string(options.height) + "x" +
+                                std::to_string(options.width));
+  }
+  if (hds::common::batch_norm_lacks_values(options.batch, options.height, options.width)) {
+    throw std::invalid_argument("bench: one " + std::to_string(options.height) + "x" +
+                                std::to_string(options.width) +
+                                " patch leaves BatchNorm one value a channel in the deepest maps, "
+                                "which cannot train: use --batch 2 or more, or a larger patch");
   }
   if (options.threads > 0) torch::set_num_threads(options.threads);
   const torch::Device device = resolve_device(options.device, world.local_rank());

@@ -1,5 +1,6 @@
 // `hds-trainer fit` (commands.h), and how the binary reports errors: fit and bench start the
 // ranks, whose failures end the job with one code.
+#include <c10/util/Exception.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -58,6 +59,9 @@ hds::common::MainOptions trainer_main_options(const std::unique_ptr<World>& worl
     }
     if (dynamic_cast<const CollectiveError*>(&error) != nullptr) {
       return {hds::common::kExitRankLost, "a rank was lost: "};
+    }
+    if (const auto* torch_error = dynamic_cast<const c10::Error*>(&error)) {
+      return {hds::common::kExitError, "error: ", torch_error->what_without_backtrace()};
     }
     return hds::common::classify_failure(error);
   };

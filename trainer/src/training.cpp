@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "device_memory.h"
+#include "hds/common/architecture.h"
 #include "hds/common/exit_codes.h"
 #include "hds/common/rank_progress.h"
 #include "hds/common/read_file.h"
@@ -152,11 +153,8 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// BatchNorm in training mode needs two values a channel; the classification heads' deepest maps
-// are 1/kInputMultiple of the patch, so one patch of at most 255x255 has one (the epoch's last
-// step can hand a rank a single patch).
 bool lone_patch_without_statistics(const hds::transport::PatchBatch& batch) {
-  return batch.count == 1 && (batch.rows / kInputMultiple) * (batch.cols / kInputMultiple) == 1;
+  return batch.count == 1 && hds::common::batch_norm_lacks_values(1, batch.rows, batch.cols);
 }
 
 // For a checkpoint that cannot be read: "; the newest intact checkpoint beside it is X (--resume

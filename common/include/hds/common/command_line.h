@@ -16,7 +16,7 @@ namespace hds::common {
 
 // Parses `argv` into `app` (help and version exit 0), insists on one of its subcommands, then
 // returns `run()`'s exit code, or the Failure of what it throws after printing
-// "<program>: <context><label><what()>" to stderr.
+// "<program>: <context><label><message or what()>" to stderr.
 int run_main(CLI::App& app, int argc, char** argv, const MainOptions& options,
              const std::function<int()>& run);
 

@@ -12,6 +12,9 @@ namespace hds::common {
 struct Failure {
   int exit_code;
   std::string label;  // "configuration error: ", "error: "
+  // Printed in place of what() when not empty: a library's message without the backtrace its
+  // what() carries (LibTorch's).
+  std::string message = "";
 };
 
 // hds::config::ConfigError: kExitUsage, "configuration error: "; anything else: kExitError,
