@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 for round in $(seq "$rounds"); do
   OMP_NUM_THREADS=$threads "$build/trainer/hds-trainer" bench --batch "$batch" --height "$height" \
     --width "$width" --steps "$steps" --device cpu --threads "$threads" |
-    sed 's/^{/{"impl":"hds","round":'"$round"',/'
+    sed 's/"round":1,/"round":'"$round"',/; s/^{/{"impl":"hds",/'
   OMP_NUM_THREADS=$threads /usr/bin/python3 "$here/hds_reference.py" bench --batch "$batch" \
     --height "$height" --width "$width" --steps "$steps" --threads "$threads" |
     sed 's/"round": 1,/"round": '"$round"',/'

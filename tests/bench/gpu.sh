@@ -11,7 +11,8 @@
 # <date>-<card>.jsonl (one line per timed run, "impl" hds or pytorch: commit it as
 # tests/bench/gpu/), parity.json, nccl.json, launch.log, pytorch-*.log and gpu.log.
 # Before: deploy/gpu/fetch-deps.sh on a machine with network; carry deploy/gpu/deps.
-# Usage: tests/bench/gpu.sh [ROUNDS]   (default 3 runs per variant; RESULTS.md takes the median)
+# Usage: tests/bench/gpu.sh [ROUNDS]   (default 3 rounds per variant, each a median of 20 steps;
+# RESULTS.md takes the median of the rounds)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 rounds=${1:-3}
@@ -85,33 +86,34 @@ fp32="fp32|train.precision=FP32 train.channels_last=false"
 fp32_nhwc="fp32-nhwc|train.precision=FP32 train.channels_last=true"
 bf16="bf16|train.precision=BF16 train.channels_last=false"
 bf16_nhwc="bf16-nhwc|train.precision=BF16 train.channels_last=true"
+# One process a variant and batch, its rounds after one warm-up (CUDA and cuDNN start once).
 bench() {  # BATCH VARIANT [bench options...]
-  local batch=$1 variant=$2 sets=() s line
+  local batch=$1 variant=$2 sets=() s lines line
   shift 2
   for s in ${variant#*|}; do sets+=(--set "$s"); done
-  if ! line=$("$trainer" bench --config "$config" "${sets[@]}" --device cuda --batch "$batch" \
-    --height 512 --width 384 --steps 20 --warmup 5 "$@" | tail -n 1) || [ "${line:0:1}" != "{" ]; then
+  if ! lines=$("$trainer" bench --config "$config" "${sets[@]}" --device cuda --batch "$batch" \
+    --height 512 --width 384 --steps 20 --warmup 5 --rounds "$rounds" "$@" | grep '^{') ||
+    [ -z "$lines" ]; then
     echo "bench ${variant%%|*} batch $batch $*: FAILED"
     return
   fi
-  echo "{\"impl\":\"hds\",\"variant\":\"${variant%%|*}\",\"round\":$round,${line#\{}" |
-    tee -a "$results"
+  while IFS= read -r line; do
+    echo "{\"impl\":\"hds\",\"variant\":\"${variant%%|*}\",${line#\{}"
+  done <<< "$lines" | tee -a "$results"
 }
 # batch 8 (the paper's): every variant; batch 32: the float32 baseline and the fastest candidate.
-for round in $(seq "$rounds"); do
-  for variant in "$fp32" "$fp32_nhwc" "$bf16" "$bf16_nhwc"; do bench 8 "$variant"; done
-  bench 32 "$fp32"
-  bench 32 "$bf16_nhwc"
-  # The step with the NCCL gradient sync of one rank (its copies and all-reduce launches).
-  bench 8 "$bf16_nhwc" --sync
-  elapsed "bench round $round done"
-done
+for variant in "$fp32" "$fp32_nhwc" "$bf16" "$bf16_nhwc"; do bench 8 "$variant"; done
+bench 32 "$fp32"
+bench 32 "$bf16_nhwc"
+# The step with the NCCL gradient sync of one rank (its copies and all-reduce launches).
+bench 8 "$bf16_nhwc" --sync
+elapsed "hds bench done"
 
 # The multi-process path: the data service cuts and augments 512x384 patches from phantom films
 # of 1024x768 and streams them over the ring to one CUDA rank (bf16, channels-last). The
 # progress lines carry the rate in patches/s.
 run=$(mktemp -d)
-timeout -k 30 120 "$build/launcher/hds-launch" local --config "$config" --np 1 --progress lines \
+timeout -k 30 100 "$build/launcher/hds-launch" local --config "$config" --np 1 --progress lines \
   --set data.source=phantom --set "data.phantom={train_count: 48 val_count: 4 test_count: 0}" \
   --set data.image_rows=1024 --set data.image_cols=768 \
   --set train.device=cuda --set train.precision=BF16 --set train.channels_last=true \

@@ -16,8 +16,8 @@ bench=("$build/trainer/hds-trainer" bench --sync --batch "$batch" --height "$hei
   --width "$width" --steps "$steps" --threads 1 --device cpu)
 for round in $(seq "$rounds"); do
   "${mpirun[@]}" -np 2 "${bench[@]}" | grep '^{' | head -1 |
-    sed 's/^{/{"placement":"one node","round":'"$round"',/'
+    sed 's/"round":1,/"round":'"$round"',/; s/^{/{"placement":"one node",/'
   "$build/tests/launch/hds-virtual-nodes" "$work" 2 "$build" -- \
     "${mpirun[@]}" -H node1:1,node2:1 -np 2 "${bench[@]}" | grep '^{' | head -1 |
-    sed 's/^{/{"placement":"two nodes","round":'"$round"',/'
+    sed 's/"round":1,/"round":'"$round"',/; s/^{/{"placement":"two nodes",/'
 done

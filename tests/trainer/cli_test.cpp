@@ -93,22 +93,29 @@ TEST(TrainerCli, fit_trains_validates_and_checkpoints) {
   EXPECT_TRUE(fs::exists(dir + "/run/summary.json"));
 }
 
-TEST(TrainerCli, bench_prints_one_json_line_and_refuses_a_step_that_cannot_train) {
+TEST(TrainerCli, bench_prints_a_json_line_a_round_and_refuses_a_step_that_cannot_train) {
   const std::string bench = "bench --config " + std::string(HDS_SOURCE_DIR) +
                             "/deploy/configs/quickstart.pbtxt --steps 3 --warmup 1 --threads 1 ";
-  const auto timed = run(bench + "--batch 2 --height 128 --width 256");
+  const auto timed = run(bench + "--batch 2 --height 128 --width 256 --rounds 2");
   ASSERT_EQ(timed.exit_code, 0) << timed.output;
-  const std::string last_line = timed.output.substr(timed.output.rfind('{'));
-  const auto line = nlohmann::json::parse(last_line);
-  EXPECT_EQ(line.at("batch"), 2);
-  EXPECT_EQ(line.at("height"), 128);
-  EXPECT_EQ(line.at("width"), 256);
-  EXPECT_EQ(line.at("steps"), 3);
-  EXPECT_EQ(line.at("device"), "cpu");
-  EXPECT_EQ(line.at("precision"), "FP32");
-  const double step_ms = line.at("median_step_ms");
-  EXPECT_GT(step_ms, 0);
-  EXPECT_NEAR(line.at("patches_per_second").get<double>(), 2 * 1000 / step_ms, 1e-6 / step_ms);
+  std::istringstream output(timed.output);
+  std::vector<nlohmann::json> lines;
+  for (std::string text; std::getline(output, text);)
+    if (!text.empty() && text[0] == '{') lines.push_back(nlohmann::json::parse(text));
+  ASSERT_EQ(lines.size(), 2u) << timed.output;
+  for (int round = 1; round <= 2; ++round) {
+    const nlohmann::json& line = lines[round - 1];
+    EXPECT_EQ(line.at("round"), round);
+    EXPECT_EQ(line.at("batch"), 2);
+    EXPECT_EQ(line.at("height"), 128);
+    EXPECT_EQ(line.at("width"), 256);
+    EXPECT_EQ(line.at("steps"), 3);
+    EXPECT_EQ(line.at("device"), "cpu");
+    EXPECT_EQ(line.at("precision"), "FP32");
+    const double step_ms = line.at("median_step_ms");
+    EXPECT_GT(step_ms, 0);
+    EXPECT_NEAR(line.at("patches_per_second").get<double>(), 2 * 1000 / step_ms, 1e-6 / step_ms);
+  }
 
   // One 128x128 patch: BatchNorm's deepest maps hold one value a channel. Said before any work,
   // in the tool's words, not as LibTorch's error and backtrace.

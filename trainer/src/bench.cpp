@@ -37,11 +37,11 @@ void wait_for_device(const torch::Device& device) {
 
 }  // namespace
 
-BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options,
-                                const World& world) {
-  if (options.steps < 1 || options.batch < 1 || options.warmup < 0) {
+std::vector<BenchResult> bench_training_step(const hds::config::Config& config,
+                                             const BenchOptions& options, const World& world) {
+  if (options.steps < 1 || options.batch < 1 || options.warmup < 0 || options.rounds < 1) {
     throw std::invalid_argument(
-        "bench: --steps and --batch must be at least 1, --warmup at least 0");
+        "bench: --steps, --batch and --rounds must be at least 1, --warmup at least 0");
   }
   if (options.height <= 0 || options.width <= 0 || options.height % kInputMultiple != 0 ||
       options.width % kInputMultiple != 0) {
@@ -88,58 +88,64 @@ BenchResult bench_training_step(const hds::config::Config& config, const BenchOp
         .count();
   };
 
-  BenchResult result;
-  result.threads = torch::get_num_threads();
-  result.precision = hds::config::TrainConfig::Precision_Name(compute.precision);
-  result.channels_last = compute.channels_last;
-  result.world_size = world.size();
-  std::vector<double> plain_ms, sync_ms, allreduce_ms;
   for (int i = 0; i < options.warmup; ++i) step(nullptr);
   // With --sync, blocks of plain and synced steps alternate so that drift hits both alike. The
   // sync's hooks live only during its blocks.
-  const int blocks = options.sync ? std::min(options.steps, 3) : 1;
-  for (int block = 0; block < blocks; ++block) {
-    const int steps = options.steps / blocks + (block < options.steps % blocks ? 1 : 0);
-    world.barrier();
-    for (int i = 0; i < steps; ++i) plain_ms.push_back(step(nullptr));
-    if (!options.sync) continue;
-    const auto sync =
-        GradientSync::create(world, model->parameters(), config.distributed(), device);
-    result.backend = sync->backend_name();
-    result.buckets = sync->bucket_count();
-    result.gradient_bytes = 0;
-    for (int b = 0; b < sync->bucket_count(); ++b) result.gradient_bytes += sync->bucket_bytes(b);
-    step(sync.get());  // the first synced step sets up the backend's buffers and channels
-    world.barrier();
-    for (int i = 0; i < steps; ++i) sync_ms.push_back(step(sync.get()));
-    for (int i = 0; i < steps; ++i) {
+  const auto measure = [&] {
+    BenchResult result;
+    result.threads = torch::get_num_threads();
+    result.precision = hds::config::TrainConfig::Precision_Name(compute.precision);
+    result.channels_last = compute.channels_last;
+    result.world_size = world.size();
+    std::vector<double> plain_ms, sync_ms, allreduce_ms;
+    const int blocks = options.sync ? std::min(options.steps, 3) : 1;
+    for (int block = 0; block < blocks; ++block) {
+      const int steps = options.steps / blocks + (block < options.steps % blocks ? 1 : 0);
       world.barrier();
-      const auto start = std::chrono::steady_clock::now();
-      sync->begin_step(1);
-      sync->finish_step();
-      wait_for_device(device);
-      allreduce_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count());
+      for (int i = 0; i < steps; ++i) plain_ms.push_back(step(nullptr));
+      if (!options.sync) continue;
+      const auto sync =
+          GradientSync::create(world, model->parameters(), config.distributed(), device);
+      result.backend = sync->backend_name();
+      result.buckets = sync->bucket_count();
+      result.gradient_bytes = 0;
+      for (int b = 0; b < sync->bucket_count(); ++b) result.gradient_bytes += sync->bucket_bytes(b);
+      step(sync.get());  // the first synced step sets up the backend's buffers and channels
+      world.barrier();
+      for (int i = 0; i < steps; ++i) sync_ms.push_back(step(sync.get()));
+      for (int i = 0; i < steps; ++i) {
+        world.barrier();
+        const auto start = std::chrono::steady_clock::now();
+        sync->begin_step(1);
+        sync->finish_step();
+        wait_for_device(device);
+        allreduce_ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
+      }
     }
-  }
-  result.median_step_ms = median(plain_ms);
-  result.patches_per_second = options.batch * 1000.0 / result.median_step_ms;
-  if (options.sync) {
-    result.median_step_sync_ms = median(sync_ms);
-    result.exposed_sync_fraction =
-        (result.median_step_sync_ms - result.median_step_ms) / result.median_step_sync_ms;
-    result.median_allreduce_ms = median(allreduce_ms);
-    result.algorithm_gb_per_s =
-        static_cast<double>(result.gradient_bytes) / (result.median_allreduce_ms * 1e6);
-    result.bus_gb_per_s =
-        result.algorithm_gb_per_s * 2.0 * (world.size() - 1) / static_cast<double>(world.size());
-  }
-  return result;
+    result.median_step_ms = median(plain_ms);
+    result.patches_per_second = options.batch * 1000.0 / result.median_step_ms;
+    if (options.sync) {
+      result.median_step_sync_ms = median(sync_ms);
+      result.exposed_sync_fraction =
+          (result.median_step_sync_ms - result.median_step_ms) / result.median_step_sync_ms;
+      result.median_allreduce_ms = median(allreduce_ms);
+      result.algorithm_gb_per_s =
+          static_cast<double>(result.gradient_bytes) / (result.median_allreduce_ms * 1e6);
+      result.bus_gb_per_s =
+          result.algorithm_gb_per_s * 2.0 * (world.size() - 1) / static_cast<double>(world.size());
+    }
+    return result;
+  };
+  std::vector<BenchResult> results;
+  for (int round = 0; round < options.rounds; ++round) results.push_back(measure());
+  return results;
 }
 
-std::string to_json_line(const BenchOptions& options, const BenchResult& result) {
-  nlohmann::json json{{"device", options.device},
+std::string to_json_line(const BenchOptions& options, const BenchResult& result, int round) {
+  nlohmann::json json{{"round", round},
+                      {"device", options.device},
                       {"batch", options.batch},
                       {"height", options.height},
                       {"width", options.width},
@@ -165,8 +171,10 @@ std::string to_json_line(const BenchOptions& options, const BenchResult& result)
 
 void run_bench_command(const hds::config::Config& config, const BenchOptions& options,
                        const World& world, std::ostream& out) {
-  const BenchResult result = bench_training_step(config, options, world);
-  if (world.is_root()) out << to_json_line(options, result) << std::endl;
+  const std::vector<BenchResult> results = bench_training_step(config, options, world);
+  if (!world.is_root()) return;
+  for (size_t round = 0; round < results.size(); ++round)
+    out << to_json_line(options, results[round], static_cast<int>(round) + 1) << std::endl;
 }
 
 namespace {
@@ -180,6 +188,9 @@ CLI::App* add_bench_options(CLI::App& app, std::string& config_path,
   command->add_option("--width", bench.width, "patch cols (multiple of 128)");
   command->add_option("--steps", bench.steps, "timed steps");
   command->add_option("--warmup", bench.warmup, "untimed steps first");
+  command->add_option("--rounds", bench.rounds,
+                      "measurements after the one warm-up, a line each (one process: no start-up "
+                      "per figure)");
   command->add_option("--threads", bench.threads, "intra-op threads (0: LibTorch's choice)");
   command->add_flag("--sync", bench.sync,
                     "also time the gradient sync over the MPI ranks (run under mpirun)");

@@ -1,12 +1,14 @@
 // `hds-trainer bench`: the time of one full training step (forward, both losses, backward, SGD)
-// on random data, as a median over several steps after warm-up. With --sync, also the cost of the
-// gradient sync of a data-parallel run (gradient_sync.h) on the ranks of `world`: the step with
-// and without it, and the all-reduce of the whole gradient buffer alone. The step computes as
-// fit()'s does (step_compute.h: train.precision, channels_last, cudnn_autotune).
+// on random data, as a median over several steps after warm-up; with --rounds, several such
+// medians from one process (one warm-up, one model: no start-up cost per figure). With --sync, also
+// the cost of the gradient sync of a data-parallel run (gradient_sync.h) on the ranks of `world`:
+// the step with and without it, and the all-reduce of the whole gradient buffer alone. The step
+// computes as fit()'s does (step_compute.h: train.precision, channels_last, cudnn_autotune).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config.pb.h"
 #include "hds/trainer/world.h"
@@ -22,6 +24,7 @@ struct BenchOptions {
   std::string device = "cpu";
   int threads = 0;  // intra-op threads; 0 keeps LibTorch's choice
   bool sync = false;
+  int rounds = 1;  // measurements after the one warm-up, each its own result
 };
 
 struct BenchResult {
@@ -43,11 +46,11 @@ struct BenchResult {
 };
 
 // Uses `config`'s model, loss and distributed block (the paper's unless told otherwise). Every
-// rank of `world` must call it with the same options.
-BenchResult bench_training_step(const hds::config::Config& config, const BenchOptions& options,
-                                const World& world);
+// rank of `world` must call it with the same options. One result per round.
+std::vector<BenchResult> bench_training_step(const hds::config::Config& config,
+                                             const BenchOptions& options, const World& world);
 
-// One line of JSON (no newline) with the options and results.
-std::string to_json_line(const BenchOptions& options, const BenchResult& result);
+// One line of JSON (no newline) with the options and the results of round `round` (from 1).
+std::string to_json_line(const BenchOptions& options, const BenchResult& result, int round);
 
 }  // namespace hds::trainer

@@ -92,7 +92,7 @@ struct InferCommand {
 };
 int run_infer_command(const InferCommand& command, std::ostream& out, std::ostream& errors);
 
-// `bench`: one JSON line (rank 0) with the median training step (bench.h).
+// `bench`: one JSON line a round (rank 0) with the median training step (bench.h).
 void run_bench_command(const hds::config::Config& config, const BenchOptions& options,
                        const World& world, std::ostream& out);
 
