@@ -29,7 +29,8 @@ results=$out/$(date +%F)-$card.jsonl
 # PyTorch's side, one process per configuration: each compiles and warms up now, while hds
 # builds, and is timed later alone (--ready / --go), so that neither the build nor the other
 # configurations share the card or the cores with its timed steps. max-autotune is left out:
-# its compilation alone would take most of the call.
+# its compilation alone would take most of the call. Their time limits lie past the call's own
+# (600 s at most): a slow build must not cost the PyTorch figures.
 pytorch_configs=(
   "8|eager-fp32|--precision fp32"
   "8|eager-bf16-nhwc|--precision bf16 --channels-last"
@@ -45,9 +46,9 @@ trap 'kill "${pytorch_pids[@]}" 2>/dev/null; rm -rf "$gates"' EXIT
 for k in "${!pytorch_configs[@]}"; do
   IFS='|' read -r batch name flags <<< "${pytorch_configs[$k]}"
   # shellcheck disable=SC2086  # flags are words
-  timeout -k 10 460 python3 "$repo/tests/bench/hds_reference.py" bench --device cuda \
+  timeout -k 10 580 python3 "$repo/tests/bench/hds_reference.py" bench --device cuda \
     --batch "$batch" --height 512 --width 384 --steps 20 --warmup 5 --rounds "$rounds" $flags \
-    --ready "$gates/ready-$k" --go "$gates/go-$k" --go-limit-s 440 \
+    --ready "$gates/ready-$k" --go "$gates/go-$k" --go-limit-s 560 \
     > "$gates/lines-$k" 2> "$out/pytorch-$name-b$batch.log" &
   pytorch_pids+=($!)
 done
