@@ -184,7 +184,7 @@ class Validator {
     require(value > 0 && value <= 1, path, "must be in (0, 1]");
   }
   void multiple_of_128(int value, const std::string& path) {
-    require(value > 0 && value % hds::common::kInputMultiple == 0, path,
+    require(hds::common::valid_input_side(value), path,
             "must be a positive multiple of " + std::to_string(hds::common::kInputMultiple));
   }
   void entries(int size, int expected, const std::string& path, const std::string& why) {

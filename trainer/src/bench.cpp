@@ -43,8 +43,8 @@ std::vector<BenchResult> bench_training_step(const hds::config::Config& config,
     throw std::invalid_argument(
         "bench: --steps, --batch and --rounds must be at least 1, --warmup at least 0");
   }
-  if (options.height <= 0 || options.width <= 0 || options.height % kInputMultiple != 0 ||
-      options.width % kInputMultiple != 0) {
+  if (!hds::common::valid_input_side(options.height) ||
+      !hds::common::valid_input_side(options.width)) {
     throw std::invalid_argument("bench: --height and --width must be positive multiples of " +
                                 std::to_string(kInputMultiple) + ", not " +
                                 std::to_string(options.height) + "x" +

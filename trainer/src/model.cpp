@@ -194,8 +194,8 @@ HdsNetImpl::HdsNetImpl(const hds::config::ModelConfig& config)
 }
 
 HdsOutput HdsNetImpl::forward(const torch::Tensor& image) {
-  if (image.dim() != 4 || image.size(2) % kInputMultiple != 0 ||
-      image.size(3) % kInputMultiple != 0 || image.size(2) == 0 || image.size(3) == 0) {
+  if (image.dim() != 4 || !hds::common::valid_input_side(image.size(2)) ||
+      !hds::common::valid_input_side(image.size(3))) {
     std::ostringstream msg;
     msg << "HdsNet input " << image.sizes() << ": expected [batch, channels, H, W] with H and W "
         << "positive multiples of " << kInputMultiple;

@@ -11,6 +11,8 @@ constexpr int kHeadCount = 6;      // heads 0 (coarsest, 1/32) .. 5 (full resolu
 // Five poolings in the trunk and two more in the classification heads: every classification map
 // ends at 1/128 of the input, so input rows and columns must be multiples of 2^7.
 constexpr int kInputMultiple = 128;
+// Whether the model can take `side` rows or columns of input (a patch's, a film's).
+constexpr bool valid_input_side(long side) { return side > 0 && side % kInputMultiple == 0; }
 // BatchNorm in training mode needs two values a channel. The classification heads' deepest maps
 // are 1/kInputMultiple of the patch, so a step of one patch of at most 255x255 has one: it cannot
 // train (the epoch's last step can hand a rank such a lone patch).
